@@ -1,0 +1,1 @@
+"""The core of footfit: shared settings and errors, then calibration, reconstruction, measurement, matching."""
