@@ -1,0 +1,212 @@
+"""The `footfit` command line: one entry point for staff, developers and the simulator."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from fitcore.errors import FootfitError, ScanCancelled
+from fitcore.settings import DeviceSettings, get_settings
+
+
+def _add_simulator_options(p: argparse.ArgumentParser) -> None:
+    from simulator.rig import DEMO_RIG_SERIAL
+
+    p.add_argument("--rig", default=DEMO_RIG_SERIAL, metavar="SERIAL",
+                   help=f"simulated rig; its hidden tolerances derive from the serial (default {DEMO_RIG_SERIAL})")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="drives the subject, its placement, the noise")
+    p.add_argument("--subject-mesh", type=Path, metavar="PATH",
+                   help="a foot mesh (PLY/OBJ/STL, mm, +z up, sole on z=0, toes +x) as the subject")
+    p.add_argument("--subject-side", choices=("left", "right"), default="left",
+                   help="which foot the subject mesh is; the other foot is its mirror image")
+    p.add_argument("--faults", default="", metavar="SPEC",
+                   help="fault injection, e.g. 'corrupt=0.001,drop=0.02,camera-drop=0.01,stall=board@0.5,"
+                        "disconnect=plate@0.3:2' (FRACTION of the two-foot scan; no :SECONDS = for good)")
+
+
+def _simulator_config(args: argparse.Namespace, port_dir: Path | None = None):
+    from simulator.faults import parse_faults
+    from simulator.scanner import SimulatorConfig
+
+    return SimulatorConfig(rig_serial=args.rig, seed=args.seed, subject_mesh=args.subject_mesh,
+                           subject_side=args.subject_side, faults=parse_faults(args.faults), port_dir=port_dir)
+
+
+def _simulator_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["--rig", args.rig, "--seed", str(args.seed), "--subject-side", args.subject_side]
+    if args.subject_mesh:
+        argv += ["--subject-mesh", str(args.subject_mesh.resolve())]
+    if args.faults:
+        argv += ["--faults", args.faults]
+    return argv
+
+
+# --- footfit simulator serve ---
+def cmd_simulator_serve(args: argparse.Namespace) -> int:
+    from simulator.scanner import SimulatedScanner
+
+    scanner = SimulatedScanner(_simulator_config(args, args.port_dir))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with scanner:
+        endpoints = scanner.endpoints
+        if args.truth_out:
+            scanner.write_truth(args.truth_out)
+        print(endpoints.to_json(), flush=True)
+        if not args.quiet:
+            print(f"simulated rig {args.rig} (seed {args.seed}) ready:\n"
+                  f"  board  {endpoints.board_url}\n  plate  {endpoints.plate_url}\n"
+                  f"  camera {endpoints.camera_url}\n"
+                  f"point the drivers at it, e.g. FOOTFIT_DEVICE__BOARD_URL={endpoints.board_url}; Ctrl-C stops",
+                  file=sys.stderr, flush=True)
+        stop.wait()
+        if args.truth_out:
+            scanner.write_truth(args.truth_out)  # again, with the faults that fired
+    return 0
+
+
+class _SimulatorProcess:
+    """`footfit simulator serve` in a child process, so drivers and simulator share nothing but the ports."""
+
+    def __init__(self, args: argparse.Namespace, truth_path: Path):
+        cmd = [sys.executable, "-m", "api.cli", "simulator", "serve", "--quiet", "--truth-out", str(truth_path),
+               *_simulator_argv(args)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            err = self.proc.stderr.read().strip().splitlines()
+            raise FootfitError(f"the simulator did not start: {err[-1] if err else 'no output'}")
+        self.endpoints = json.loads(line)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+# --- footfit scan ---
+def _print_progress(progress) -> None:
+    angle = "" if progress.arm_angle_deg is None else f" arm {progress.arm_angle_deg:6.1f} deg"
+    print(f"\r[{progress.fraction * 100:5.1f}%] {progress.phase:7s}{angle}  ETA {progress.eta_s:4.1f} s  "
+          f"{progress.message:40s}", end="", file=sys.stderr, flush=True)
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    from device.profile import get_profile
+    from device.scanner import open_scanner
+
+    settings = get_settings()
+    profile = get_profile(args.profile or settings.scan_profile)
+    out = Path(args.out)
+    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    sim = None
+    try:
+        devices = settings.device
+        if args.simulator:
+            sim = _SimulatorProcess(args, staging / "truth.json")
+            devices = devices.model_copy(update={
+                "board_url": sim.endpoints["board_url"], "plate_url": sim.endpoints["plate_url"],
+                "camera_url": sim.endpoints["camera_url"]})
+        raw = _run_scan(devices, profile, quiet=args.quiet)
+        raw.save(staging)
+        _publish(staging, out)
+    finally:
+        if sim:
+            sim.stop()
+        shutil.rmtree(staging, ignore_errors=True)
+    s = raw.stats
+    print(f"scan written to {out}: {', '.join(f'{k} {len(v.angles_deg)} frames' for k, v in raw.feet.items())}, "
+          f"plate {len(raw.plate.times_s)} frames; wall {s.wall_seconds:.1f} s; repaired: board retries "
+          f"{s.board_retries}, plate CRC errors {s.plate_crc_errors}, plate drops {s.plate_dropped_frames}, "
+          f"camera frames missing {s.camera_missing_frames}, reconnects {s.reconnects}, resumed sweeps "
+          f"{s.resumed_sweeps}")
+    return 0
+
+
+def _run_scan(devices: DeviceSettings, profile, quiet: bool):
+    from device.scanner import open_scanner
+    from device.session import ScanSession
+
+    with open_scanner(devices, profile) as scanner:
+        session = ScanSession(scanner.board, scanner.plate, scanner.camera, profile,
+                              on_progress=None if quiet else _print_progress,
+                              reconnect_window_s=devices.reconnect_window_s)
+        try:
+            raw = session.run()
+        except KeyboardInterrupt:
+            session.cancel()
+            raise ScanCancelled("scan cancelled (Ctrl-C); nothing was kept") from None
+        finally:
+            if not quiet:
+                print(file=sys.stderr)
+    return raw
+
+
+def _publish(staging: Path, out: Path) -> None:
+    """Move the finished scan into place entry by entry; the staging folder held everything until now."""
+    out.mkdir(parents=True, exist_ok=True)
+    for entry in staging.iterdir():
+        target = out / entry.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="footfit", description="Foot scanner fit matching.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="scan both feet and write the raw scan",
+                          description="Scan both feet through the real drivers (hardware from the settings, or "
+                                      "the simulator with --simulator) and write the raw scan under --out.")
+    scan.add_argument("--simulator", action="store_true", help="start a simulated rig and scan it")
+    scan.add_argument("--profile", choices=("store", "light"), help="scan profile (default: settings, 'store')")
+    scan.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    scan.add_argument("--quiet", action="store_true", help="no progress line")
+    _add_simulator_options(scan)
+    scan.set_defaults(func=cmd_scan)
+
+    sim = sub.add_parser("simulator", help="the virtual scanner", description="The virtual scanner.")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="COMMAND")
+    serve = sim_sub.add_parser("serve", help="run a simulated rig and print its ports",
+                               description="Run a simulated rig: board and plate on pseudo-terminals, camera as "
+                                           "MJPEG over HTTP. Prints the endpoints as one JSON line on stdout.")
+    _add_simulator_options(serve)
+    serve.add_argument("--port-dir", type=Path, help="folder for the port links (default: a temporary folder)")
+    serve.add_argument("--truth-out", type=Path, help="write truth.json (and truth/*.ply) here")
+    serve.add_argument("--quiet", action="store_true", help="only the JSON line")
+    serve.set_defaults(func=cmd_simulator_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ScanCancelled as exc:
+        print(f"footfit: {exc}", file=sys.stderr)
+        return 130
+    except FootfitError as exc:
+        print(f"footfit: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("footfit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""Scan profiles: how fast the arm turns, how often the camera is triggered, at which resolution.
+
+The store profile keeps one revolution under 5 s of rig time per foot; the light profile is for tests and
+development, where the simulator renders every frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fitcore.errors import ConfigError
+
+SENSOR_WIDTH_PX = 1280
+SENSOR_HEIGHT_PX = 960
+
+
+@dataclass(frozen=True)
+class ScanProfile:
+    name: str
+    binning: int  # 1: 1280x960, 2: 640x480 (same field of view)
+    step_deg: float  # arm angle between camera triggers
+    speed_dps: float  # arm speed during the sweep, degrees per second
+    accel_dps2: float
+    laser_pattern: str  # laser per trigger, cycled: L left, R right, B both, O off
+    plate_seconds: float  # pressure recording while the customer stands on both feet
+    sweep_deg: float = 360.0
+
+    @property
+    def width_px(self) -> int:
+        return SENSOR_WIDTH_PX // self.binning
+
+    @property
+    def height_px(self) -> int:
+        return SENSOR_HEIGHT_PX // self.binning
+
+    @property
+    def frames_per_foot(self) -> int:
+        return int(round(self.sweep_deg / self.step_deg))
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return self.speed_dps / self.step_deg
+
+    @property
+    def rig_seconds_per_foot(self) -> float:
+        """One revolution at constant speed plus the acceleration and braking ramps."""
+        return self.sweep_deg / self.speed_dps + self.speed_dps / self.accel_dps2
+
+    def describe(self) -> str:
+        return (
+            f"{self.name}: {self.frames_per_foot} frames/foot at {self.width_px}x{self.height_px}, "
+            f"{self.step_deg:g} deg apart, lasers {self.laser_pattern}, {self.frame_rate_hz:.1f} fps, "
+            f"{self.rig_seconds_per_foot:.2f} s rig time per foot, plate {self.plate_seconds:g} s"
+        )
+
+
+PROFILES = {
+    "store": ScanProfile("store", binning=1, step_deg=1.5, speed_dps=80.0, accel_dps2=800.0,
+                         laser_pattern="LR", plate_seconds=2.0),
+    "light": ScanProfile("light", binning=2, step_deg=3.0, speed_dps=120.0, accel_dps2=1200.0,
+                         laser_pattern="LR", plate_seconds=1.0),
+}
+
+
+def get_profile(name: str) -> ScanProfile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ConfigError(f"unknown scan profile '{name}': choose one of {', '.join(PROFILES)}") from None
