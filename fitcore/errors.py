@@ -47,3 +47,7 @@ class ScanFailed(FootfitError):
 
 class SimulatorError(FootfitError):
     """The simulator was asked for something it cannot do (bad fault spec, unreadable subject mesh...)."""
+
+
+class MeshError(FootfitError):
+    """A mesh file cannot be read or written, or holds no usable triangle mesh."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from fitcore.mesh import write_mesh
@@ -167,7 +167,7 @@ class SimulatedScanner:
             mesh_path = mesh_dir / f"{side}.ply"
             write_mesh(mesh_path, getattr(self.subject, side))
             truth["feet"][side]["mesh"] = str(mesh_path.resolve())
-            truth["feet"][side]["target_dimensions_mm"] = self.subject.dimensions_mm[side]
+            truth["feet"][side]["target_dimensions_mm"] = asdict(getattr(self.subject, f"{side}_dims"))
         truth["subject"] = {"source": self.subject.source, "sex": self.subject.sex}
         truth["rig"] = self.rig.to_json()
         truth["seed"] = self.config.seed

@@ -1,0 +1,399 @@
+"""Subjects for the simulator: the pair of feet that stands on the virtual rig, with their true dimensions.
+
+A population subject is a real ANSUR II soldier's foot dimensions (so length, breadth, girth, heel breadth and
+body weight keep their real correlations) put onto the shape of a real foot: the FIND template, deformed
+smoothly until it measures what the soldier measured. A mesh subject is any foot scan the developer has.
+
+Subject frame (what simulator.scene.Scene expects): mm, sole on z = 0 at its lowest point, toes toward +x, +y to
+the foot's LEFT side for both feet (the plate frame's convention: lateral for a left foot, medial for a right
+one). Template and population feet have the pternion at x = 0 and the foot axis (pternion to second toe tip)
+on y = 0.
+
+The measures below are the simulator's own approximations of the DESIGN.md section 4 definitions, good enough
+to steer the deformation and to state the truth of a simulated scan. The product's measurement code lives in
+fitcore and must not use them.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fitcore.errors import MeshError, SimulatorError
+from fitcore.mesh import Mesh, read_mesh
+from fitcore.settings import get_settings
+
+HEEL_ZONE_HEIGHT_MM = 50.0  # pternion and heel breadth are taken below this height (under the malleoli)
+HEEL_ZONE_FRACTION = 0.2  # heel breadth: the rear 20% of the foot length
+BALL_ZONE = (0.5, 0.9)  # where a scanned foot's ball points are searched, as fractions of its length
+ASYMMETRY_SD_MM = {"length": 1.5, "ball_breadth": 1.0, "ball_girth": 2.0, "heel_breadth": 1.0}
+FIT_TOLERANCE_MM = 0.05
+FIT_MAX_ROUNDS = 30
+FOREFOOT_HEIGHT_SCALE_RANGE = (0.45, 1.6)  # beyond this the forefoot would no longer look like a foot
+MAX_DRAWS = 20
+FOOT_LENGTH_RANGE_MM = (150.0, 380.0)
+FOOT_HEIGHT_RANGE_MM = (25.0, 450.0)
+MIN_LENGTH_TO_WIDTH = 1.8
+
+_TEMPLATE_OBJ = "data/feet/find_template.obj"
+_TEMPLATE_KEYPOINTS = "data/feet/find_template_keypoints.csv"
+_ANSUR_FILES = {"male": "data/ansur2/ANSUR_II_MALE_Public.csv", "female": "data/ansur2/ANSUR_II_FEMALE_Public.csv"}
+_ANSUR_ID_COLUMN = {"male": "subjectid", "female": "SubjectId"}
+# FIND keypoint column -> our name (0-based vertex indices of the template, in OBJ file order)
+_KEYPOINT_NAMES = {
+    "big toe": "big_toe",
+    "2nd toe": "second_toe",
+    "3rd toe": "third_toe",
+    "4th toe": "fourth_toe",
+    "little toe": "little_toe",
+    "heel": "heel",
+    "outer extrema": "lateral_ball",
+    "inner extrema": "medial_ball",
+    "lower heel": "lower_heel",
+    "arch1": "arch1",
+    "arch2": "arch2",
+    "arch3": "arch3",
+}
+
+
+@dataclass(frozen=True)
+class FootDims:
+    """The dimensions a simulated foot was made to have (mm), as the simulator measures them."""
+
+    length_mm: float
+    ball_breadth_mm: float
+    ball_girth_mm: float
+    heel_breadth_mm: float
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Both feet of one simulated customer, in the subject frame (see the module docstring)."""
+
+    left: Mesh
+    right: Mesh
+    sex: str | None  # "male", "female", or None when unknown
+    body_weight_kg: float
+    source: str  # "ansur:female:10037", "template", or the mesh file's path
+    left_dims: FootDims
+    right_dims: FootDims
+
+
+# --- measures -----------------------------------------------------------------------------------------------
+
+
+def foot_length_mm(mesh: Mesh) -> float:
+    """Extent along x from the pternion (rearmost point below the heel-zone height) to the frontmost point.
+
+    Below the height only, because the template's lower leg leans back behind the heel."""
+    v = mesh.vertices_mm
+    return float(v[:, 0].max() - _pternion_x_mm(mesh))
+
+
+def heel_breadth_mm(mesh: Mesh) -> float:
+    """Largest y extent of the rear 20% of the foot, below the heel-zone height (under the malleoli)."""
+    v = mesh.vertices_mm
+    rear_x = _pternion_x_mm(mesh) + HEEL_ZONE_FRACTION * foot_length_mm(mesh)
+    heel = v[(v[:, 0] <= rear_x) & (v[:, 2] < HEEL_ZONE_HEIGHT_MM)]
+    return float(np.ptp(heel[:, 1]))
+
+
+def ball_section(mesh: Mesh, lateral_mm: np.ndarray, medial_mm: np.ndarray) -> np.ndarray:
+    """Points (K, 3) where the mesh's edges cross the vertical plane through the two ball points."""
+    along = np.array([medial_mm[0] - lateral_mm[0], medial_mm[1] - lateral_mm[1], 0.0])
+    normal = np.cross(along, [0.0, 0.0, 1.0])
+    normal /= np.linalg.norm(normal)
+    v = mesh.vertices_mm
+    side = (v - lateral_mm) @ normal
+    edges = mesh.triangles[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+    a, b = edges[:, 0], edges[:, 1]
+    crossing = side[a] * side[b] < 0
+    a, b = a[crossing], b[crossing]
+    t = side[a] / (side[a] - side[b])
+    return v[a] + t[:, None] * (v[b] - v[a])
+
+
+def ball_breadth_mm(mesh: Mesh, lateral_mm: np.ndarray, medial_mm: np.ndarray) -> float:
+    """Y extent of the ball section (ball width perpendicular to the foot axis)."""
+    return float(np.ptp(ball_section(mesh, lateral_mm, medial_mm)[:, 1]))
+
+
+def ball_girth_mm(mesh: Mesh, lateral_mm: np.ndarray, medial_mm: np.ndarray) -> float:
+    """Perimeter of the convex hull of the ball section (a tape measure around the ball)."""
+    section = ball_section(mesh, lateral_mm, medial_mm)
+    along = medial_mm[:2] - lateral_mm[:2]
+    along = along / np.linalg.norm(along)
+    in_plane = np.column_stack([section[:, :2] @ along, section[:, 2]]).astype(np.float32)
+    return float(cv2.arcLength(cv2.convexHull(in_plane), closed=True))
+
+
+def scanned_ball_points(mesh: Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """(lateral, medial) ball points of a foot without landmarks: the y extremes of the forefoot zone.
+
+    Which one is lateral depends on the side; the measures use both, so the order does not matter to them."""
+    v = mesh.vertices_mm
+    u = (v[:, 0] - _pternion_x_mm(mesh)) / foot_length_mm(mesh)
+    zone = v[(u >= BALL_ZONE[0]) & (u <= BALL_ZONE[1])]
+    return zone[np.argmax(zone[:, 1])], zone[np.argmin(zone[:, 1])]
+
+
+def measure(mesh: Mesh, lateral_mm: np.ndarray, medial_mm: np.ndarray) -> FootDims:
+    """All four dimensions of a foot in the subject frame, given its two ball points."""
+    return FootDims(
+        length_mm=foot_length_mm(mesh),
+        ball_breadth_mm=ball_breadth_mm(mesh, lateral_mm, medial_mm),
+        ball_girth_mm=ball_girth_mm(mesh, lateral_mm, medial_mm),
+        heel_breadth_mm=heel_breadth_mm(mesh),
+    )
+
+
+def _pternion_x_mm(mesh: Mesh) -> float:
+    v = mesh.vertices_mm
+    return float(v[v[:, 2] < HEEL_ZONE_HEIGHT_MM, 0].min())
+
+
+# --- template -----------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def template_keypoints() -> dict[str, int]:
+    """The FIND template's landmarks: name -> 0-based vertex index (big_toe, second_toe, ..., heel,
+    lateral_ball, medial_ball, lower_heel, arch1..arch3)."""
+    path = get_settings().shared_dir / _TEMPLATE_KEYPOINTS
+    with path.open(encoding="latin-1") as f:
+        row = next(r for r in csv.DictReader(f) if r["model"] == "FIND")
+    return {name: int(row[column]) for column, name in _KEYPOINT_NAMES.items()}
+
+
+@lru_cache(maxsize=1)
+def template_foot() -> Mesh:
+    """The FIND template as a left foot in the subject frame: metres -> mm, turned about z so that the foot
+    axis (heel landmark to second toe tip) lies on +x, heel landmark at x = y = 0, sole on z = 0.
+
+    The arrays are read-only because the mesh is cached and shared."""
+    raw = read_mesh(get_settings().shared_dir / _TEMPLATE_OBJ)
+    kp = template_keypoints()
+    v = raw.vertices_mm * 1000.0
+    heel, toe = v[kp["heel"]], v[kp["second_toe"]]
+    angle = np.arctan2(toe[1] - heel[1], toe[0] - heel[0])
+    c, s = np.cos(-angle), np.sin(-angle)
+    v[:, :2] = (v[:, :2] - heel[:2]) @ np.array([[c, -s], [s, c]]).T
+    v[:, 2] -= v[:, 2].min()
+    triangles = raw.triangles.copy()
+    v.setflags(write=False)
+    triangles.setflags(write=False)
+    return Mesh(v, triangles)
+
+
+# --- deformation --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scales:
+    """Scale factors of the template deformation (see `_deformed`)."""
+
+    length: float = 1.0  # x
+    heel_breadth: float = 1.0  # y in the rear
+    ball_breadth: float = 1.0  # y from the midfoot to the toes
+    forefoot_height: float = 1.0  # z from the midfoot to the toes
+
+
+def _smoothstep(u: np.ndarray, start: float, end: float) -> np.ndarray:
+    t = np.clip((u - start) / (end - start), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def _deformed(template: Mesh, scales: _Scales) -> Mesh:
+    """The template stretched smoothly: x uniformly; y by a factor that blends from the heel's to the ball's
+    between 20% and 55% of the length (the ball section lies beyond 60%); z about the sole by a factor that
+    blends from the rear's (mean of the length and heel scales: the heel and ankle grow with the foot) to the
+    forefoot's between 30% and 60%."""
+    v = template.vertices_mm
+    u = v[:, 0] / foot_length_mm(template)
+    y_scale = scales.heel_breadth + (scales.ball_breadth - scales.heel_breadth) * _smoothstep(u, 0.2, 0.55)
+    rear_height = np.sqrt(scales.length * scales.heel_breadth)
+    z_scale = rear_height + (scales.forefoot_height - rear_height) * _smoothstep(u, 0.3, 0.6)
+    out = np.column_stack([v[:, 0] * scales.length, v[:, 1] * y_scale, v[:, 2] * z_scale])
+    return Mesh(out, template.triangles)
+
+
+def deform_template(target: FootDims) -> Mesh:
+    """The template (left foot) deformed until it measures `target` within FIT_TOLERANCE_MM.
+
+    Length, heel and ball breadth each follow one scale nearly proportionally; ball girth follows the forefoot
+    height at a slope found by secant steps."""
+    template = template_foot()
+    kp = template_keypoints()
+    scales = _Scales()
+    previous: tuple[float, float] | None = None  # (forefoot_height, girth) of the last round
+    for _ in range(FIT_MAX_ROUNDS):
+        mesh = _deformed(template, scales)
+        got = measure(mesh, mesh.vertices_mm[kp["lateral_ball"]], mesh.vertices_mm[kp["medial_ball"]])
+        errors = [
+            target.length_mm - got.length_mm,
+            target.ball_breadth_mm - got.ball_breadth_mm,
+            target.ball_girth_mm - got.ball_girth_mm,
+            target.heel_breadth_mm - got.heel_breadth_mm,
+        ]
+        if max(abs(e) for e in errors) < FIT_TOLERANCE_MM:
+            return mesh
+        height = scales.forefoot_height
+        if previous is None or abs(height - previous[0]) < 1e-12:
+            next_height = height * (target.ball_girth_mm / got.ball_girth_mm) ** 2
+        else:
+            slope = (got.ball_girth_mm - previous[1]) / (height - previous[0])
+            next_height = height + errors[2] / slope
+        lo, hi = FOREFOOT_HEIGHT_SCALE_RANGE
+        if not lo <= next_height <= hi and height in (lo, hi):
+            break  # the girth needs a forefoot flatter or taller than a foot's
+        previous = (height, got.ball_girth_mm)
+        scales = _Scales(
+            length=scales.length * target.length_mm / got.length_mm,
+            heel_breadth=scales.heel_breadth * target.heel_breadth_mm / got.heel_breadth_mm,
+            ball_breadth=scales.ball_breadth * target.ball_breadth_mm / got.ball_breadth_mm,
+            forefoot_height=float(np.clip(next_height, lo, hi)),
+        )
+    raise SimulatorError(
+        f"cannot shape the template foot to {target}: a ball girth of {target.ball_girth_mm:.0f} mm does not fit "
+        f"a ball breadth of {target.ball_breadth_mm:.0f} mm on its forefoot; give dimensions of a plausible foot"
+    )
+
+
+def mirrored(mesh: Mesh) -> Mesh:
+    """The other foot: y -> -y, with the triangle winding flipped so normals still point outward."""
+    v = mesh.vertices_mm * np.array([1.0, -1.0, 1.0])
+    return Mesh(v, np.ascontiguousarray(mesh.triangles[:, ::-1]))
+
+
+# --- subjects -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Soldier:
+    sex: str
+    subject_id: str
+    dims: FootDims
+    body_weight_kg: float
+
+
+@lru_cache(maxsize=2)
+def _ansur(sex: str) -> tuple[_Soldier, ...]:
+    """All soldiers of one sex from ANSUR II (mm; weight stored in tenths of kg)."""
+    path = get_settings().shared_dir / _ANSUR_FILES[sex]
+    with path.open(encoding="latin-1", newline="") as f:
+        return tuple(
+            _Soldier(
+                sex=sex,
+                subject_id=row[_ANSUR_ID_COLUMN[sex]],
+                dims=FootDims(
+                    length_mm=float(row["footlength"]),
+                    ball_breadth_mm=float(row["footbreadthhorizontal"]),
+                    ball_girth_mm=float(row["balloffootcircumference"]),
+                    heel_breadth_mm=float(row["heelbreadth"]),
+                ),
+                body_weight_kg=float(row["weightkg"]) / 10.0,
+            )
+            for row in csv.DictReader(f)
+        )
+
+
+def population_draws(seed: int, sex: str | None = None) -> Iterator[tuple[_Soldier, FootDims]]:
+    """Soldiers drawn with replacement for a seed, each with the right-foot dims that go with the soldier's
+    (left) foot: the soldier's own plus a normal left/right asymmetry. Deterministic by seed."""
+    if sex not in (None, "male", "female"):
+        raise SimulatorError(f"unknown sex {sex!r}: use 'male', 'female' or None for either")
+    rng = np.random.default_rng(seed)
+    while True:
+        drawn_sex = sex or ("male" if rng.random() < 0.5 else "female")
+        soldiers = _ansur(drawn_sex)
+        soldier = soldiers[int(rng.integers(len(soldiers)))]
+        d = soldier.dims
+        right = FootDims(
+            length_mm=d.length_mm + rng.normal(0.0, ASYMMETRY_SD_MM["length"]),
+            ball_breadth_mm=d.ball_breadth_mm + rng.normal(0.0, ASYMMETRY_SD_MM["ball_breadth"]),
+            ball_girth_mm=d.ball_girth_mm + rng.normal(0.0, ASYMMETRY_SD_MM["ball_girth"]),
+            heel_breadth_mm=d.heel_breadth_mm + rng.normal(0.0, ASYMMETRY_SD_MM["heel_breadth"]),
+        )
+        yield soldier, right
+
+
+def population_subject(seed: int, sex: str | None = None) -> Subject:
+    """A real ANSUR II soldier of that sex (either, 50/50, if None) on the template's shape; same seed, same
+    subject. The rare soldier whose ball girth is too small for the ball breadth to fit on the template's
+    forefoot (see `deform_template`) is passed over for the seed's next draw."""
+    for soldier, right_dims in itertools.islice(population_draws(seed, sex), MAX_DRAWS):
+        try:
+            left, right = deform_template(soldier.dims), deform_template(right_dims)
+        except SimulatorError:
+            continue
+        return Subject(
+            left=left,
+            right=mirrored(right),
+            sex=soldier.sex,
+            body_weight_kg=soldier.body_weight_kg,
+            source=f"ansur:{soldier.sex}:{soldier.subject_id}",
+            left_dims=soldier.dims,
+            right_dims=right_dims,
+        )
+    raise SimulatorError(f"no soldier of {MAX_DRAWS} drawn for seed {seed} fits the template: report this as a bug")
+
+
+def template_subject(body_weight_kg: float = 75.0) -> Subject:
+    """The undeformed template as the left foot and its mirror image as the right."""
+    foot = template_foot()
+    kp = template_keypoints()
+    dims = measure(foot, foot.vertices_mm[kp["lateral_ball"]], foot.vertices_mm[kp["medial_ball"]])
+    return Subject(foot, mirrored(foot), None, body_weight_kg, "template", dims, dims)
+
+
+def mesh_subject(path: str | Path, side: str, body_weight_kg: float = 75.0) -> Subject:
+    """A foot scan from a .ply/.stl/.obj file as the subject; the other foot is its mirror image.
+
+    The file must be in mm, +z up, toes toward +x; it is lifted so its lowest point is on z = 0."""
+    if side not in ("left", "right"):
+        raise SimulatorError(f"unknown side {side!r} for {path}: say which foot the mesh is, 'left' or 'right'")
+    if not 20.0 <= body_weight_kg <= 300.0:
+        raise SimulatorError(f"body weight {body_weight_kg} kg is not a person's: give it in kg (20-300)")
+    try:
+        mesh = read_mesh(path)
+    except MeshError as e:
+        raise SimulatorError(f"cannot use {path} as a subject: {e}") from e
+    mesh = Mesh(mesh.vertices_mm - [0.0, 0.0, mesh.vertices_mm[:, 2].min()], mesh.triangles)
+    _check_foot(Path(path), mesh)
+    dims = measure(mesh, *scanned_ball_points(mesh))
+    other = mirrored(mesh)
+    left, right = (mesh, other) if side == "left" else (other, mesh)
+    return Subject(left, right, None, float(body_weight_kg), str(path), dims, dims)
+
+
+def _check_foot(path: Path, mesh: Mesh) -> None:
+    """Refuse meshes that cannot be a foot in the subject frame, saying what to fix."""
+    extent = np.ptp(mesh.vertices_mm, axis=0)
+    length, width, height = (float(e) for e in extent)
+    if extent.max() < 1.0:
+        raise SimulatorError(
+            f"{path} is {length:.3f} long: it looks like metres; scale it by 1000 to millimetres"
+        )
+    lo, hi = FOOT_LENGTH_RANGE_MM
+    if not lo <= length <= hi:
+        raise SimulatorError(
+            f"{path} is {length:.0f} mm long along x, not a foot ({lo:.0f}-{hi:.0f} mm): check that it is in mm "
+            "and that the toes point toward +x"
+        )
+    if length < MIN_LENGTH_TO_WIDTH * width:
+        raise SimulatorError(
+            f"{path} is {length:.0f} mm long (x) but {width:.0f} mm wide (y): a foot is at least "
+            f"{MIN_LENGTH_TO_WIDTH}x longer than wide; turn it so the toes point toward +x"
+        )
+    lo, hi = FOOT_HEIGHT_RANGE_MM
+    if not lo <= height <= hi:
+        raise SimulatorError(
+            f"{path} is {height:.0f} mm high (z), not a foot ({lo:.0f}-{hi:.0f} mm): check that +z is up"
+        )
