@@ -245,7 +245,7 @@ class ScanSession:
         self._collect_stats(recorder, collector)
         self._report("done", 1.0, "scan complete")
         return RawScan(
-            rig_serial=identity.serial, board_firmware=f"{identity.firmware} {identity.firmware_version}",
+            rig_serial=identity.serial, board_firmware=f"{identity.firmware} {identity.version}",
             plate_serial=plate_identity.serial, camera_source=self.camera.source, profile=self.profile.name,
             width_px=self.profile.width_px, height_px=self.profile.height_px, started_at=started,
             finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), feet=feet, plate=plate,
@@ -320,7 +320,7 @@ class ScanSession:
             self.board.move_to(first * p.step_deg)
             self.camera.flush()
             result = self.board.sweep(last * p.step_deg, p.speed_dps, p.step_deg, pattern, on_record=on_record)
-            records = {t.count: t.angle_deg for t in result.triggers}
+            records = {t.trigger_count: t.angle_deg for t in result.triggers}
         except ScanCancelled:
             self._check_cancel()
             raise

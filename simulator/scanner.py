@@ -146,6 +146,7 @@ class SimulatedScanner:
             self.director.stop()
         for link in self.links.values():
             link.close()
+        self.board.close()
         self.camera_server.stop()
         if self._tmp:
             self._tmp.cleanup()
