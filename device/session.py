@@ -174,6 +174,7 @@ class ScanSession:
         self.window_s = reconnect_window_s
         self.settle_s = customer_settle_s
         self.stats = ScanStats()
+        self._board_reconnects = 0
         self._cancel = threading.Event()
         self._t0 = 0.0
         # Expected share of the scan per phase, from rig time, for progress and ETA.
@@ -326,6 +327,7 @@ class ScanSession:
             raise
         except DeviceDisconnected:
             self.board.reconnect(self.window_s)
+            self._board_reconnects += 1
             self.board.home()
             self.board.set_motion(p.speed_dps, p.accel_dps2)
         if not records:
@@ -355,6 +357,6 @@ class ScanSession:
         s.board_checksum_errors = self.board.stats.checksum_errors
         s.plate_crc_errors = self.plate.stats.crc_errors
         s.plate_dropped_frames = self.plate.stats.dropped_frames
-        s.reconnects = {"board": self.board.stats.reconnects, "plate": recorder.reconnects,
+        s.reconnects = {"board": self._board_reconnects, "plate": recorder.reconnects,
                         "camera": collector.reconnects}
         s.wall_seconds = round(time.monotonic() - self._t0, 2)
