@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from device.plate_protocol import sequence_gap
 from device.profile import ScanProfile
 from device.rawscan import FootFrames, PlateRecording, RawScan, ScanStats
 from fitcore.errors import DeviceDisconnected, DeviceError, DeviceTimeout, ScanCancelled, ScanFailed
@@ -78,7 +79,8 @@ class _PlateRecorder:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5)
 
 
 class _FrameCollector:
@@ -145,7 +147,8 @@ class _FrameCollector:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=10)
 
 
 def _missing_runs(have: np.ndarray) -> list[tuple[int, int]]:
@@ -276,7 +279,7 @@ class ScanSession:
             times_s=np.array([f.time_s for f in frames]),
             sequence=np.array([f.seq for f in frames]),
             pitch_mm=self.plate.identity.pitch_mm,
-            dropped_frames=int(np.sum(np.diff([f.seq for f in frames]) - 1)) if len(frames) > 1 else 0,
+            dropped_frames=sum(sequence_gap(a.seq, b.seq) for a, b in zip(frames, frames[1:])),
         )
 
     def _scan_foot(self, side: str, collector: _FrameCollector, recorder: _PlateRecorder) -> FootFrames:

@@ -2,6 +2,8 @@
 
 Spec: comma-separated `name=value` items, e.g. `corrupt=0.001,drop=0.02,disconnect=plate@0.4:3`.
 - corrupt=RATE               byte error rate on both serial lines (each byte flipped with this probability)
+- corrupt-board=RATE, corrupt-plate=RATE
+                             the same for one line only (overrides corrupt= for that line)
 - drop=RATE                  share of plate frames lost
 - camera-drop=RATE           share of camera frames lost
 - stall=board@FRACTION       from that point of the scan the board stops answering (for good)
@@ -31,10 +33,16 @@ class Disconnect:
 @dataclass(frozen=True)
 class FaultPlan:
     corrupt_rate: float = 0.0
+    board_corrupt_rate: float | None = None  # None: corrupt_rate
+    plate_corrupt_rate: float | None = None
     plate_drop_rate: float = 0.0
     camera_drop_rate: float = 0.0
     board_stall_at: float | None = None
     disconnects: tuple[Disconnect, ...] = field(default_factory=tuple)
+
+    def corrupt_rate_for(self, line: str) -> float:
+        rate = self.board_corrupt_rate if line == "board" else self.plate_corrupt_rate
+        return self.corrupt_rate if rate is None else rate
 
     @property
     def is_clean(self) -> bool:
@@ -83,6 +91,8 @@ def parse_faults(spec: str | None) -> FaultPlan:
             raise SimulatorError(f"fault '{item}': write name=value (e.g. corrupt=0.001)")
         if name == "corrupt":
             values["corrupt_rate"] = _rate(name, value)
+        elif name in ("corrupt-board", "corrupt-plate"):
+            values[f"{name.split('-')[1]}_corrupt_rate"] = _rate(name, value)
         elif name == "drop":
             values["plate_drop_rate"] = _rate(name, value)
         elif name == "camera-drop":
@@ -106,7 +116,7 @@ def parse_faults(spec: str | None) -> FaultPlan:
             values["disconnects"].append(Disconnect(device, _fraction(item, at), outage))
         else:
             raise SimulatorError(
-                f"unknown fault '{name}': use corrupt, drop, camera-drop, stall or disconnect (see --help)"
+                f"unknown fault '{name}': use corrupt, corrupt-board, corrupt-plate, drop, camera-drop, stall or disconnect (see --help)"
             )
     values["disconnects"] = tuple(values["disconnects"])
     return FaultPlan(**values)

@@ -123,18 +123,18 @@ class SimulatedScanner:
 
     def start(self) -> Endpoints:
         c = self.config
-        rate = c.faults.corrupt_rate
+        board_rate, plate_rate = c.faults.corrupt_rate_for("board"), c.faults.corrupt_rate_for("plate")
         if c.in_process:
             tag = f"{c.rig_serial}_{c.seed}_{id(self)}".replace("-", "_")
-            self.links = {"board": InProcessLink(self.board, f"board_{tag}", rate, c.seed + 1),
-                          "plate": InProcessLink(self.plate, f"plate_{tag}", rate, c.seed + 2)}
+            self.links = {"board": InProcessLink(self.board, f"board_{tag}", board_rate, c.seed + 1),
+                          "plate": InProcessLink(self.plate, f"plate_{tag}", plate_rate, c.seed + 2)}
         else:
             port_dir = c.port_dir
             if port_dir is None:
                 self._tmp = tempfile.TemporaryDirectory(prefix="footfit-sim-")
                 port_dir = Path(self._tmp.name)
-            self.links = {"board": PtyLink(self.board, Path(port_dir) / "board", rate, c.seed + 1),
-                          "plate": PtyLink(self.plate, Path(port_dir) / "plate", rate, c.seed + 2)}
+            self.links = {"board": PtyLink(self.board, Path(port_dir) / "board", board_rate, c.seed + 1),
+                          "plate": PtyLink(self.plate, Path(port_dir) / "plate", plate_rate, c.seed + 2)}
         self.camera_server.start()
         self.director = FaultDirector(c.faults, self.scene, self.board, self.links, self.camera_server)
         self.director.start()

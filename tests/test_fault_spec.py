@@ -18,6 +18,13 @@ def test_full_spec():
     assert plan.board_stall_at == 0.5
     assert plan.disconnects == (Disconnect("plate", 0.3, 2.0), Disconnect("camera", 0.8, None))
     assert not plan.is_clean
+    assert plan.corrupt_rate_for("board") == plan.corrupt_rate_for("plate") == 0.001
+
+
+def test_per_line_corruption_overrides_the_common_rate():
+    plan = parse_faults("corrupt=0.001,corrupt-plate=0.00001")
+    assert plan.corrupt_rate_for("board") == 0.001
+    assert plan.corrupt_rate_for("plate") == 0.00001
 
 
 @pytest.mark.parametrize("spec, words", [
