@@ -84,7 +84,10 @@ class _PlateRecorder:
 
 
 class _FrameCollector:
-    """Reads camera frames continuously and keeps the triggered ones of the current sweep attempt by count."""
+    """Reads camera frames continuously and keeps the triggered ones of the current sweep attempt by count.
+
+    Once started it is the only user of the camera (OpenCV captures are not thread-safe).
+    """
 
     def __init__(self, camera, reconnect_window_s: float):
         self.camera = camera
@@ -148,7 +151,8 @@ class _FrameCollector:
     def stop(self) -> None:
         self._stop.set()
         if self._thread.ident is not None:
-            self._thread.join(timeout=10)
+            # The camera must not be closed while this thread still reads it: wait out a read and a reconnect.
+            self._thread.join(timeout=self.window_s + 2 * self.camera.read_timeout_s + 5)
 
 
 def _missing_runs(have: np.ndarray) -> list[tuple[int, int]]:
@@ -322,7 +326,6 @@ class ScanSession:
         collector.begin_attempt()
         try:
             self.board.move_to(first * p.step_deg)
-            self.camera.flush()
             result = self.board.sweep(last * p.step_deg, p.speed_dps, p.step_deg, pattern, on_record=on_record)
             records = {t.trigger_count: t.angle_deg for t in result.triggers}
         except ScanCancelled:

@@ -169,7 +169,8 @@ class SimulatedScanner:
             write_mesh(mesh_path, getattr(self.subject, side))
             truth["feet"][side]["mesh"] = str(mesh_path.resolve())
             truth["feet"][side]["target_dimensions_mm"] = asdict(getattr(self.subject, f"{side}_dims"))
-        truth["subject"] = {"source": self.subject.source, "sex": self.subject.sex}
+        truth["subject"] = {"source": self.subject.source, "sex": self.subject.sex,
+                            "toe_shape": self.subject.toe_shape}
         truth["rig"] = self.rig.to_json()
         truth["seed"] = self.config.seed
         truth["faults_fired"] = list(self.director.fired) if self.director else []

@@ -8,15 +8,22 @@ import pytest
 from fitcore.errors import MeshError, SimulatorError
 from fitcore.mesh import Mesh, read_mesh, write_mesh
 from simulator.subjects import (
+    TOE_SHAPE_PREVALENCE,
+    TOES,
     FootDims,
+    ToeShape,
     deform_template,
     measure,
     mesh_subject,
     population_draws,
     population_subject,
+    population_toe_shape,
     scanned_ball_points,
+    standing_template,
     template_foot,
     template_keypoints,
+    template_subject,
+    with_toe_shape,
 )
 
 SEEDS = (0, 1, 2, 3, 4, 5)
@@ -120,10 +127,118 @@ def test_impossible_dims_are_refused_with_a_reason():
 def test_generating_a_subject_is_fast():
     import time
 
-    template_foot()  # parsing is cached; time one subject after it
+    standing_template()  # parsing and standing the template are cached; time one subject after them
     start = time.perf_counter()
     population_subject(11)
     assert time.perf_counter() - start < 1.0
+
+
+# --- standing feet and toe shapes -----------------------------------------------------------------------------
+
+
+def _toe_pad_heights_mm(mesh: Mesh) -> np.ndarray:
+    """Lowest z under each toe (TOES order): within 4 mm of its tip landmark across, 25 mm behind it."""
+    v = mesh.vertices_mm
+    heights = []
+    for toe in TOES:
+        tip = v[template_keypoints()[toe]]
+        under = (np.abs(v[:, 1] - tip[1]) < 4.0) & (v[:, 0] > tip[0] - 25.0) & (v[:, 0] <= tip[0])
+        heights.append(v[under, 2].min())
+    return np.array(heights)
+
+
+def _lowest_near_mm(mesh: Mesh, point_mm: np.ndarray, radius_mm: float) -> float:
+    v = mesh.vertices_mm
+    return float(v[np.hypot(*(v[:, :2] - point_mm[:2]).T) < radius_mm, 2].min())
+
+
+def _normal_cosines(before: Mesh, after: Mesh) -> np.ndarray:
+    """Cosine of the angle each triangle's normal turned by; negative = the triangle folded over."""
+    def normals(v):
+        t = before.triangles
+        return np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    a, b = normals(before.vertices_mm), normals(after.vertices_mm)
+    keep = np.linalg.norm(a, axis=1) > 1e-9
+    a, b = a[keep], b[keep]
+    return np.einsum("ij,ij->i", a, b) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def _seeds_with_toe_shape(name: str, count: int) -> list[int]:
+    return [seed for seed in range(1000) if population_toe_shape(seed).name == name][:count]
+
+
+def test_standing_template_has_toe_pads_heel_and_ball_on_the_floor():
+    unloaded, standing = template_foot(), standing_template()
+    kp = template_keypoints()
+    assert _toe_pad_heights_mm(unloaded).max() > 5.0  # the FIND foot's toes are lifted
+    assert np.abs(_toe_pad_heights_mm(standing)).max() < 1.5
+    assert standing.vertices_mm[:, 2].min() == pytest.approx(0.0, abs=1e-9)
+    heel = standing.vertices_mm[standing.vertices_mm[:, 0] < 60.0]
+    assert heel[:, 2].min() < 0.5
+    for ball in ("lateral_ball", "medial_ball"):
+        assert _lowest_near_mm(standing, standing.vertices_mm[kp[ball]], 30.0) < 1.0
+    # the heel and the rear foot do not move; the toes turn down without folding the surface
+    rear = unloaded.vertices_mm[:, 0] < 90.0
+    np.testing.assert_allclose(standing.vertices_mm[rear], unloaded.vertices_mm[rear], atol=0.1)
+    assert _normal_cosines(unloaded, standing).min() > 0.5
+    assert _signed_volume_mm3(standing) == pytest.approx(_signed_volume_mm3(unloaded), rel=0.05)
+
+
+def test_population_feet_stand_on_their_toes_and_keep_their_length():
+    for name in TOE_SHAPE_PREVALENCE:
+        s = population_subject(_seeds_with_toe_shape(name, 1)[0])
+        for mesh, dims in ((s.left, s.left_dims), (s.right, s.right_dims)):
+            assert np.abs(_toe_pad_heights_mm(mesh)).max() < 1.5, name
+            got = measure(mesh, *_ball_points(mesh))
+            assert got.length_mm == pytest.approx(dims.length_mm, abs=1.0)
+            assert got.ball_girth_mm == pytest.approx(dims.ball_girth_mm, abs=2.0)
+
+
+def _assert_toe_shape(name: str, mesh: Mesh, context: str) -> None:
+    """The toe tip landmarks' x follow DESIGN.md section 4's definition of the shape."""
+    big, second, third, fourth, little = mesh.vertices_mm[[template_keypoints()[toe] for toe in TOES], 0]
+    if name == "egyptian":
+        assert big > max(second, third, fourth, little) + 1.0, context
+    elif name == "greek":
+        assert second > max(big, third, fourth, little) + 1.0, context
+    else:
+        assert name == "square", context
+        assert np.ptp([big, second, third]) <= 2.0, context
+        assert min(big, second, third) > max(fourth, little), context
+
+
+def test_population_subjects_have_their_toe_shape_on_both_feet():
+    for name in TOE_SHAPE_PREVALENCE:
+        for seed in _seeds_with_toe_shape(name, 2):
+            s = population_subject(seed)
+            assert s.toe_shape == name
+            _assert_toe_shape(name, s.left, f"seed {seed} left")
+            _assert_toe_shape(name, s.right, f"seed {seed} right")
+    assert template_subject().toe_shape == "egyptian"
+    _assert_toe_shape("egyptian", standing_template(), "template")
+
+
+def test_toe_shapes_keep_their_definition_without_folding_the_surface():
+    standing = standing_template()
+    kp = template_keypoints()
+    for seed in range(30):
+        shape = population_toe_shape(seed)
+        shaped = with_toe_shape(standing, shape)
+        _assert_toe_shape(shape.name, shaped, f"seed {seed}")
+        assert _normal_cosines(standing, shaped).min() > 0.0, seed
+        # the ball section does not move, so the toe shape leaves ball breadth and girth alone
+        for ball in ("lateral_ball", "medial_ball"):
+            np.testing.assert_array_equal(shaped.vertices_mm[kp[ball]], standing.vertices_mm[kp[ball]])
+    with pytest.raises(SimulatorError, match="would fold the toes over"):
+        with_toe_shape(standing, ToeShape("greek", (-60.0, 5.0, 0.0, 0.0, 0.0)))
+
+
+def test_toe_shape_prevalence_and_determinism():
+    names = [population_toe_shape(seed).name for seed in range(300)]
+    for name, rate in TOE_SHAPE_PREVALENCE.items():
+        assert names.count(name) / len(names) == pytest.approx(rate, abs=0.06), name
+    assert population_toe_shape(17) == population_toe_shape(17)
+    assert len({population_toe_shape(seed).tip_shift_mm for seed in range(20)}) == 20
 
 
 # --- mesh files as subjects -----------------------------------------------------------------------------------
