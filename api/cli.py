@@ -122,6 +122,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
                 "board_url": sim.endpoints["board_url"], "plate_url": sim.endpoints["plate_url"],
                 "camera_url": sim.endpoints["camera_url"]})
         raw = _run_scan(devices, profile, quiet=args.quiet)
+        if sim:
+            sim.stop()  # it writes its final truth.json (with the faults that fired) as it exits
         raw.save(staging)
         _publish(staging, out)
     finally:
@@ -190,7 +192,52 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--truth-out", type=Path, help="write truth.json (and truth/*.ply) here")
     serve.add_argument("--quiet", action="store_true", help="only the JSON line")
     serve.set_defaults(func=cmd_simulator_serve)
+    add_catalog_commands(sub)
     return parser
+
+
+def add_catalog_commands(sub) -> None:
+    """`footfit catalog import|list|show|stock|generate`; the handlers live in shoe_db.commands and simulator."""
+    from shoe_db import commands
+    from shoe_db.models import CATEGORIES
+
+    catalog = sub.add_parser("catalog", help="the shoe catalogue", description="The shoe catalogue in the database "
+                             "of the settings (FOOTFIT_DATABASE_URL, default a SQLite file under the data folder).")
+    cat_sub = catalog.add_subparsers(dest="catalog_command", required=True, metavar="COMMAND")
+    imp = cat_sub.add_parser("import", help="import retailer product data and interior scans",
+                             description="Import a product file (one row per size variant, docs/catalog.md) and "
+                                         "the interior scans named by SKU or brand+model+size. Upserts by SKU.")
+    imp.add_argument("products", type=Path, metavar="PRODUCTS", help="products .csv or .jsonl")
+    imp.add_argument("--interiors", type=Path, metavar="DIR", help="folder of interior scans (PLY/STL/OBJ, mm)")
+    imp.add_argument("--skip-invalid", action="store_true",
+                     help="import the valid rows even when others are rejected (default: all or nothing)")
+    imp.set_defaults(func=lambda a: commands.import_command(a.products, a.interiors, a.skip_invalid))
+    lst = cat_sub.add_parser("list", help="one line per model")
+    lst.add_argument("--category", choices=CATEGORIES)
+    lst.set_defaults(func=lambda a: commands.list_command(a.category))
+    show = cat_sub.add_parser("show", help="a model with every size's interior and stock")
+    show.add_argument("key", metavar="MODEL_CODE|SKU")
+    show.set_defaults(func=lambda a: commands.show_command(a.key))
+    stock = cat_sub.add_parser("stock", help="stock on hand per store and size")
+    stock.add_argument("key", nargs="?", metavar="MODEL_CODE|SKU")
+    stock.add_argument("--store", metavar="CODE")
+    stock.set_defaults(func=lambda a: commands.stock_command(a.store, a.key))
+    gen = cat_sub.add_parser("generate", help="a synthetic catalogue (simulator)",
+                             description="Generate a synthetic catalogue: parametric-last interiors, brands that "
+                                         "run small or large, stock. Imports it into the database, or with --out "
+                                         "writes it in the import format.")
+    gen.add_argument("--models", type=int, default=50, metavar="N")
+    gen.add_argument("--seed", type=int, default=0, metavar="S")
+    gen.add_argument("--stores", type=int, default=5, metavar="N")
+    gen.add_argument("--out", type=Path, metavar="DIR", help="write products + interiors/ + truth.json here")
+    gen.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    gen.set_defaults(func=_generate)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from simulator.catalog import generate_command
+
+    return generate_command(args.models, args.seed, args.stores, args.out, args.format)
 
 
 def main(argv: list[str] | None = None) -> int:

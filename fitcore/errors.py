@@ -51,3 +51,11 @@ class SimulatorError(FootfitError):
 
 class MeshError(FootfitError):
     """A mesh file cannot be read or written, or holds no usable triangle mesh."""
+
+
+class CatalogError(FootfitError):
+    """The shoe catalogue cannot do what was asked: bad product data, an unusable interior, an unknown SKU."""
+
+
+class MeasurementError(FootfitError):
+    """A foot surface cannot be measured: empty, NaN, not in millimetres, not standing on z = 0, or not a foot."""

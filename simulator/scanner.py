@@ -167,7 +167,7 @@ class SimulatedScanner:
         for side in ("left", "right"):
             mesh_path = mesh_dir / f"{side}.ply"
             write_mesh(mesh_path, getattr(self.subject, side))
-            truth["feet"][side]["mesh"] = str(mesh_path.resolve())
+            truth["feet"][side]["mesh"] = str(mesh_path.relative_to(path.parent))  # relative to truth.json
             truth["feet"][side]["target_dimensions_mm"] = asdict(getattr(self.subject, f"{side}_dims"))
         truth["subject"] = {"source": self.subject.source, "sex": self.subject.sex,
                             "toe_shape": self.subject.toe_shape}
