@@ -123,7 +123,15 @@ class VirtualPlate(VirtualDevice):
         self._clock_zero = time.monotonic()
         self.sent: deque[tuple[int, np.ndarray]] = deque(maxlen=HISTORY_FRAMES)  # truth for tests: (seq, counts)
         self.dropped: deque[int] = deque(maxlen=16 * HISTORY_FRAMES)  # sequence numbers not sent
-        threading.Thread(target=self._prepare_footprints, daemon=True, name=f"plate-{serial}-footprints").start()
+        self._footprints = threading.Thread(target=self._prepare_footprints, daemon=True,
+                                            name=f"plate-{serial}-footprints")
+        self._footprints.start()
+
+    def close(self) -> None:
+        """Stop streaming and let the footprint thread finish (a thread left inside open3d at interpreter exit
+        can spoil the process's exit status)."""
+        self._stop_stream.set()
+        self._footprints.join(timeout=30)
 
     # --- the wire ---
     def receive(self, data: bytes) -> None:

@@ -147,6 +147,7 @@ class SimulatedScanner:
         for link in self.links.values():
             link.close()
         self.board.close()
+        self.plate.close()
         self.camera_server.stop()
         if self._tmp:
             self._tmp.cleanup()
