@@ -59,3 +59,8 @@ class CatalogError(FootfitError):
 
 class MeasurementError(FootfitError):
     """A foot surface cannot be measured: empty, NaN, not in millimetres, not standing on z = 0, or not a foot."""
+
+
+class ScanQualityError(FootfitError):
+    """A scan was taken but is not good enough to measure (coverage holes, noise, motion, the foot out of view);
+    the message gives the reason and what to change before scanning again."""

@@ -1,0 +1,145 @@
+"""Foot frame and measurements on simulated subjects: independent of placement, of the unseen sole, and of the
+input kind (mesh file or point cloud); clear errors for surfaces that cannot be measured."""
+
+from __future__ import annotations
+
+import numpy as np
+import open3d as o3d
+import pytest
+
+from fitcore.errors import MeasurementError
+from fitcore.measure import measure_file, measure_mesh, measure_points, sample_surface
+from fitcore.mesh import Mesh, write_mesh
+from simulator.subjects import population_subject
+
+LINEAR = ("length_mm", "ball_width_mm", "heel_width_mm", "instep_height_mm")
+GIRTHS = ("ball_girth_mm", "instep_girth_mm")
+SOLE_HEIGHT_MM = 1.5  # the reconstruction loses the points below this and those facing down
+
+
+def placed(mesh: Mesh, yaw_deg: float, x_mm: float, y_mm: float) -> tuple[Mesh, np.ndarray]:
+    c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
+    pose = np.eye(4)
+    pose[:2, :2] = [[c, -s], [s, c]]
+    pose[:2, 3] = [x_mm, y_mm]
+    return mesh.transformed(pose), pose
+
+
+def without_sole(mesh: Mesh, seed: int = 0) -> np.ndarray:
+    """What a scan sees: the sampled surface minus the points near the floor and those facing down."""
+    points, normals = sample_surface(mesh, seed=seed)
+    return points[(points[:, 2] >= SOLE_HEIGHT_MM) & (normals[:, 2] >= 0.0)]
+
+
+@pytest.fixture(scope="module")
+def subjects():
+    return {seed: population_subject(seed) for seed in (1, 4, 5)}  # egyptian, square, greek toes
+
+
+@pytest.fixture(scope="module")
+def reference(subjects):
+    return {(seed, side): measure_mesh(getattr(s, side), side) for seed, s in subjects.items()
+            for side in ("left", "right")}
+
+
+def test_measures_do_not_depend_on_where_and_how_the_foot_stands(subjects, reference):
+    rng = np.random.default_rng(7)
+    for (seed, side), ref in reference.items():
+        mesh, pose = placed(getattr(subjects[seed], side), rng.uniform(-15, 15), rng.uniform(-40, 40),
+                            rng.uniform(-40, 40))
+        got = measure_mesh(mesh, side, seed=3)  # other samples, too
+        for name in LINEAR:
+            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=0.35), (seed, side, name)
+        for name in GIRTHS:
+            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=1.5), (seed, side, name)
+        # the frame moved with the foot: plate -> foot of the placed foot = unplaced frame after undoing the pose
+        expected = ref.foot_from_plate @ np.linalg.inv(pose)
+        assert np.degrees(np.arccos(np.clip(got.foot_from_plate[0, :3] @ expected[0, :3], -1, 1))) < 0.3
+        assert np.abs(got.foot_from_plate[:3, 3] - expected[:3, 3]).max() < 1.0
+        assert got.toe_shape == ref.toe_shape
+
+
+def test_a_scan_without_its_sole_measures_like_the_full_mesh(subjects, reference):
+    for (seed, side), ref in reference.items():
+        got = measure_points(without_sole(getattr(subjects[seed], side)), side)
+        for name in LINEAR:
+            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=0.5), (seed, side, name)
+        for name in GIRTHS:
+            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=1.5), (seed, side, name)
+
+
+def test_measures_agree_loosely_with_the_simulators_own(subjects, reference):
+    """The simulator measures with its own approximations (other pternion, ball points from landmarks): close,
+    not equal."""
+    for (seed, side), ref in reference.items():
+        dims = getattr(subjects[seed], f"{side}_dims")
+        assert ref.length_mm == pytest.approx(dims.length_mm, abs=2.0)
+        assert ref.ball_width_mm == pytest.approx(dims.ball_breadth_mm, abs=2.0)
+        assert ref.heel_width_mm == pytest.approx(dims.heel_breadth_mm, abs=2.0)
+        assert ref.ball_girth_mm == pytest.approx(dims.ball_girth_mm, abs=6.0)
+        assert 150 < ref.instep_girth_mm < 350 and 40 < ref.instep_height_mm < 120
+        assert ref.ball_girth_mm > 2 * ref.ball_width_mm
+        assert ref.toe_shape == subjects[seed].toe_shape
+
+
+def test_the_foot_frame_puts_the_pternion_at_the_origin_and_the_second_toe_on_the_axis(subjects, reference):
+    ref = reference[(1, "left")]
+    local = sample_surface(subjects[1].left)[0] @ ref.foot_from_plate[:3, :3].T + ref.foot_from_plate[:3, 3]
+    heel = local[local[:, 2] < 50]
+    assert heel[:, 0].min() == pytest.approx(0.0, abs=0.3)
+    assert local[:, 0].max() == pytest.approx(ref.length_mm, abs=0.3)
+    assert abs(ref.toe_tips_mm[1, 1]) < 0.05  # second toe tip on the axis
+    big, second = ref.toe_tips_mm[0], ref.toe_tips_mm[1]
+    assert big[1] < second[1]  # left foot: the big toe is medial, toward -y
+    assert ref.medial_ball_mm[1] < 0 < ref.lateral_ball_mm[1]
+
+
+def test_mesh_file_and_point_cloud_file_measure_alike(subjects, reference, tmp_path):
+    mesh = subjects[1].right
+    write_mesh(tmp_path / "foot.ply", mesh)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(sample_surface(mesh, seed=9)[0]))
+    o3d.io.write_point_cloud(str(tmp_path / "cloud.ply"), cloud)
+    from_mesh = measure_file(tmp_path / "foot.ply", "right")
+    from_cloud = measure_file(tmp_path / "cloud.ply", "right")
+    for name in LINEAR:
+        assert getattr(from_mesh, name) == pytest.approx(getattr(reference[(1, "right")], name), abs=0.01)
+        assert getattr(from_cloud, name) == pytest.approx(getattr(from_mesh, name), abs=0.35)
+
+
+@pytest.fixture(scope="module")
+def foot_points(subjects):
+    return sample_surface(subjects[1].left)[0]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p: p / 1000.0, "metres"),
+        (lambda p: p[:0], "empty"),
+        (lambda p: np.where(np.arange(len(p))[:, None] == 5, np.nan, p), "NaN"),
+        (lambda p: p + [0, 0, 30.0], "stand on z = 0"),
+        (lambda p: p - [0, 0, 20.0], "stand on z = 0"),
+        (lambda p: p[:, [2, 1, 0]] * [1, 1, 1] + [0, 0, 0], "z = 0|not a foot"),
+        (lambda p: np.vstack([p, p + [0, 140.0, 0]]), "two"),
+        (lambda p: p * 3.0, "not a foot"),
+        (lambda p: p[:100], "at least"),
+    ],
+    ids=["metres", "empty", "nan", "floating", "sunk", "lying", "two-feet", "giant", "too-few"],
+)
+def test_surfaces_that_cannot_be_measured_are_refused_with_the_reason(foot_points, change, message):
+    with pytest.raises(MeasurementError, match=message):
+        measure_points(change(foot_points.copy()), "left")
+
+
+def test_an_unknown_side_or_file_is_refused(foot_points, tmp_path):
+    with pytest.raises(MeasurementError, match="'left' or 'right'"):
+        measure_points(foot_points, "middle")
+    with pytest.raises(MeasurementError, match="no mesh file"):
+        measure_file(tmp_path / "missing.ply", "left")
+
+
+def test_the_real_template_file_in_metres_is_refused_with_the_fix():
+    from fitcore.settings import get_settings
+
+    with pytest.raises(MeasurementError, match="metres; scale it by 1000"):
+        measure_file(get_settings().shared_dir / "data/feet/find_template.obj", "left")
