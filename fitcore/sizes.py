@@ -21,6 +21,28 @@ UK_US_STEP = 0.5
 FOOT_LENGTH_RANGE_MM = (100.0, 400.0)
 
 
+# label = per_mm * foot length (mm) + offset, per size system (the ISO 19407 formulas above; Mondopoint in mm).
+LABEL_FORMULAS: dict[str, tuple[float, float]] = {
+    "MP": (1.0, 0.0),
+    "EU": (0.15, 2.0),
+    "UK": (3.0 / MM_PER_INCH, -23.0),
+    "US-M": (3.0 / MM_PER_INCH, -22.0),
+    "US-W": (3.0 / MM_PER_INCH, -21.0),
+}
+
+
+def label_for_length(system: str, length_mm: float) -> float:
+    """The exact (unrounded) size label of a foot length in a size system."""
+    per_mm, offset = LABEL_FORMULAS[system]
+    return per_mm * length_mm + offset
+
+
+def length_for_label(system: str, label: float) -> float:
+    """The nominal foot length (mm) a size label is made for: the inverse of `label_for_length`."""
+    per_mm, offset = LABEL_FORMULAS[system]
+    return (label - offset) / per_mm
+
+
 @dataclass(frozen=True)
 class Sizes:
     mondopoint: int  # mm
@@ -35,13 +57,12 @@ def sizes_for(length_mm: float) -> Sizes:
     lo, hi = FOOT_LENGTH_RANGE_MM
     if not (math.isfinite(length_mm) and lo <= length_mm <= hi):
         raise MeasurementError(f"foot length {length_mm} mm is not a foot's ({lo:.0f}-{hi:.0f} mm): measure again")
-    inches = length_mm / MM_PER_INCH
     return Sizes(
         mondopoint=int(_round_half_up(length_mm, MONDOPOINT_STEP_MM)),
-        eu=_round_half_up(1.5 * length_mm / 10.0 + 2.0, EU_STEP),
-        uk=_round_half_up(3.0 * inches - 23.0, UK_US_STEP),
-        us_men=_round_half_up(3.0 * inches - 22.0, UK_US_STEP),
-        us_women=_round_half_up(3.0 * inches - 21.0, UK_US_STEP),
+        eu=_round_half_up(label_for_length("EU", length_mm), EU_STEP),
+        uk=_round_half_up(label_for_length("UK", length_mm), UK_US_STEP),
+        us_men=_round_half_up(label_for_length("US-M", length_mm), UK_US_STEP),
+        us_women=_round_half_up(label_for_length("US-W", length_mm), UK_US_STEP),
     )
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from fitcore.errors import CatalogError
+from fitcore.sizes import MM_PER_INCH, length_for_label
 
-MM_PER_INCH = 25.4
 EU_STEP_MM = 20.0 / 3.0  # Paris point
 UK_US_STEP_MM = MM_PER_INCH / 3.0  # barleycorn
 
@@ -27,13 +27,10 @@ class SizeSystem:
     step_mm: float  # foot length between neighbouring whole sizes
 
     def foot_length_mm(self, label: float) -> float:
-        """The nominal foot length (mm) the label is made for."""
-        if self.code == "EU":
-            return (label - 2.0) / 1.5 * 10.0
-        if self.code == "MP":
-            return label * 10.0 if label < 100 else label
-        offset = {"UK": 23.0, "US-M": 22.0, "US-W": 21.0}[self.code]
-        return (label + offset) / 3.0 * MM_PER_INCH
+        """The nominal foot length (mm) the label is made for (ski boots label Mondopoint in cm)."""
+        if self.code == "MP" and label < 100:
+            label *= 10.0
+        return length_for_label(self.code, label)
 
 
 SIZE_SYSTEMS = {

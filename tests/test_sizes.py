@@ -46,3 +46,12 @@ def test_the_longer_foot_decides_the_pair():
 def test_a_length_that_is_no_foot_is_refused(bad):
     with pytest.raises(MeasurementError, match="not a foot"):
         sizes_for(bad)
+
+
+@pytest.mark.parametrize("system, label, length_mm", [("EU", 42, 266.667), ("UK", 8, 262.467),
+                                                     ("US-M", 9, 262.467), ("US-W", 9, 254.0), ("MP", 265, 265.0)])
+def test_label_and_length_are_inverse(system, label, length_mm):
+    from fitcore.sizes import label_for_length, length_for_label
+
+    assert length_for_label(system, label) == pytest.approx(length_mm, abs=0.001)
+    assert label_for_length(system, length_for_label(system, label)) == pytest.approx(label)
