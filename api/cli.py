@@ -168,6 +168,28 @@ def _publish(staging: Path, out: Path) -> None:
         os.replace(entry, target)
 
 
+# --- footfit measure ---
+MEASURES = ("length_mm", "ball_width_mm", "ball_girth_mm", "instep_girth_mm", "heel_width_mm", "instep_height_mm")
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    from fitcore.measure import measure_file
+    from fitcore.sizes import sizes_for
+
+    m = measure_file(args.file, args.side)
+    sizes = sizes_for(m.length_mm)
+    if args.json:
+        print(json.dumps({"side": m.side, "measurements": {k: round(getattr(m, k), 2) for k in MEASURES},
+                          "toe_shape": m.toe_shape, "sizes": sizes.__dict__,
+                          "rig_to_foot": m.foot_from_plate.tolist(), "points": m.points}, indent=1))
+    else:
+        for k in MEASURES:
+            print(f"{k:18} {getattr(m, k):8.1f}")
+        print(f"{'toe_shape':18} {m.toe_shape:>8}")
+        print("sizes              " + ", ".join(f"{k} {v:g}" for k, v in sizes.__dict__.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="footfit", description="Foot scanner fit matching.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -181,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--quiet", action="store_true", help="no progress line")
     _add_simulator_options(scan)
     scan.set_defaults(func=cmd_scan)
+
+    measure = sub.add_parser("measure", help="measure a foot mesh or point cloud",
+                             description="Measure a foot mesh (PLY/OBJ/STL) or PLY point cloud in mm, standing on "
+                                         "z = 0, with the same code as a scan (docs/measurements.md).")
+    measure.add_argument("file", type=Path, metavar="FILE")
+    measure.add_argument("--side", choices=("left", "right"), required=True)
+    measure.add_argument("--json", action="store_true", help="machine-readable output")
+    measure.set_defaults(func=cmd_measure)
 
     sim = sub.add_parser("simulator", help="the virtual scanner", description="The virtual scanner.")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True, metavar="COMMAND")

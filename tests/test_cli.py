@@ -84,3 +84,19 @@ def test_simulator_serve_prints_ports_that_drivers_can_open(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0, proc.stderr.read()
     assert not (tmp_path / "board").exists(), "port links removed on exit"
+
+
+def test_measure_a_mesh_file_as_json_and_refuse_metres(tmp_path):
+    from fitcore.mesh import Mesh, write_mesh
+    from simulator.subjects import population_subject
+
+    foot = population_subject(11).left
+    write_mesh(tmp_path / "foot.ply", foot)
+    result = run(["measure", str(tmp_path / "foot.ply"), "--side", "left", "--json"], timeout=60)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert 200 < report["measurements"]["length_mm"] < 320
+    assert report["sizes"]["eu"] > 30
+    write_mesh(tmp_path / "metres.ply", Mesh(foot.vertices_mm / 1000, foot.triangles))
+    result = run(["measure", str(tmp_path / "metres.ply"), "--side", "left"], timeout=60)
+    assert result.returncode == 1 and "metres" in result.stderr
