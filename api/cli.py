@@ -105,7 +105,7 @@ def _print_progress(progress) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     from device.profile import get_profile
-    from device.scanner import open_scanner
+    from fitcore.pipeline import passport_from_scan
 
     settings = get_settings()
     profile = get_profile(args.profile or settings.scan_profile)
@@ -121,32 +121,47 @@ def cmd_scan(args: argparse.Namespace) -> int:
             devices = devices.model_copy(update={
                 "board_url": sim.endpoints["board_url"], "plate_url": sim.endpoints["plate_url"],
                 "camera_url": sim.endpoints["camera_url"]})
-        raw = _run_scan(devices, profile, quiet=args.quiet)
+        raw, calibration = _run_scan(devices, profile, settings.data_dir, quiet=args.quiet)
         if sim:
             sim.stop()  # it writes its final truth.json (with the faults that fired) as it exits
+        result = passport_from_scan(raw, calibration)
         raw.save(staging)
+        result.write(staging)
         _publish(staging, out)
     finally:
         if sim:
             sim.stop()
         shutil.rmtree(staging, ignore_errors=True)
     s = raw.stats
-    print(f"scan written to {out}: {', '.join(f'{k} {len(v.angles_deg)} frames' for k, v in raw.feet.items())}, "
-          f"plate {len(raw.plate.times_s)} frames; wall {s.wall_seconds:.1f} s; repaired: board retries "
-          f"{s.board_retries}, plate CRC errors {s.plate_crc_errors}, plate drops {s.plate_dropped_frames}, "
-          f"camera frames missing {s.camera_missing_frames}, reconnects {s.reconnects}, resumed sweeps "
-          f"{s.resumed_sweeps}")
+    feet = result.passport.feet
+    print(f"scan written to {out}: passport.json, left.ply, right.ply, raw/; wall {s.wall_seconds:.1f} s scan + "
+          f"{sum(result.stage_seconds.values()):.1f} s reconstruction; repaired: board retries {s.board_retries}, "
+          f"plate CRC errors {s.plate_crc_errors}, plate drops {s.plate_dropped_frames}, camera frames missing "
+          f"{s.camera_missing_frames}, reconnects {s.reconnects}, resumed sweeps {s.resumed_sweeps}")
+    for side in ("left", "right"):
+        foot = getattr(feet, side)
+        m = foot.measurements
+        print(f"  {side:5}: length {m.length_mm:.1f} mm, ball width {m.ball_width_mm:.1f}, ball girth "
+              f"{m.ball_girth_mm:.1f}, instep girth {m.instep_girth_mm:.1f}, heel width {m.heel_width_mm:.1f}, "
+              f"instep height {m.instep_height_mm:.1f}; {foot.toe_shape} toes; EU {foot.sizes.eu:g}")
     return 0
 
 
-def _run_scan(devices: DeviceSettings, profile, quiet: bool):
+def _run_scan(devices: DeviceSettings, profile, data_dir: Path, quiet: bool):
+    """Scan through the drivers; the rig must have a valid calibration (checked before the customer waits)."""
     from device.scanner import open_scanner
     from device.session import ScanSession
+    from fitcore.calibration import load_calibration
+
+    calibration = {}
+
+    def check_rig(identity) -> None:
+        calibration["rig"] = load_calibration(data_dir, identity.serial)
 
     with open_scanner(devices, profile) as scanner:
         session = ScanSession(scanner.board, scanner.plate, scanner.camera, profile,
                               on_progress=None if quiet else _print_progress,
-                              reconnect_window_s=devices.reconnect_window_s)
+                              reconnect_window_s=devices.reconnect_window_s, check_rig=check_rig)
         try:
             raw = session.run()
         except KeyboardInterrupt:
@@ -155,7 +170,7 @@ def _run_scan(devices: DeviceSettings, profile, quiet: bool):
         finally:
             if not quiet:
                 print(file=sys.stderr)
-    return raw
+    return raw, calibration["rig"]
 
 
 def _publish(staging: Path, out: Path) -> None:

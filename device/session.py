@@ -170,12 +170,17 @@ def _missing_runs(have: np.ndarray) -> list[tuple[int, int]]:
 
 
 class ScanSession:
-    """One scan of both feet. `run()` returns a complete RawScan or raises ScanFailed / ScanCancelled."""
+    """One scan of both feet. `run()` returns a complete RawScan or raises ScanFailed / ScanCancelled.
+
+    `check_rig(identity)` runs right after the board's handshake and may raise to refuse the rig.
+    """
 
     def __init__(self, board, plate, camera, profile: ScanProfile,
                  on_progress: Callable[[Progress], None] | None = None,
-                 reconnect_window_s: float = 15.0, customer_settle_s: float = 0.3):
+                 reconnect_window_s: float = 15.0, customer_settle_s: float = 0.3,
+                 check_rig: Callable[[object], None] | None = None):
         self.board, self.plate, self.camera = board, plate, camera
+        self.check_rig = check_rig or (lambda identity: None)
         self.profile = profile
         self.on_progress = on_progress or (lambda p: None)
         self.window_s = reconnect_window_s
@@ -221,6 +226,7 @@ class ScanSession:
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._report("connect", 0.0, "connecting to the scanner")
         identity = self.board.connect()
+        self.check_rig(identity)  # e.g. refuse a rig without a valid calibration before the customer waits
         plate_identity = self.plate.connect()
         self.camera.open()
         self._report("connect", 0.5, "homing the arm")

@@ -117,3 +117,22 @@ def _checked(path: Path, vertices: np.ndarray, triangles: np.ndarray) -> Mesh:
     if triangles.min() < 0 or triangles.max() >= len(vertices):
         raise MeshError(f"{path} has triangles that point to missing vertices: repair the mesh and export again")
     return Mesh(vertices, triangles)
+
+
+def write_points(path: str | Path, points_mm: np.ndarray, normals: np.ndarray | None = None) -> None:
+    """Write a point cloud (and its unit normals) as binary little-endian PLY, float32, mm."""
+    path = Path(path)
+    if path.suffix.lower() != ".ply":
+        raise MeshError(f"write_points writes PLY only, but {path} does not end in .ply: rename it to .ply")
+    points_mm = np.asarray(points_mm, dtype=float)
+    if points_mm.ndim != 2 or points_mm.shape[1] != 3 or not np.isfinite(points_mm).all():
+        raise MeshError(f"cannot write {path}: the points must be a finite (N, 3) array")
+    columns = [points_mm] if normals is None else [points_mm, np.asarray(normals, dtype=float)]
+    names = ["x", "y", "z"] + ([] if normals is None else ["nx", "ny", "nz"])
+    header = (
+        "ply\nformat binary_little_endian 1.0\ncomment units: mm\n"
+        f"element vertex {len(points_mm)}\n" + "".join(f"property float {n}\n" for n in names) + "end_header\n"
+    )
+    with path.open("wb") as f:
+        f.write(header.encode("ascii"))
+        f.write(np.hstack(columns).astype("<f4").tobytes())
