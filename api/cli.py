@@ -109,6 +109,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     profile = get_profile(args.profile or settings.scan_profile)
+    if args.simulator:
+        _simulator_config(args)  # a bad fault spec or subject is refused before anything starts
     out = Path(args.out)
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)

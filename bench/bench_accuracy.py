@@ -1,0 +1,172 @@
+"""Accuracy of the whole measuring chain against the simulator's truth (issue 3).
+
+    .venv/bin/python bench/bench_accuracy.py [--subjects 30] [--profile store] [--rescans 5] [--jobs 1]
+
+For each subject (population feet, plus the shared FIND template foot as the last one), on a rig of its own
+(serial FF-ACC-nnnn, own hidden tolerances): calibrate the rig from rendered stills with the product's
+calibration code, render the scan of both feet at a random placement exactly as the camera delivers it (same
+renderer, noise and JPEG as `footfit scan --simulator`; only the serial/HTTP transport is skipped, to save time),
+reconstruct and measure with the product's code, then compare with the true mesh posed by the simulator:
+surface error of every reconstructed point, and every measure against the same measure taken on the true mesh.
+The same frames go through the plain Horus-style pipeline (no undistortion, integer-pixel peaks) as the
+baseline. Repeatability: one subject rescanned at different placements on one rig.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import open3d as o3d
+
+from device.frame_stamp import FrameStamp
+from device.profile import get_profile
+from device.rawscan import FootFrames
+from device.session import LASERS
+from fitcore.calibrate import DEFAULT_VIEWS, Still, calibration_from_stills
+from fitcore.measure import measure_mesh, measure_points
+from fitcore.mesh import Mesh
+from fitcore.reconstruct import horus_baseline, reconstruct_foot
+from fitcore.sizes import sizes_for
+from simulator.camera import VirtualCamera
+from simulator.rig import rig_geometry
+from simulator.scene import Scene, SceneState
+from simulator.subjects import population_subject, template_subject
+
+MEASURES = ("length_mm", "ball_width_mm", "ball_girth_mm", "instep_girth_mm", "heel_width_mm", "instep_height_mm")
+GIRTHS = ("ball_girth_mm", "instep_girth_mm")
+
+
+def _frame(camera: VirtualCamera, state: SceneState) -> np.ndarray:
+    """What the driver gets: rendered, stamped, JPEG-encoded by the camera, decoded by OpenCV."""
+    encoded = camera.capture(state, FrameStamp(True, state.version))
+    return cv2.imdecode(np.frombuffer(encoded.jpeg, np.uint8), cv2.IMREAD_COLOR)
+
+
+def render_stills(scene: Scene, camera: VirtualCamera) -> list[Still]:
+    camera.binning = 1
+    stills = []
+    steps = [("off", None, DEFAULT_VIEWS.plate_angles_deg)]
+    steps += [("target", k, a) for k, a in enumerate(DEFAULT_VIEWS.target_angles_deg)]
+    for placement, target, angles in steps:
+        for angle in angles:
+            def shot(lasers):
+                return _frame(camera, SceneState(placement, angle, lasers, target or 0, 0))
+            red = (shot((True, False))[..., 2].copy(), shot((False, True))[..., 2].copy())
+            stills.append(Still(angle, target, shot((False, False)), red))
+    return stills
+
+
+def render_sweep(scene: Scene, camera: VirtualCamera, profile, side: str) -> FootFrames:
+    camera.binning = profile.binning
+    n, pattern = profile.frames_per_foot, profile.laser_pattern
+    angles = np.arange(n) * profile.step_deg
+    lasers = np.array([LASERS[pattern[k % len(pattern)]] for k in range(n)], dtype=bool)
+    images = np.stack([_frame(camera, SceneState(side, float(a), tuple(l), 0, k))[..., 2]
+                       for k, (a, l) in enumerate(zip(angles, lasers))])
+    return FootFrames(side, angles, lasers, images)
+
+
+def surface_distances(points: np.ndarray, mesh: Mesh) -> np.ndarray:
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(mesh.vertices_mm.astype(np.float32), mesh.triangles.astype(np.uint32))
+    return scene.compute_distance(o3d.core.Tensor(points.astype(np.float32))).numpy()
+
+
+@dataclass
+class FootResult:
+    subject: str
+    side: str
+    pipeline: str
+    rms_mm: float
+    p95_mm: float
+    values: dict[str, float]  # measured on the scan, mm
+    diffs: dict[str, float]  # scan minus truth, mm
+    eu_same: bool
+    toe_same: bool
+    distances: np.ndarray
+
+
+def evaluate(subject_name, side, pipeline, cloud_points, mesh_plate, truth_m) -> FootResult:
+    d = surface_distances(cloud_points, mesh_plate)
+    m = measure_points(cloud_points, side)
+    return FootResult(subject_name, side, pipeline, float(np.sqrt(np.mean(d ** 2))), float(np.percentile(d, 95)),
+                      {k: getattr(m, k) for k in MEASURES}, {k: getattr(m, k) - getattr(truth_m, k) for k in MEASURES},
+                      sizes_for(m.length_mm).eu == sizes_for(truth_m.length_mm).eu, m.toe_shape == truth_m.toe_shape,
+                      d)
+
+
+def scan_subject(index: int, subject, profile, seed: int, calibration=None, rig_serial=None):
+    rig = rig_geometry(rig_serial or f"FF-ACC-{index:04d}")
+    scene = Scene(rig, subject.left, subject.right, subject.body_weight_kg, seed)
+    camera = VirtualCamera(scene, seed=seed)
+    started = time.perf_counter()
+    if calibration is None:
+        calibration = calibration_from_stills(render_stills(scene, camera), rig.serial)
+    cal_s = time.perf_counter() - started
+    results = []
+    for side in ("left", "right"):
+        frames = render_sweep(scene, camera, profile, side)
+        mesh_plate = getattr(subject, side).transformed(scene.scan_pose[side])
+        truth_m = measure_mesh(mesh_plate, side)
+        name = subject.source
+        results.append(evaluate(name, side, "footfit", reconstruct_foot(frames, calibration).points_mm,
+                                mesh_plate, truth_m))
+        results.append(evaluate(name, side, "horus", horus_baseline(frames, calibration).points_mm,
+                                mesh_plate, truth_m))
+    return results, calibration, cal_s
+
+
+def summarise(results: list[FootResult], pipeline: str) -> list[str]:
+    rs = [r for r in results if r.pipeline == pipeline]
+    d = np.concatenate([r.distances for r in rs])
+    lines = [f"{pipeline}: {len(rs)} feet, surface RMS {np.sqrt(np.mean(d ** 2)):.3f} mm, P95 {np.percentile(d, 95):.3f}"
+             f" mm (worst foot RMS {max(r.rms_mm for r in rs):.3f}, P95 {max(r.p95_mm for r in rs):.3f}); "
+             f"EU size identical {100 * np.mean([r.eu_same for r in rs]):.1f}%, toe shape agrees "
+             f"{100 * np.mean([r.toe_same for r in rs]):.1f}%"]
+    lines.append(f"  {'measure':18} {'mean':>7} {'SD':>6} {'P95 |d|':>8} {'max |d|':>8} {'limit':>6}")
+    for k in MEASURES:
+        v = np.array([r.diffs[k] for r in rs])
+        limit = 2.0 if k in GIRTHS else 1.0
+        p95 = np.percentile(np.abs(v), 95)
+        lines.append(f"  {k:18} {v.mean():+7.2f} {v.std():6.2f} {p95:8.2f} {np.abs(v).max():8.2f} {limit:6.1f}"
+                     f"{'' if p95 <= limit else '  MISSED'}")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subjects", type=int, default=30)
+    parser.add_argument("--profile", default="store")
+    parser.add_argument("--rescans", type=int, default=5)
+    args = parser.parse_args()
+    profile = get_profile(args.profile)
+    subjects = [population_subject(seed) for seed in range(args.subjects - 1)] + [template_subject()]
+    results, started = [], time.perf_counter()
+    for i, subject in enumerate(subjects):
+        t0 = time.perf_counter()
+        foot_results, _, cal_s = scan_subject(i, subject, profile, seed=1000 + i)
+        results += foot_results
+        print(f"subject {i + 1}/{len(subjects)} {subject.source}: calibration {cal_s:.0f} s, total "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    repeat: list[list[FootResult]] = []
+    calibration = None
+    for k in range(args.rescans):
+        rescan, calibration, _ = scan_subject(0, subjects[0], profile, seed=5000 + k, calibration=calibration,
+                                              rig_serial="FF-ACC-REPEAT")
+        repeat.append([r for r in rescan if r.pipeline == "footfit"])
+    print(f"\nprofile {profile.describe()}; {len(subjects)} subjects, each on its own rig calibrated from images; "
+          f"{time.perf_counter() - started:.0f} s")
+    for pipeline in ("footfit", "horus"):
+        print("\n".join(summarise(results, pipeline)))
+    print(f"repeatability: {args.rescans} scans of {subjects[0].source} at different placements, SD per measure (mm)")
+    for side_index, side in enumerate(("left", "right")):
+        sds = {k: np.std([run[side_index].values[k] for run in repeat], ddof=1) for k in MEASURES}
+        print(f"  {side:5} " + "  ".join(f"{k.removesuffix('_mm')} {v:.2f}" for k, v in sds.items()))
+
+
+if __name__ == "__main__":
+    main()
