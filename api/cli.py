@@ -77,9 +77,9 @@ def cmd_simulator_serve(args: argparse.Namespace) -> int:
 class _SimulatorProcess:
     """`footfit simulator serve` in a child process, so drivers and simulator share nothing but the ports."""
 
-    def __init__(self, args: argparse.Namespace, truth_path: Path):
-        cmd = [sys.executable, "-m", "api.cli", "simulator", "serve", "--quiet", "--truth-out", str(truth_path),
-               *_simulator_argv(args)]
+    def __init__(self, args: argparse.Namespace, truth_path: Path | None = None):
+        truth = ["--truth-out", str(truth_path)] if truth_path else []
+        cmd = [sys.executable, "-m", "api.cli", "simulator", "serve", "--quiet", *truth, *_simulator_argv(args)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:
@@ -185,6 +185,39 @@ def _publish(staging: Path, out: Path) -> None:
         os.replace(entry, target)
 
 
+# --- footfit calibrate ---
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from fitcore.calibrate import DEFAULT_VIEWS, QUICK_VIEWS, run_calibration
+
+    settings = get_settings()
+    sim = None
+    try:
+        if args.simulator:
+            sim = _SimulatorProcess(args)
+            settings = settings.model_copy(update={"device": settings.device.model_copy(update={
+                "board_url": sim.endpoints["board_url"], "camera_url": sim.endpoints["camera_url"]})})
+
+        def confirm(instruction: str) -> None:  # staff act on the rig display, then press Enter
+            input(f"rig display: {instruction}. Press Enter when done. ")
+
+        def progress(p) -> None:
+            print(f"\r[{p.fraction * 100:5.1f}%] {p.phase:7s} {p.message:50s}", end="", file=sys.stderr, flush=True)
+
+        calibration, path = run_calibration(
+            settings, QUICK_VIEWS if args.quick else DEFAULT_VIEWS, on_progress=None if args.quiet else progress,
+            confirm=None if args.simulator or not sys.stdin.isatty() else confirm)
+    finally:
+        if not args.quiet:
+            print(file=sys.stderr)
+        if sim:
+            sim.stop()
+    q = calibration.quality
+    print(f"calibration {calibration.calibration_id} of rig {calibration.rig_serial} saved to {path}: target "
+          f"reprojection RMS {q.reprojection_rms_px:.3f} px, laser plane residuals {q.laser_plane_rms_mm[0]:.3f} / "
+          f"{q.laser_plane_rms_mm[1]:.3f} mm, arm axis residual {q.axis_fit_rms_mm:.3f} mm, {q.views} views")
+    return 0
+
+
 # --- footfit measure ---
 MEASURES = ("length_mm", "ball_width_mm", "ball_girth_mm", "instep_girth_mm", "heel_width_mm", "instep_height_mm")
 
@@ -220,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--quiet", action="store_true", help="no progress line")
     _add_simulator_options(scan)
     scan.set_defaults(func=cmd_scan)
+
+    calibrate = sub.add_parser("calibrate", help="calibrate the rig from images",
+                               description="Calibrate the rig (camera intrinsics and distortion, laser planes, arm "
+                                           "axis) from images of the calibration target and the plate marks; stores "
+                                           "it per rig serial under the data folder, refusing one out of "
+                                           "tolerance (docs/calibration.md).")
+    calibrate.add_argument("--simulator", action="store_true", help="calibrate a simulated rig")
+    calibrate.add_argument("--quick", action="store_true", help="fewer views (about a quarter of the time)")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress line")
+    _add_simulator_options(calibrate)
+    calibrate.set_defaults(func=cmd_calibrate)
 
     measure = sub.add_parser("measure", help="measure a foot mesh or point cloud",
                              description="Measure a foot mesh (PLY/OBJ/STL) or PLY point cloud in mm, standing on "
