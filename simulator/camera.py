@@ -4,7 +4,9 @@ What is drawn (plate frame, mm; see docs/protocol-camera.md for the printed mark
 - the plate: a dark grey surface at z = 0 over x -200..200, y -420..420, with a white centre cross and five
   white dots (PLATE_MARKS_MM) from which calibration can find the plate frame;
 - the foot on the scan station (`scene.camera_meshes`), or the calibration chessboard for placement "target";
-- dim ambient light from a lamp beside the lens (Lambertian), ray cast at half resolution and upsampled;
+- dim ambient light from a lamp beside the lens (Lambertian), drawn at half resolution into a depth buffer and
+  upsampled: the plate and the chessboard are planes whose print is a texture looked up through each pixel's
+  ray, the feet are rasterised (simulator/raster.py; with lens distortion, as their triangles are small);
 - the two red laser lines, computed geometrically: each laser plane is cut with the triangles, the cut is
   sampled about every 0.8 px, kept where the laser lights it and the camera sees it (shadows, occlusion), and
   splatted as sub-pixel Gaussian spots whose brightness falls with the incidence angle and carries speckle;
@@ -17,6 +19,7 @@ frames, so a host must flush after a laser or arm change.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import deque
@@ -30,6 +33,7 @@ import open3d as o3d
 from device.frame_stamp import FrameStamp, encode as stamp_frame
 from fitcore.errors import SimulatorError
 from fitcore.mesh import Mesh
+from simulator import raster
 from simulator.scene import Scene, SceneState
 
 PLATE_X_MM = (-200.0, 200.0)
@@ -40,6 +44,9 @@ CROSS_HALF_WIDTH_MM = 1.5
 # plate's orientation is unambiguous.
 PLATE_MARKS_MM = ((100.0, 0.0, 5.0), (-100.0, 0.0, 5.0), (0.0, 100.0, 5.0), (0.0, -100.0, 5.0), (130.0, 0.0, 3.0))
 MARK_CELL_MM = 8.0  # plate cells used to find the points near a printed mark quickly
+PLATE_TEXEL_MM = 0.5  # texture resolution of the plate's print (a half-resolution pixel covers ~0.6 mm)
+TARGET_TEXEL_MM = 0.25  # and of the chessboard, whose corners calibration locates to a fraction of a pixel
+MIPMAP_LEVELS = 4  # texture levels for footprints up to 8 texels (a tilted or distant print); raster.draw_plane
 
 FREE_RUN_FPS = 15.0
 FREE_RUN_LATENCY_FRAMES = 2
@@ -63,7 +70,6 @@ LASER_SAMPLE_PX = 0.8  # spacing of laser samples along the line, in pixels
 SPECKLE_SHAPE = 8.0  # gamma shape of the speckle factor (contrast 1/sqrt(8) ~ 0.35)
 NOISE_DN = 2.0
 VISIBILITY_TOLERANCE_MM = 0.5
-WINDOW_MARGIN_PX = 24  # native pixels around an object's projected box (distortion bends its edges)
 
 
 @dataclass(frozen=True)
@@ -149,45 +155,130 @@ def _smooth_sign(coord_mm: np.ndarray, square_mm: float, footprint_mm: np.ndarra
 
 
 @dataclass(frozen=True)
+class _Print:
+    """A plane's printed face as a texture. The face is the plane's z = 0; texel (row, col) is centred on plane
+    point (x0 + (col + 0.5) * texel_mm, y0 + (row + 0.5) * texel_mm)."""
+
+    levels: tuple[np.ndarray, ...]  # mipmap, finest first: (rows, cols, 4) float32 albedo B, G, R and coverage
+    flat: np.ndarray  # per block of the coarsest texel: its value where it and its neighbours are uniform
+    origin_mm: tuple[float, float]  # (x0, y0)
+    texel_mm: float  # of the finest level
+    plate_from_plane: np.ndarray  # 4x4
+
+    @staticmethod
+    def of(albedo_local, x_mm: tuple[float, float], y_mm: tuple[float, float], texel_mm: float,
+           plate_from_plane: np.ndarray) -> "_Print":
+        """Sample `albedo_local(x, y, footprint_mm)` (plane coordinates) at the texel centres."""
+        xs = np.arange(x_mm[0], x_mm[1], texel_mm) + texel_mm / 2
+        ys = np.arange(y_mm[0], y_mm[1], texel_mm) + texel_mm / 2
+        gx, gy = np.meshgrid(xs, ys)
+        albedo = albedo_local(gx.ravel(), gy.ravel(), np.full(gx.size, texel_mm))
+        # Off the plane (padding up to a whole number of coarsest texels) coverage and albedo are 0.
+        block = 2 ** (MIPMAP_LEVELS - 1)
+        texels = np.zeros((-(-len(ys) // block) * block, -(-len(xs) // block) * block, 4), np.float32)
+        texels[:len(ys), :len(xs), :3] = albedo.reshape(len(ys), len(xs), 3)
+        texels[:len(ys), :len(xs), 3] = 1.0
+        levels = [texels]
+        while len(levels) < MIPMAP_LEVELS:  # each texel the mean of 2 x 2 finer ones
+            rows, cols = levels[-1].shape[:2]
+            levels.append(cv2.resize(levels[-1], (cols // 2, rows // 2), interpolation=cv2.INTER_AREA))
+        return _Print(tuple(levels), _flat_blocks(texels, block), (x_mm[0], y_mm[0]), texel_mm, plate_from_plane)
+
+    @property
+    def draw_args(self) -> tuple:
+        """The texture arguments of raster.draw_plane."""
+        return (*self.levels, self.flat, self.texel_mm)
+
+    def to_texels(self, plate_from_camera: np.ndarray) -> tuple[np.ndarray, float]:
+        """(3x3 map from a camera ray (x/z, y/z, 1) to homogeneous texel coordinates, camera height above the
+        plane): the ray meets the plane where the plane coordinates are (x_c + t d_x, y_c + t d_y) with
+        t = -z_c / d_z, d the ray and (x_c, y_c, z_c) the camera centre, both in the plane frame."""
+        plane_from_camera = np.linalg.inv(self.plate_from_plane) @ plate_from_camera
+        rotation, (cx, cy, cz) = plane_from_camera[:3, :3], plane_from_camera[:3, 3]
+        homogeneous_plane = np.stack([cx * rotation[2] - cz * rotation[0], cy * rotation[2] - cz * rotation[1],
+                                      rotation[2]])
+        s, (x0, y0) = self.texel_mm, self.origin_mm
+        plane_to_texel = np.array([[1 / s, 0, -x0 / s - 0.5], [0, 1 / s, -y0 / s - 0.5], [0, 0, 1]])
+        return plane_to_texel @ homogeneous_plane, float(cz)
+
+
+def _flat_blocks(texels: np.ndarray, block: int) -> np.ndarray:
+    """(rows / block, cols / block, 4): each block's value where it and its 8 neighbours hold one same value
+    (then every mipmap level reads that value anywhere in the block), else coverage -1."""
+    rows, cols = texels.shape[0] // block, texels.shape[1] // block
+    blocks = texels.reshape(rows, block, cols, block, 4)
+    value = blocks[:, 0, :, 0, :]
+    uniform = np.all(blocks == value[:, None, :, None, :], axis=(1, 3, 4))
+    padded_value = np.pad(value, ((1, 1), (1, 1), (0, 0)), constant_values=-1.0)
+    padded_uniform = np.pad(uniform, 1, constant_values=False)
+    flat = uniform.copy()
+    for dr in (0, 1, 2):
+        for dc in (0, 1, 2):
+            flat &= padded_uniform[dr:dr + rows, dc:dc + cols]
+            flat &= np.all(padded_value[dr:dr + rows, dc:dc + cols] == value, axis=2)
+    out = value.copy()
+    out[~flat] = -1.0
+    return out
+
+
+@dataclass(frozen=True)
 class _Surface:
-    """A triangle set in the plate frame with its albedo function."""
+    """A triangle set in the plate frame with its albedo function (for the laser) and its look for the ambient
+    image: a printed plane (`printed`) or a uniformly coloured solid (`uniform_bgr`)."""
 
     vertices_mm: np.ndarray
     triangles: np.ndarray
     normals: np.ndarray  # per triangle, unit
     albedo: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (points_mm, footprint_mm) -> (N, 3) BGR
+    printed: _Print | None = None
+    uniform_bgr: np.ndarray | None = None  # float64
+    closed: bool = False  # closed and wound outward: faces turned away from the camera are hidden
 
     @staticmethod
-    def of(mesh: Mesh, albedo) -> "_Surface":
+    def of(mesh: Mesh, albedo, printed: _Print | None = None, uniform_bgr: np.ndarray | None = None) -> "_Surface":
         v = np.ascontiguousarray(mesh.vertices_mm, dtype=np.float64)
         t = np.ascontiguousarray(mesh.triangles, dtype=np.int32)
         n = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-        return _Surface(v, t, n, albedo)
+        colour = None if uniform_bgr is None else np.asarray(uniform_bgr, np.float64)
+        return _Surface(v, t, n, albedo, printed, colour, _closed_outward(v, t))
+
+
+def _closed_outward(vertices_mm: np.ndarray, triangles: np.ndarray) -> bool:
+    """Whether every edge is shared by exactly two triangles running it in opposite directions (a closed,
+    consistently wound surface) and the winding points outward (positive enclosed volume)."""
+    if len(triangles) < 4:
+        return False
+    directed = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]]).astype(np.int64)
+    forward = directed[:, 0] * len(vertices_mm) + directed[:, 1]
+    backward = directed[:, 1] * len(vertices_mm) + directed[:, 0]
+    if len(np.unique(forward)) != len(forward) or not np.array_equal(np.sort(forward), np.sort(backward)):
+        return False
+    a, b, c = (vertices_mm[triangles[:, k]] for k in range(3))
+    return float(np.einsum("ij,ij->", a, np.cross(b, c))) > 0.0
 
 
 def _rectangle(corners: np.ndarray) -> Mesh:
     return Mesh(corners, np.array([[0, 1, 2], [0, 2, 3]], dtype=np.int32))
 
 
+@functools.cache
+def _plate_print() -> _Print:
+    return _Print.of(_plate_albedo, PLATE_X_MM, PLATE_Y_MM, PLATE_TEXEL_MM, np.eye(4))
+
+
 def _plate_surface() -> _Surface:
     (x0, x1), (y0, y1) = PLATE_X_MM, PLATE_Y_MM
     corners = np.array([[x0, y0, 0.0], [x1, y0, 0.0], [x1, y1, 0.0], [x0, y1, 0.0]])
-    return _Surface.of(_rectangle(corners), lambda p, f: _plate_albedo(p[:, 0], p[:, 1], f))
+    return _Surface.of(_rectangle(corners), lambda p, f: _plate_albedo(p[:, 0], p[:, 1], f), _plate_print())
 
 
-def _target_surface(scene: Scene, target_index: int) -> _Surface:
-    target, pose = scene.target, scene.target_poses[target_index]
-    s = target.square_mm
-    cols, rows = target.inner_corners
-    # Squares span -s .. cols*s (x) and -s .. rows*s (y) around the inner corners; the border adds one square.
-    x0, x1, y0, y1 = -2 * s, (cols + 1) * s, -2 * s, (rows + 1) * s
-    board = np.array([[x0, y0, 0.0], [x1, y0, 0.0], [x1, y1, 0.0], [x0, y1, 0.0]])
-    rotation, translation = pose[:3, :3], pose[:3, 3]
+def _chessboard_albedo(inner_corners: tuple[int, int], square_mm: float):
+    """Albedo of the chessboard in its own frame: (x, y, footprint_mm) -> (N, 3) BGR."""
+    s = square_mm
+    cols, rows = inner_corners
 
-    def albedo(points: np.ndarray, footprint_mm: np.ndarray) -> np.ndarray:
-        local = (points - translation) @ rotation
-        x, y = local[:, 0], local[:, 1]
+    def albedo(x: np.ndarray, y: np.ndarray, footprint_mm: np.ndarray) -> np.ndarray:
         checker = _smooth_sign(x, s, footprint_mm) * _smooth_sign(y, s, footprint_mm)
         inside = np.minimum.reduce([x + s, cols * s - x, y + s, rows * s - y])
         squares = _coverage(inside, footprint_mm)[:, None]
@@ -195,39 +286,56 @@ def _target_surface(scene: Scene, target_index: int) -> _Surface:
         pattern = mid - checker[:, None] * half  # square (0, 0) is black
         return TARGET_WHITE_BGR + squares * (pattern - TARGET_WHITE_BGR)
 
-    return _Surface.of(_rectangle(board @ rotation.T + translation), albedo)
+    return albedo
+
+
+@functools.cache
+def _chessboard_texels(inner_corners: tuple[int, int], square_mm: float) -> _Print:
+    """The chessboard's print in its own frame (the same for every pose)."""
+    cols, rows = inner_corners
+    x_mm, y_mm = (-2 * square_mm, (cols + 1) * square_mm), (-2 * square_mm, (rows + 1) * square_mm)
+    return _Print.of(_chessboard_albedo(inner_corners, square_mm), x_mm, y_mm, TARGET_TEXEL_MM, np.eye(4))
+
+
+def _target_surface(scene: Scene, target_index: int) -> _Surface:
+    target, pose = scene.target, scene.target_poses[target_index]
+    local = _chessboard_texels(tuple(target.inner_corners), float(target.square_mm))
+    cols, rows = target.inner_corners
+    s = target.square_mm
+    x0, x1, y0, y1 = -2 * s, (cols + 1) * s, -2 * s, (rows + 1) * s
+    board = np.array([[x0, y0, 0.0], [x1, y0, 0.0], [x1, y1, 0.0], [x0, y1, 0.0]])
+    rotation, translation = pose[:3, :3], pose[:3, 3]
+    albedo_local = _chessboard_albedo(tuple(target.inner_corners), float(target.square_mm))
+
+    def albedo(points: np.ndarray, footprint_mm: np.ndarray) -> np.ndarray:
+        local_points = (points - translation) @ rotation
+        return albedo_local(local_points[:, 0], local_points[:, 1], footprint_mm)
+
+    return _Surface.of(_rectangle(board @ rotation.T + translation), albedo, replace(local, plate_from_plane=pose))
 
 
 class _Stage:
-    """Everything the camera can see for one placement: the plate (intersected analytically, it is a plane) and
-    the objects standing on it, with one ray-casting scene of the objects reused for every frame."""
+    """Everything the camera can see for one placement: the plate and the objects standing on it, with one
+    ray-casting scene of the objects (for the laser's visibility tests) reused for every frame."""
 
     def __init__(self, objects: list[_Surface]):
         self.plate = _plate_surface()
         self.objects = objects
-        self.surfaces = [self.plate, *objects]  # surface index = ray-casting geometry id + 1
+        self.surfaces = [self.plate, *objects]  # drawn in this order; laser samples name them by index
         self.raycaster = o3d.t.geometry.RaycastingScene()
-        for surface in objects:  # geometry ids 0, 1, ... in this order
+        for surface in objects:
             self.raycaster.add_triangles(o3d.core.Tensor(surface.vertices_mm.astype(np.float32)),
                                          o3d.core.Tensor(surface.triangles.astype(np.uint32)))
-        corners = [s.vertices_mm for s in objects]
-        self.object_box_mm = (np.concatenate(corners).min(axis=0), np.concatenate(corners).max(axis=0)) \
-            if objects else None
 
-    def cast(self, origins: np.ndarray, directions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(distance, surface index, triangle) of the first object hit along each ray; inf/-1 for a miss.
+    def cast(self, origins: np.ndarray, directions: np.ndarray) -> np.ndarray:
+        """Distance to the first object hit along each ray (unit directions); inf for a miss.
 
         Nothing lies below the plate, so the plate itself never hides anything and is not cast against."""
         if not self.objects:
-            n = len(origins)
-            return np.full(n, np.inf, np.float32), np.full(n, -1), np.full(n, -1)
+            return np.full(len(origins), np.inf, np.float32)
         rays = np.empty((len(origins), 6), np.float32)
         rays[:, :3], rays[:, 3:] = origins, directions
-        hits = self.raycaster.cast_rays(o3d.core.Tensor(rays))
-        t = hits["t_hit"].numpy()
-        hit = np.isfinite(t)
-        surface = np.where(hit, hits["geometry_ids"].numpy().astype(np.int64) + 1, -1)
-        return t, surface, np.where(hit, hits["primitive_ids"].numpy().astype(np.int64), -1)
+        return self.raycaster.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy()
 
     def albedo(self, points: np.ndarray, surface_index: np.ndarray, footprint_mm: np.ndarray) -> np.ndarray:
         out = np.zeros((len(points), 3), np.float32)
@@ -235,14 +343,6 @@ class _Stage:
             sel = np.flatnonzero(surface_index == index)
             if sel.size:
                 out[sel] = surface.albedo(points[sel], footprint_mm[sel])
-        return out
-
-    def normals(self, surface_index: np.ndarray, triangle: np.ndarray) -> np.ndarray:
-        out = np.zeros((len(surface_index), 3))
-        for index, surface in enumerate(self.surfaces):
-            sel = np.flatnonzero(surface_index == index)
-            if sel.size:
-                out[sel] = surface.normals[triangle[sel]]
         return out
 
 
@@ -257,6 +357,11 @@ class _Optics:
         self.width_px, self.height_px = rig.width_px // binning, rig.height_px // binning
         self.camera_matrix = rig.scaled_camera_matrix(self.width_px)
         self.dist_coeffs = rig.dist_coeffs
+        coefficients = np.ravel(rig.dist_coeffs).astype(np.float64)
+        if len(coefficients) > 5 and np.any(coefficients[5:]):
+            raise SimulatorError("the virtual camera models lens distortion k1, k2, p1, p2, k3 only; the rig has "
+                                 f"{len(coefficients)} coefficients")
+        self.lens_model = np.pad(coefficients, (0, 5))[:5]  # k1, k2, p1, p2, k3 for raster.draw_mesh
         self.focal_px = float(self.camera_matrix[0, 0])
         self.laser_sigma_px = LASER_SIGMA_NATIVE_PX / binning
         # Ambient samples: one per 2x2 pixels, at the centre of the block (what cv2.resize INTER_LINEAR assumes).
@@ -265,10 +370,14 @@ class _Optics:
         pixels = np.stack([u.ravel(), v.ravel()], axis=1).reshape(-1, 1, 2)
         criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-10)
         normalised = cv2.undistortPoints(pixels, self.camera_matrix, self.dist_coeffs, criteria=criteria)
-        rays = np.concatenate([normalised.reshape(-1, 2), np.ones((hw * hh, 1))], axis=1)
         self.ambient_shape = (hh, hw)
-        self.ambient_rays = (rays / np.linalg.norm(rays, axis=1, keepdims=True)).astype(np.float32)  # camera
-        self.ambient_footprint_rad = 2.0 / self.focal_px  # angle one ambient sample covers
+        # Ambient sample (column, row) sits at pixel (2 column + 0.5, 2 row + 0.5).
+        self.ambient_camera_matrix = np.array([[0.5, 0, -0.25], [0, 0.5, -0.25], [0, 0, 1]]) @ self.camera_matrix
+        rays = np.ones((hh, hw, 3), np.float32)  # (x/z, y/z, 1) in the camera frame
+        rays[..., :2] = normalised.reshape(hh, hw, 2)
+        self.ambient_rays = rays
+        self.ambient_ray_scale = (1.0 / np.linalg.norm(rays, axis=2)).astype(np.float32)
+        self.ambient_sample_rad = 2.0 / self.focal_px  # angle between neighbouring ambient samples
         # Sensor noise: a tile larger than the frame, read at a random offset per frame.
         pad = 64
         tile = np.rint(rng.normal(0.0, NOISE_DN, (self.height_px + pad, self.width_px + pad, 3)))
@@ -280,27 +389,6 @@ class _Optics:
         edge = cv2.undistortPoints(corners.reshape(-1, 1, 2), self.camera_matrix, self.dist_coeffs,
                                    criteria=criteria).reshape(-1, 2)
         self.fov_limit = np.abs(edge).max(axis=0) * 1.05
-
-    def window(self, box_mm: tuple[np.ndarray, np.ndarray] | None, plate_from_camera: np.ndarray):
-        """Flat indices of the ambient samples inside the screen rectangle of a plate-frame box, or None."""
-        if box_mm is None:
-            return None
-        lo, hi = box_mm
-        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
-        camera_from_plate = np.linalg.inv(plate_from_camera)
-        in_camera = corners @ camera_from_plate[:3, :3].T + camera_from_plate[:3, 3]
-        hh, hw = self.ambient_shape
-        if np.any(in_camera[:, 2] < 1.0):
-            return np.arange(hh * hw)
-        pixels, _ = cv2.projectPoints(in_camera, np.zeros(3), np.zeros(3), self.camera_matrix, self.dist_coeffs)
-        pixels = pixels.reshape(-1, 2) / 2.0  # ambient grid units
-        margin = WINDOW_MARGIN_PX / self.binning / 2.0
-        c0, r0 = np.floor(pixels.min(axis=0) - margin).astype(int)
-        c1, r1 = np.ceil(pixels.max(axis=0) + margin).astype(int)
-        c0, c1, r0, r1 = max(c0, 0), min(c1, hw), max(r0, 0), min(r1, hh)
-        if c0 >= c1 or r0 >= r1:
-            return None
-        return (np.arange(r0, r1)[:, None] * hw + np.arange(c0, c1)[None, :]).ravel()
 
 
 # --- the camera -------------------------------------------------------------------------------------------------
@@ -353,11 +441,17 @@ class VirtualCamera:
 
     # --- frame sources ---
     def trigger(self, count: int, reported_angle_deg: float, lasers: tuple[bool, bool]) -> None:
-        """A hardware trigger from the board: render exactly this arm angle and laser state, queue the frame."""
-        self._last_trigger_s = time.monotonic()
+        """A hardware trigger from the board: render exactly this arm angle and laser state, queue the frame.
+
+        The sweep counts as under way from the trigger until SWEEP_QUIET_S after its frame was queued, so a slow
+        host (backpressure) never lets a free-run frame slip in and hold up the next trigger."""
+        self._last_trigger_s = float("inf")  # under way
         state = replace(self.scene.snapshot(), arm_angle_deg=float(reported_angle_deg),
                         lasers=(bool(lasers[0]), bool(lasers[1])))
-        self._emit(state, FrameStamp(triggered=True, counter=int(count) % COUNTER_MODULUS))
+        try:
+            self._emit(state, FrameStamp(triggered=True, counter=int(count) % COUNTER_MODULUS))
+        finally:
+            self._last_trigger_s = time.monotonic()
 
     def start(self) -> None:
         """Start free-running (15 fps whenever no sweep is under way)."""
@@ -441,42 +535,32 @@ class VirtualCamera:
         key = (state.placement, state.target_index if state.placement == "target" else 0)
         if key not in self._stages:
             objects = [_target_surface(self.scene, state.target_index)] if state.placement == "target" else []
-            objects += [_Surface.of(mesh, _skin_albedo) for mesh in self.scene.camera_meshes(state.placement)]
+            objects += [_Surface.of(mesh, _skin_albedo, uniform_bgr=SKIN_BGR)
+                        for mesh in self.scene.camera_meshes(state.placement)]
             self._stages[key] = _Stage(objects)
         return self._stages[key]
 
     def _ambient(self, stage: _Stage, optics: _Optics, state: SceneState, plate_from_camera: np.ndarray) -> np.ndarray:
-        """The lamp-lit scene at full size (uint8 BGR), sampled at half resolution; cached per pose."""
+        """The lamp-lit scene at full size (uint8 BGR), drawn at half resolution; cached per pose."""
         key = (state.placement, state.target_index, state.arm_angle_deg, optics.binning)
         if self._ambient_cache is not None and self._ambient_cache[0] == key:
             return self._ambient_cache[1]
-        rotation, centre = plate_from_camera[:3, :3], plate_from_camera[:3, 3]
-        directions = optics.ambient_rays @ rotation.T.astype(np.float32)
-        dz = directions[:, 2]
-        # The plate is a plane: intersect every ray with it directly. Its normal is +z.
-        with np.errstate(divide="ignore"):
-            t = np.float32(-centre[2]) / np.minimum(dz, np.float32(-1e-6))
-        x, y = centre[0] + t * directions[:, 0], centre[1] + t * directions[:, 1]
-        hit = (x >= PLATE_X_MM[0]) & (x <= PLATE_X_MM[1]) & (y >= PLATE_Y_MM[0]) & (y <= PLATE_Y_MM[1])
-        facing = np.abs(dz)
-        footprint = t * np.float32(optics.ambient_footprint_rad) / np.maximum(facing, np.float32(0.2))
-        albedo = _plate_albedo(x, y, footprint)
-        # Objects: cast only the rays inside their bounding box on screen; they stand on the plate, so they win.
-        window = optics.window(stage.object_box_mm, plate_from_camera)
-        if window is not None:
-            t_obj, surface, triangle = stage.cast(np.broadcast_to(centre, (len(window), 3)), directions[window])
-            nearer = np.flatnonzero(np.isfinite(t_obj) & ((t_obj < t[window]) | ~hit[window]))
-            rays = window[nearer]
-            d = directions[rays]
-            points = centre + d * t_obj[nearer, None]
-            hit[rays] = True
-            facing[rays] = np.abs(np.einsum("ij,ij->i", stage.normals(surface[nearer], triangle[nearer]), d))
-            footprint[rays] = t_obj[nearer] * optics.ambient_footprint_rad / np.maximum(facing[rays], 0.2)
-            albedo[rays] = stage.albedo(points, surface[nearer], footprint[rays])
-        shade = AMBIENT_DN * (AMBIENT_FLOOR + (1.0 - AMBIENT_FLOOR) * facing)
-        small = np.where(hit[:, None], albedo * shade[:, None], np.float32(BACKGROUND_DN))
-        small = cv2.GaussianBlur(small.reshape(*optics.ambient_shape, 3), (3, 3), 0.5)  # lens blur
-        small = np.clip(small + 0.5, 0, 255).astype(np.uint8)
+        colour = np.full((*optics.ambient_shape, 3), BACKGROUND_DN, np.float32)
+        depth_mm = np.full(optics.ambient_shape, np.inf, np.float32)
+        camera_from_plate = np.linalg.inv(plate_from_camera)
+        for surface in stage.surfaces:  # the plate first: it blends its outline over the background
+            if surface.printed is not None:
+                to_texels, height_mm = surface.printed.to_texels(plate_from_camera)
+                raster.draw_plane(colour, depth_mm, optics.ambient_rays, optics.ambient_ray_scale, to_texels,
+                                  height_mm, *surface.printed.draw_args, optics.ambient_sample_rad, AMBIENT_DN,
+                                  AMBIENT_FLOOR)
+            else:
+                raster.draw_mesh(colour, depth_mm, optics.ambient_rays, optics.ambient_ray_scale,
+                                 surface.vertices_mm, surface.triangles, surface.normals, camera_from_plate,
+                                 optics.ambient_camera_matrix, optics.lens_model, surface.uniform_bgr, AMBIENT_DN,
+                                 AMBIENT_FLOOR, surface.closed)
+        small = cv2.GaussianBlur(colour, (3, 3), 0.5)  # lens blur
+        small = cv2.convertScaleAbs(small)  # rounds and saturates to uint8
         image = cv2.resize(small, (optics.width_px, optics.height_px), interpolation=cv2.INTER_LINEAR)
         self._ambient_cache = (key, image)
         return image
@@ -526,7 +610,7 @@ class VirtualCamera:
                                                                                                points.shape)])
         offsets = np.concatenate([points - camera_centre, points - laser_origin])
         distance = np.linalg.norm(offsets, axis=1)
-        t = stage.cast(origins, offsets / distance[:, None])[0]
+        t = stage.cast(origins, offsets / distance[:, None])
         clear = t >= distance - VISIBILITY_TOLERANCE_MM
         n = len(points)
         return clear[:n], clear[n:], -offsets[n:] / distance[n:, None]
@@ -542,23 +626,11 @@ def _laser_samples(stage: _Stage, normal: np.ndarray, offset: float, camera_cent
     for gid, surface in enumerate(stage.surfaces):
         distance = surface.vertices_mm @ normal + offset
         distance[distance == 0.0] = 1e-9  # a vertex exactly on the plane counts as just in front of it
-        d = distance[surface.triangles]  # (M, 3)
-        crossing = np.flatnonzero((d.min(axis=1) < 0) & (d.max(axis=1) > 0))
-        if not crossing.size:
+        start, end, crossing = raster.plane_cuts(distance, surface.vertices_mm, surface.triangles)
+        if not len(crossing):
             continue
-        tri = surface.triangles[crossing]
-        d = d[crossing]
-        a_index, b_index = tri, np.roll(tri, -1, axis=1)  # edges (0,1), (1,2), (2,0)
-        da, db = d, np.roll(d, -1, axis=1)
-        cut = da * db < 0
-        t = np.where(cut, da / np.where(cut, da - db, 1.0), 0.0)
-        v = surface.vertices_mm
-        edge_points = v[a_index] + t[..., None] * (v[b_index] - v[a_index])  # (K, 3, 3)
-        first_two = np.argsort(~cut, axis=1, kind="stable")[:, :2]
-        rows = np.arange(len(crossing))[:, None]
-        pair = edge_points[rows, first_two]  # (K, 2, 3)
-        starts.append(pair[:, 0])
-        ends.append(pair[:, 1])
+        starts.append(start)
+        ends.append(end)
         normals.append(surface.normals[crossing])
         ids.append(np.full(len(crossing), gid))
     if not starts:
@@ -582,27 +654,12 @@ class _RedLight:
 
     def __init__(self, width_px: int, height_px: int):
         self.dn = np.zeros((height_px, width_px), np.float32)
-        self.box = [height_px, 0, width_px, 0]  # y0, y1, x0, x1 of what was drawn
+        self.box = np.array([height_px, 0, width_px, 0], np.int64)  # y0, y1, x0, x1 of what was drawn
 
     def splat(self, pixels: np.ndarray, weight: np.ndarray, sigma_px: float) -> None:
         """A normalised Gaussian spot of `weight` DN*px^2 at each sub-pixel position (truncated at 2.5 sigma)."""
-        height, width = self.dn.shape
-        radius = int(np.ceil(2.5 * sigma_px))
-        offsets = np.arange(-radius, radius + 1)
-        ox, oy = (a.ravel() for a in np.meshgrid(offsets, offsets))
-        base = np.floor(pixels).astype(np.int64)
-        px, py = base[:, 0:1] + ox, base[:, 1:2] + oy  # (N, K)
-        gauss = np.exp(-((px - pixels[:, 0:1]) ** 2 + (py - pixels[:, 1:2]) ** 2) / (2 * sigma_px**2))
-        gauss *= (weight / (2 * np.pi * sigma_px**2))[:, None]
-        inside = (px >= 0) & (px < width) & (py >= 0) & (py < height)
-        if not inside.any():
-            return
-        px, py = px[inside], py[inside]
-        x0, x1, y0, y1 = int(px.min()), int(px.max()) + 1, int(py.min()), int(py.max()) + 1
-        spots = np.bincount((py - y0) * (x1 - x0) + (px - x0), gauss[inside], minlength=(y1 - y0) * (x1 - x0))
-        self.dn[y0:y1, x0:x1] += spots.reshape(y1 - y0, x1 - x0)
-        b = self.box
-        self.box = [min(b[0], y0), max(b[1], y1), min(b[2], x0), max(b[3], x1)]
+        raster.splat(self.dn, self.box, np.ascontiguousarray(pixels, np.float64),
+                     np.ascontiguousarray(weight, np.float64), float(sigma_px))
 
     def add_to(self, image: np.ndarray) -> None:
         y0, y1, x0, x1 = self.box
