@@ -33,16 +33,14 @@ import open3d as o3d
 from device.frame_stamp import FrameStamp, encode as stamp_frame
 from fitcore.errors import SimulatorError
 from fitcore.mesh import Mesh
+from fitcore.plate_marks import CROSS_ARM_MM, CROSS_HALF_WIDTH_MM, PLATE_MARKS_MM
 from simulator import raster
 from simulator.scene import Scene, SceneState
 
 PLATE_X_MM = (-200.0, 200.0)
 PLATE_Y_MM = (-420.0, 420.0)
-CROSS_ARM_MM = 20.0  # half length of each bar of the centre cross (40 mm arms tip to tip)
-CROSS_HALF_WIDTH_MM = 1.5
 # White dots (x, y, radius) printed on the plate: four around the centre, one more toward the toes (+x) so the
 # plate's orientation is unambiguous.
-PLATE_MARKS_MM = ((100.0, 0.0, 5.0), (-100.0, 0.0, 5.0), (0.0, 100.0, 5.0), (0.0, -100.0, 5.0), (130.0, 0.0, 3.0))
 MARK_CELL_MM = 8.0  # plate cells used to find the points near a printed mark quickly
 PLATE_TEXEL_MM = 0.5  # texture resolution of the plate's print (a half-resolution pixel covers ~0.6 mm)
 TARGET_TEXEL_MM = 0.25  # and of the chessboard, whose corners calibration locates to a fraction of a pixel

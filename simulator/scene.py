@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fitcore.mesh import Mesh
+from fitcore.plate_marks import TARGET_INNER_CORNERS, TARGET_SQUARE_MM, WEDGE_DEG
 from simulator.rig import RigGeometry
 
 PLACEMENTS = ("stand", "left", "right", "target", "off")
@@ -32,8 +33,8 @@ class CalibrationTarget:
     (OpenCV's object-point convention), so the printed face is the target's z = 0 plane.
     """
 
-    inner_corners: tuple[int, int] = (9, 6)
-    square_mm: float = 15.0
+    inner_corners: tuple[int, int] = TARGET_INNER_CORNERS
+    square_mm: float = TARGET_SQUARE_MM
 
 
 def _pose(yaw_deg: float, x_mm: float, y_mm: float, centre_xy: np.ndarray) -> np.ndarray:
@@ -55,7 +56,7 @@ def target_poses(target: CalibrationTarget) -> list[np.ndarray]:
     w = (target.inner_corners[0] - 1) * target.square_mm
     h = (target.inner_corners[1] - 1) * target.square_mm
     poses = []
-    for tilt_deg, facing_deg in [(0, 0), (30, 0), (30, 90), (30, 180), (30, 270)]:
+    for tilt_deg, facing_deg in [(0, 0), (WEDGE_DEG, 0), (WEDGE_DEG, 90), (WEDGE_DEG, 180), (WEDGE_DEG, 270)]:
         t, f = np.radians(tilt_deg), np.radians(facing_deg)
         # Target z points into the board; face up means target z = plate -z. Flip about x first.
         flip = np.diag([1.0, -1.0, -1.0])
