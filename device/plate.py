@@ -24,9 +24,9 @@ from fitcore.errors import DeviceDisconnected, DeviceError, DeviceNotFound, Devi
 from fitcore.settings import DeviceSettings
 
 # The one supported plate model.
-PLATE_MODEL = "FF-PP80x168"
+PLATE_MODEL = "FF-PP80x200"
 PLATE_ROWS = 80  # along plate x, -200..+200 mm
-PLATE_COLS = 168  # along plate y, -420..+420 mm
+PLATE_COLS = 200  # along plate y, -500..+500 mm
 PLATE_PITCH_MM = 5.0
 PLATE_RATE_HZ = 100.0
 PLATE_ADC_BITS = 12

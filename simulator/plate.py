@@ -27,7 +27,7 @@ import numpy as np
 import open3d as o3d
 
 from device import plate_protocol as proto
-from device.plate import PLATE_ADC_BITS, PLATE_MODEL, PLATE_PITCH_MM, sensel_centres_mm
+from device.plate import PLATE_ADC_BITS, PLATE_COLS, PLATE_MODEL, PLATE_PITCH_MM, sensel_centres_mm
 from device.plate_protocol import PlateCalibration, PlateIdentity
 from fitcore.mesh import Mesh
 from simulator.ports import VirtualDevice
@@ -93,7 +93,7 @@ class VirtualPlate(VirtualDevice):
     model = PLATE_MODEL
 
     def __init__(self, scene: Scene, serial: str, seed: int, drop_rate: float = 0.0, rows: int = 80,
-                 cols: int = 168, rate_hz: float = 100.0):
+                 cols: int = PLATE_COLS, rate_hz: float = 100.0):
         super().__init__()
         self.scene = scene
         self.drop_rate = drop_rate

@@ -20,11 +20,11 @@ DEMO_RIG_SERIAL = "FF-DEMO-0001"
 SENSOR_WIDTH_PX = 1280
 SENSOR_HEIGHT_PX = 960
 NOMINAL_FOCAL_PX = 1430.0
-ARM_RADIUS_MM = 320.0  # camera and lasers: horizontal distance from the axis
-CAMERA_HEIGHT_MM = 200.0
-CAMERA_AIM_HEIGHT_MM = 45.0  # the camera looks at this point of the axis
+ARM_RADIUS_MM = 400.0  # camera and lasers: horizontal distance from the axis
+CAMERA_HEIGHT_MM = 180.0
+CAMERA_AIM_HEIGHT_MM = 30.0  # the camera looks at this point of the axis
 LASER_AZIMUTH_DEG = 30.0  # lasers sit this far either side of the camera, seen from the axis
-LASER_HEIGHT_MM = 200.0
+LASER_HEIGHT_MM = 180.0
 
 
 def _rotation(axis: np.ndarray, angle_rad: float) -> np.ndarray:

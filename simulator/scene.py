@@ -20,7 +20,7 @@ from simulator.rig import RigGeometry
 
 PLACEMENTS = ("stand", "left", "right", "target", "off")
 STANCE_HALF_WIDTH_MM = 110.0  # foot centres at y = +-110 in the natural stance
-SIDE_PAD_Y_MM = 360.0  # the foot not being scanned stands here, beyond the arm's 320 mm radius
+SIDE_PAD_Y_MM = 450.0  # the foot not being scanned stands here, beyond the arm's 400 mm radius
 STATION_JITTER_MM = 15.0  # how far from the centre mark a customer puts the scanned foot
 MAX_YAW_DEG = 15.0
 

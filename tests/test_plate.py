@@ -119,7 +119,7 @@ def test_sequence_gap_counts_across_the_wrap_around():
 
 def test_sensel_centres_follow_the_documented_layout():
     x_mm, y_mm = sensel_centres_mm()
-    assert (x_mm[0], x_mm[-1], y_mm[0], y_mm[-1]) == (-197.5, 197.5, -417.5, 417.5)
+    assert (x_mm[0], x_mm[-1], y_mm[0], y_mm[-1]) == (-197.5, 197.5, -497.5, 497.5)
     assert np.allclose(np.diff(x_mm), 5.0) and np.allclose(np.diff(y_mm), 5.0)
 
 
@@ -243,7 +243,7 @@ def test_dropped_frames_are_counted_from_sequence_gaps(rig):
 
 def test_wrong_matrix_size_is_refused(rig):
     _, _, driver = rig(rows=64)
-    with pytest.raises(WrongDevice, match=r"64 x 168.*expected 80 x 168"):
+    with pytest.raises(WrongDevice, match=r"64 x 200.*expected 80 x 200"):
         driver.connect()
 
 

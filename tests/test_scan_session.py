@@ -47,7 +47,7 @@ def assert_complete(raw, max_missing=3):
         assert foot.lasers.shape == (n, 2) and np.all(foot.lasers.sum(axis=1) == 1)
         # every frame shows a laser line: its brightest pixels stand far above the dim enclosure
         assert np.all(foot.images.reshape(n, -1).max(axis=1) > 120)
-    assert raw.plate.pressures_kpa.shape == (int(PROFILE.plate_seconds * 100), 80, 168)
+    assert raw.plate.pressures_kpa.shape == (int(PROFILE.plate_seconds * 100), 80, 200)
     assert raw.plate.pressures_kpa.max() > 50
 
 
