@@ -36,12 +36,38 @@ def test_every_command_has_help(command):
     assert "usage: footfit" in result.stdout
 
 
-@pytest.mark.slow
-def test_simulated_scan_writes_raw_scan_and_truth(tmp_path):
-    out = tmp_path / "scan"
-    result = run(["scan", "--simulator", "--profile", "light", "--seed", "5", "--out", str(out), "--quiet"])
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory):
+    """A data folder holding a calibration of the demo rig, made by `footfit calibrate --simulator --quick`."""
+    data = tmp_path_factory.mktemp("data")
+    result = run(["calibrate", "--simulator", "--quick", "--quiet"], env_extra={"FOOTFIT_DATA_DIR": str(data)},
+                 timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "left 120 frames" in result.stdout
+    assert "saved to" in result.stdout and (data / "calibrations" / "FF-DEMO-0001.json").exists()
+    return {"FOOTFIT_DATA_DIR": str(data)}
+
+
+def test_scan_refuses_an_uncalibrated_rig(tmp_path):
+    out = tmp_path / "scan"
+    result = run(["scan", "--simulator", "--profile", "light", "--out", str(out), "--quiet"],
+                 env_extra={"FOOTFIT_DATA_DIR": str(tmp_path / "empty")})
+    assert result.returncode == 1
+    assert "has no calibration: run `footfit calibrate`" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_simulated_scan_writes_passport_raw_scan_and_truth(tmp_path, calibrated):
+    out = tmp_path / "scan"
+    result = run(["scan", "--simulator", "--profile", "light", "--seed", "5", "--out", str(out), "--quiet"],
+                 env_extra=calibrated)
+    assert result.returncode == 0, result.stderr
+    passport = json.loads((out / "passport.json").read_text())
+    assert passport["rig_serial"] == "FF-DEMO-0001"
+    assert passport["calibration_id"].startswith("FF-DEMO-0001-")
+    for side in ("left", "right"):
+        assert 200 < passport["feet"][side]["measurements"]["length_mm"] < 330
+        assert (out / f"{side}.ply").stat().st_size > 100_000
     meta = json.loads((out / "raw" / "scan.json").read_text())
     assert meta["profile"] == "light" and len(meta["feet"]["left"]["angles_deg"]) == 120
     truth = json.loads((out / "truth.json").read_text())
@@ -53,10 +79,10 @@ def test_simulated_scan_writes_raw_scan_and_truth(tmp_path):
 
 
 @pytest.mark.slow
-def test_failed_scan_exits_nonzero_with_one_line_and_leaves_nothing(tmp_path):
+def test_failed_scan_exits_nonzero_with_one_line_and_leaves_nothing(tmp_path, calibrated):
     out = tmp_path / "scan"
     result = run(["scan", "--simulator", "--profile", "light", "--faults", "disconnect=board@0.2", "--out", str(out),
-                  "--quiet"], env_extra={"FOOTFIT_DEVICE__RECONNECT_WINDOW_S": "2"})
+                  "--quiet"], env_extra={**calibrated, "FOOTFIT_DEVICE__RECONNECT_WINDOW_S": "2"})
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("footfit: ") and "board" in last and "check" in last
