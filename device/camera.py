@@ -20,6 +20,11 @@ from fitcore.errors import DeviceDisconnected, DeviceNotFound, DeviceTimeout, Wr
 DEVICE = "camera"
 SENSOR_WIDTH_PX = 1280
 SENSOR_HEIGHT_PX = 960
+
+
+def binned_size(binning: int) -> tuple[int, int]:
+    """Image (width, height) in pixels when the sensor bins `binning` x `binning` pixels into one."""
+    return SENSOR_WIDTH_PX // binning, SENSOR_HEIGHT_PX // binning
 STAMP_CHECK_FRAMES = 3  # frames looked at on open before a source without stamps is refused
 RECONNECT_POLL_S = 0.2
 
@@ -62,11 +67,11 @@ class Camera:
 
     @property
     def width_px(self) -> int:
-        return SENSOR_WIDTH_PX // self.binning
+        return binned_size(self.binning)[0]
 
     @property
     def height_px(self) -> int:
-        return SENSOR_HEIGHT_PX // self.binning
+        return binned_size(self.binning)[1]
 
     # --- opening ---
     def _where(self) -> str:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from device.camera import binned_size
 from fitcore.errors import ConfigError
 
-SENSOR_WIDTH_PX = 1280
-SENSOR_HEIGHT_PX = 960
 
 
 @dataclass(frozen=True)
@@ -27,11 +26,11 @@ class ScanProfile:
 
     @property
     def width_px(self) -> int:
-        return SENSOR_WIDTH_PX // self.binning
+        return binned_size(self.binning)[0]
 
     @property
     def height_px(self) -> int:
-        return SENSOR_HEIGHT_PX // self.binning
+        return binned_size(self.binning)[1]
 
     @property
     def frames_per_foot(self) -> int:

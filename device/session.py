@@ -37,21 +37,54 @@ class Progress:
     message: str
 
 
-class _PlateRecorder:
-    """Reads the plate continuously; keeps the frames of the stand phase; reconnects a plate that drops out."""
+class _DeviceReader:
+    """A thread that reads one device continuously and reconnects it when it drops out.
 
-    def __init__(self, plate, reconnect_window_s: float):
-        self.plate = plate
+    A device that does not come back within the window leaves its error in `error` for the session to raise.
+    """
+
+    def __init__(self, name: str, reconnect_window_s: float):
         self.window_s = reconnect_window_s
-        self.recording = False
-        self.frames: list = []
         self.error: BaseException | None = None
         self.reconnects = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="plate-recorder", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout=self._join_timeout_s())
+
+    def _reconnect(self) -> bool:
+        try:
+            self._reopen()
+            self.reconnects += 1
+            return True
+        except DeviceError as exc:
+            self.error = exc
+            return False
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _reopen(self) -> None:
+        raise NotImplementedError
+
+    def _join_timeout_s(self) -> float:
+        return 5.0
+
+
+class _PlateRecorder(_DeviceReader):
+    """Reads the plate continuously; keeps the frames of the stand phase."""
+
+    def __init__(self, plate, reconnect_window_s: float):
+        super().__init__("plate-recorder", reconnect_window_s)
+        self.plate = plate
+        self.recording = False
+        self.frames: list = []
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -67,41 +100,23 @@ class _PlateRecorder:
             if self.recording:
                 self.frames.append(frame)
 
-    def _reconnect(self) -> bool:
-        try:
-            self.plate.reconnect(self.window_s)
-            self.plate.start()
-            self.reconnects += 1
-            return True
-        except DeviceError as exc:
-            self.error = exc
-            return False
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout=5)
+    def _reopen(self) -> None:
+        self.plate.reconnect(self.window_s)
+        self.plate.start()
 
 
-class _FrameCollector:
+class _FrameCollector(_DeviceReader):
     """Reads camera frames continuously and keeps the triggered ones of the current sweep attempt by count.
 
     Once started it is the only user of the camera (OpenCV captures are not thread-safe).
     """
 
     def __init__(self, camera, reconnect_window_s: float):
+        super().__init__("frame-collector", reconnect_window_s)
         self.camera = camera
-        self.window_s = reconnect_window_s
-        self.error: BaseException | None = None
-        self.reconnects = 0
         self._frames: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
         self._last_frame_s = time.monotonic()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="frame-collector", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def begin_attempt(self) -> None:
         with self._lock:
@@ -139,20 +154,12 @@ class _FrameCollector:
                 with self._lock:
                     self._frames[frame.stamp.counter] = red
 
-    def _reconnect(self) -> bool:
-        try:
-            self.camera.reconnect(self.window_s)
-            self.reconnects += 1
-            return True
-        except DeviceError as exc:
-            self.error = exc
-            return False
+    def _reopen(self) -> None:
+        self.camera.reconnect(self.window_s)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.ident is not None:
-            # The camera must not be closed while this thread still reads it: wait out a read and a reconnect.
-            self._thread.join(timeout=self.window_s + 2 * self.camera.read_timeout_s + 5)
+    def _join_timeout_s(self) -> float:
+        # The camera must not be closed while this thread still reads it: wait out a read and a reconnect.
+        return self.window_s + 2 * self.camera.read_timeout_s + 5
 
 
 def _missing_runs(have: np.ndarray) -> list[tuple[int, int]]:

@@ -28,8 +28,12 @@ TOE_BIN_MM = 1.0  # width of the columns of the toes' front profile
 CLEFT_SEARCH_FRACTION = 0.55  # the big toe's cleft lies in the medial part of the toe zone's breadth
 SECOND_TOE_SPAN = 0.2  # the second toe spans this fraction of the forefoot breadth lateral of the cleft
 THIRD_TOE_SPAN = 0.2  # and the third toe the next such span
-TIP_LEVEL_MM = 1.0  # a toe's tip: the centre of its points within this of its foremost, weighted by how near
+TIP_LEVEL_MM = 2.0  # a toe's tip: the centre of its front profile within this of its foremost, weighted by how near
+TOE_FRONT_RADIUS_MM = 4.0  # seen from above, a toe's front is at least this round (bridges the gaps between stripes)
+ENVELOPE_REACH_MM = 6  # the front profile of a column borrows from columns at most this far away
 EXTREME_BAND_MM = 1.5  # points this close to an extreme take part in its local surface fit
+GAP_REACH_MM = 3.0  # an extreme's fit may be evaluated this far from the nearest point (half a gap between stripes)
+EXTREME_GRID = 15  # the fit is evaluated on this many steps across each side of its points' bounding box
 MAX_ROUNDS = 20
 CONVERGED_DEG = 0.005
 
@@ -139,21 +143,19 @@ def toe_tips(local_mm: np.ndarray, length_mm: float, medial: float) -> ToeTips:
     the next spans of SECOND_TOE_SPAN and THIRD_TOE_SPAN of the forefoot breadth lateral of it."""
     toes = local_mm[local_mm[:, 0] > TOE_ZONE_FRACTION * length_mm]
     q = toes[:, 1] * medial  # grows toward the medial side
-    edges = np.arange(q.min(), q.max() + TOE_BIN_MM, TOE_BIN_MM)
-    column = np.clip(np.digitize(q, edges) - 1, 0, len(edges) - 2)
-    front = np.full(len(edges) - 1, -np.inf)
-    np.maximum.at(front, column, toes[:, 0])
-    filled = np.isfinite(front)
-    centres = (edges[:-1] + edges[1:]) / 2
-    front = np.interp(centres, centres[filled], front[filled])
+    centres, front = front_profile(toes[:, 0], q)
     cleft = _big_toe_cleft(front, centres)
     breadth = float(np.ptp(q))
 
     def tip(lo: float, hi: float) -> np.ndarray:
         pts = toes[(q >= lo) & (q <= hi)]
         x = surface_extreme(pts, np.array([1.0, 0.0, 0.0]))[0]
-        weight = np.clip(pts[:, 0] - (x - TIP_LEVEL_MM), 0.0, None)  # smooth in the points: no jumps by column
-        return np.array([x, *(weight @ pts[:, 1:] / weight.sum())])
+        span = (centres >= lo) & (centres <= hi)
+        weight = np.clip(front[span] - (front[span].max() - TIP_LEVEL_MM), 0.0, None)  # per column, not per point
+        y = medial * float(weight @ centres[span] / weight.sum())
+        z = float(np.median(pts[np.abs(pts[:, 1] - y) < 2 * TOE_BIN_MM, 2])) if (np.abs(pts[:, 1] - y) < 2).any() \
+            else float(np.median(pts[:, 2]))
+        return np.array([x, y, z])
 
     second_end = cleft - SECOND_TOE_SPAN * breadth
     return ToeTips(
@@ -161,6 +163,26 @@ def toe_tips(local_mm: np.ndarray, length_mm: float, medial: float) -> ToeTips:
         second_mm=tip(second_end, cleft),
         third_mm=tip(second_end - THIRD_TOE_SPAN * breadth, second_end),
     )
+
+
+def front_profile(x_mm: np.ndarray, q_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(column centres, foremost x per column): the toes' front edge seen from above, 1 mm columns across.
+
+    A scan samples the toes in stripes a few mm apart, so many columns miss the front itself. Each column takes
+    the highest of its neighbours' fronts lowered as on a round toe of TOE_FRONT_RADIUS_MM (an upper envelope of
+    parabolas): gaps between stripes fill nearly to the true front, while the clefts between toes stay."""
+    edges = np.arange(q_mm.min(), q_mm.max() + TOE_BIN_MM, TOE_BIN_MM)
+    column = np.clip(np.digitize(q_mm, edges) - 1, 0, len(edges) - 2)
+    raw = np.full(len(edges) - 1, -np.inf)
+    np.maximum.at(raw, column, x_mm)
+    front = raw.copy()
+    for shift in range(1, int(ENVELOPE_REACH_MM / TOE_BIN_MM) + 1):
+        drop = (shift * TOE_BIN_MM) ** 2 / (2 * TOE_FRONT_RADIUS_MM)
+        front[shift:] = np.maximum(front[shift:], raw[:-shift] - drop)
+        front[:-shift] = np.maximum(front[:-shift], raw[shift:] - drop)
+    centres = (edges[:-1] + edges[1:]) / 2
+    filled = np.isfinite(front)
+    return centres, np.interp(centres, centres[filled], front[filled])
 
 
 def _big_toe_cleft(front: np.ndarray, centres: np.ndarray) -> float:
@@ -183,16 +205,42 @@ def surface_extreme(points_mm: np.ndarray, direction: np.ndarray) -> np.ndarray:
     """The point of the surface sampled by `points_mm` that lies farthest along the unit `direction`.
 
     The points within EXTREME_BAND_MM of the farthest one are fitted with a quadratic height over the plane
-    across `direction`, and the fit's highest value at those points stands for the extreme: this averages
-    scanner noise and hardly depends on where the samples fall, and it never reaches beyond the points seen (a
-    cap seen on one side only does not tilt it)."""
+    across `direction`, and the fit's highest value at those points, or between them (inside their convex hull and
+    no farther than GAP_REACH_MM from one), stands for the extreme: this averages scanner noise, bridges the gaps
+    between a scan's stripes, and never reaches beyond the points seen (a cap seen on one side only does not tilt
+    it; a band that is a single stripe, where the fit across it is unconstrained, is read only along the stripe)."""
     height = points_mm @ direction
     band = points_mm[height > height.max() - EXTREME_BAND_MM]
     if len(band) < 12:
         return band[np.argmax(band @ direction)]
     across = np.linalg.svd(np.eye(3) - np.outer(direction, direction))[0][:, :2]
-    u, v = ((band - band.mean(axis=0)) @ across).T
-    design = np.column_stack([np.ones_like(u), u, v, u * u, u * v, v * v])
-    fitted = design @ np.linalg.lstsq(design, band @ direction, rcond=None)[0]
+    mean = band.mean(axis=0)
+    uv = (band - mean) @ across
+    coefficients = np.linalg.lstsq(_quadratic(uv), band @ direction, rcond=None)[0]
+    lo, hi = uv.min(axis=0), uv.max(axis=0)
+    grid = np.stack(np.meshgrid(np.linspace(lo[0], hi[0], EXTREME_GRID), np.linspace(lo[1], hi[1], EXTREME_GRID)),
+                    axis=-1).reshape(-1, 2)
+    gap = np.min(np.linalg.norm(grid[:, None, :] - uv[None, ::max(1, len(uv) // 300), :], axis=2), axis=1)
+    candidates = np.vstack([uv, grid[(gap < GAP_REACH_MM) & _inside_hull(grid, uv)]])
+    fitted = _quadratic(candidates) @ coefficients
     best = int(np.argmax(fitted))
-    return band[best] + direction * (fitted[best] - band[best] @ direction)
+    offset = mean @ direction
+    return mean - direction * offset + across @ candidates[best] + direction * (fitted[best])
+
+
+def _inside_hull(query: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Which 2D `query` points lie inside the convex hull of `points` (none if the points are collinear)."""
+    import cv2
+
+    hull = cv2.convexHull(points.astype(np.float32)).reshape(-1, 2).astype(np.float64)
+    if len(hull) < 3:
+        return np.zeros(len(query), dtype=bool)
+    edge = np.roll(hull, -1, axis=0) - hull
+    to_query = query[:, None, :] - hull[None, :, :]
+    cross = edge[None, :, 0] * to_query[..., 1] - edge[None, :, 1] * to_query[..., 0]
+    return (cross >= 0).all(axis=1) | (cross <= 0).all(axis=1)
+
+
+def _quadratic(uv: np.ndarray) -> np.ndarray:
+    u, v = uv.T
+    return np.column_stack([np.ones_like(u), u, v, u * u, u * v, v * v])

@@ -31,7 +31,7 @@ SAMPLES_PER_MM2 = 1.0  # a mesh is measured through points sampled this densely 
 MIN_SAMPLES, MAX_SAMPLES = 20_000, 2_000_000  # whatever its size (a mesh in metres must still read as one)
 BALL_ZONE = (0.55, 0.85)  # the ball points are the medial and lateral extremes between these fractions of length
 INSTEP_FRACTION = 0.5  # instep girth and height: the section at half the foot length
-SECTION_HALF_THICKNESS_MM = 2.0  # points this near a section's plane take part in it
+SECTION_HALF_THICKNESS_MM = 4.0  # points this near a section's plane take part in it (a stripe or two of a scan)
 SECTION_BIN_DEG = 3.0  # a section's outline: one point per this much angle around its centre
 SECTION_MIN_POINTS = 4  # fewer points in an angle bin leave it empty (the outline's hull spans the gap)
 APEX_REACH_MM = 3.0  # a side's widest point may lie this far below the lowest point seen there
@@ -78,7 +78,7 @@ def measure_points(points_mm: np.ndarray, side: str) -> FootMeasurements:
     local = frame.to_foot(points_mm)
     length = float(surface_extreme(local, np.array([1.0, 0.0, 0.0]))[0])
     medial_ball, lateral_ball = ball_points(local, length, medial)
-    ball = section(local, lateral_ball[:2], medial_ball[:2] - lateral_ball[:2])
+    ball = ball_section(local, medial_ball, lateral_ball)
     instep = section(local, np.array([INSTEP_FRACTION * length, 0.0]), np.array([0.0, 1.0]))
     tips = toe_tips(local, length, medial)
     return FootMeasurements(
@@ -280,30 +280,37 @@ def section(local_mm: np.ndarray, origin_xy: np.ndarray, along_xy: np.ndarray) -
         r = np.linalg.lstsq(design, radius[inside], rcond=None)[0][0]
         outline.append(centre + r * np.array([np.cos(mid), np.sin(mid)]))
     outline = np.array(outline)
-    widest = np.array([_widest_in_plane(-a, s, z, outline, -1.0), _widest_in_plane(a, s, z, outline, 1.0)])
-    return Section(outline, widest)
+    return Section(outline, np.array([_widest(outline, -1.0), _widest(outline, 1.0)]))
 
 
-def _widest_in_plane(out: np.ndarray, s: np.ndarray, z: np.ndarray, outline: np.ndarray, sign: float) -> np.ndarray:
-    """(a, z) of the farthest point of the surface in the plane (s = 0) in the direction where `out` grows.
+def ball_section(local_mm: np.ndarray, medial_ball_mm: np.ndarray, lateral_ball_mm: np.ndarray) -> Section:
+    """The section through the two ball points, whose widest points are the ball points themselves.
 
-    Below the widest point the surface faces down and may be unseen, so only the cap above it is used: the points
-    within EXTREME_BAND_MM of the farthest one and not below it are fitted with out = quadratic(s, z), and the
-    fit's apex in z at s = 0 (up to APEX_REACH_MM below those points) is the widest point. Seen or not, the part
-    below never moves it. When the fit is not a cap the outline's extreme stands."""
-    band = (out > out.max() - EXTREME_BAND_MM) & (z >= z[np.argmax(out)])
-    fallback = outline[np.argmax(outline[:, 0] * sign)]
-    if band.sum() < 12:
-        return fallback
-    sb, zb = s[band], z[band] - z[band].mean()
-    design = np.column_stack([np.ones_like(sb), sb, zb, sb * sb, sb * zb, zb * zb])
-    c = np.linalg.lstsq(design, out[band], rcond=None)[0]
-    if c[5] >= 0:
-        return fallback
-    z_apex = -c[2] / (2 * c[5])
-    if not zb.min() - APEX_REACH_MM <= z_apex <= zb.max():
-        return fallback
-    return np.array([sign * (c[0] + c[2] * z_apex + c[5] * z_apex**2), z_apex + z[band].mean()])
+    The ball points come from all of the forefoot's side, the section's own outline only from the points near its
+    plane, which a scan may sample sparsely there (stripes cross the side at a slant)."""
+    cut = section(local_mm, lateral_ball_mm[:2], medial_ball_mm[:2] - lateral_ball_mm[:2])
+    span = float(np.linalg.norm(medial_ball_mm[:2] - lateral_ball_mm[:2]))
+    return Section(cut.outline, np.array([[0.0, lateral_ball_mm[2]], [span, medial_ball_mm[2]]]))
+
+
+def _widest(outline: np.ndarray, sign: float) -> np.ndarray:
+    """(a, z) of the outline's farthest point toward `sign` along the cut.
+
+    The side is nearly vertical there, so the height of a single farthest bin is poorly defined: the outline
+    within EXTREME_BAND_MM of the farthest is fitted with a = quadratic(z), and its apex (up to APEX_REACH_MM below
+    those points) is the widest point. Below the farthest bin the surface faces down and may be unseen: the fit
+    uses only the outline at and above it. When the fit is not a cap the farthest bin stands."""
+    out = outline[:, 0] * sign
+    farthest = outline[np.argmax(out)]
+    band = outline[(out > out.max() - EXTREME_BAND_MM) & (outline[:, 1] >= farthest[1])]
+    if len(band) < 3:
+        return farthest
+    z = band[:, 1] - band[:, 1].mean()
+    c = np.polyfit(z, band[:, 0] * sign, 2)
+    if c[0] >= 0:
+        return farthest
+    z_apex = float(np.clip(-c[1] / (2 * c[0]), z.min() - APEX_REACH_MM, z.max()))
+    return np.array([sign * np.polyval(c, z_apex), z_apex + band[:, 1].mean()])
 
 
 def girth_mm(cut: Section) -> float:

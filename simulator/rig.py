@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from device.camera import SENSOR_HEIGHT_PX, SENSOR_WIDTH_PX
+
 DEMO_RIG_SERIAL = "FF-DEMO-0001"
 
-SENSOR_WIDTH_PX = 1280
-SENSOR_HEIGHT_PX = 960
 NOMINAL_FOCAL_PX = 1430.0
 ARM_RADIUS_MM = 400.0  # camera and lasers: horizontal distance from the axis
 CAMERA_HEIGHT_MM = 180.0

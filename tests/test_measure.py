@@ -10,25 +10,79 @@ import pytest
 from fitcore.errors import MeasurementError
 from fitcore.measure import measure_file, measure_mesh, measure_points, sample_surface
 from fitcore.mesh import Mesh, write_mesh
+from simulator.rig import ARM_RADIUS_MM, CAMERA_HEIGHT_MM, LASER_AZIMUTH_DEG, LASER_HEIGHT_MM
+from simulator.scene import MAX_YAW_DEG, STATION_JITTER_MM
 from simulator.subjects import population_subject
 
 LINEAR = ("length_mm", "ball_width_mm", "heel_width_mm", "instep_height_mm")
 GIRTHS = ("ball_girth_mm", "instep_girth_mm")
-SOLE_HEIGHT_MM = 1.5  # the reconstruction loses the points below this and those facing down
+SOLE_HEIGHT_MM = 1.5  # the reconstruction loses the points below this and those facing steeply down (the camera,
+SOLE_NORMAL_Z = -0.5  # 150 mm above the foot at 400 mm, still sees a side that faces down by less than ~60 deg)
+SCAN_FLOOR_MM = 1.8  # the lowest points a scan keeps
 
 
-def placed(mesh: Mesh, yaw_deg: float, x_mm: float, y_mm: float) -> tuple[Mesh, np.ndarray]:
+def placed(mesh: Mesh, yaw_deg: float, x_mm: float, y_mm: float, about_xy=(0.0, 0.0)) -> tuple[Mesh, np.ndarray]:
+    """The mesh turned by `yaw_deg` about its point `about_xy` and moved so that point lands on (x, y)."""
     c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
     pose = np.eye(4)
     pose[:2, :2] = [[c, -s], [s, c]]
-    pose[:2, 3] = [x_mm, y_mm]
+    pose[:2, 3] = np.array([x_mm, y_mm]) - pose[:2, :2] @ np.asarray(about_xy)
     return mesh.transformed(pose), pose
 
 
+def on_the_station(mesh: Mesh, rng: np.random.Generator) -> tuple[Mesh, np.ndarray]:
+    """Where a customer stands to be scanned (as simulator/scene.py): the footprint's centre within
+    STATION_JITTER_MM of the arm's axis, turned by up to MAX_YAW_DEG."""
+    v = mesh.vertices_mm[:, :2]
+    return placed(mesh, rng.uniform(-MAX_YAW_DEG, MAX_YAW_DEG), *rng.uniform(-STATION_JITTER_MM, STATION_JITTER_MM, 2),
+                  about_xy=(v.min(axis=0) + v.max(axis=0)) / 2)
+
+
 def without_sole(mesh: Mesh, seed: int = 0) -> np.ndarray:
-    """What a scan sees: the sampled surface minus the points near the floor and those facing down."""
+    """What a scan sees: the sampled surface minus the points near the floor and those facing steeply down."""
     points, normals = sample_surface(mesh, seed=seed)
-    return points[(points[:, 2] >= SOLE_HEIGHT_MM) & (normals[:, 2] >= 0.0)]
+    return points[(points[:, 2] >= SOLE_HEIGHT_MM) & (normals[:, 2] >= SOLE_NORMAL_Z)]
+
+
+def laser_stripes(mesh: Mesh, step_deg: float = 1.5, spacing_mm: float = 0.7, seed: int = 0) -> np.ndarray:
+    """What the rig's sweep sees of a mesh standing on the plate (nominal geometry of simulator/rig.py): the laser
+    lines (vertical planes through the arm axis, lasers alternating per step) where both the laser and the camera
+    see them, sampled along each line, above the floor the scan keeps. Stripes lie a few mm apart at the toes, as
+    in a real scan."""
+    v = np.asarray(mesh.vertices_mm, dtype=np.float64)
+    tri = v[mesh.triangles]
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(v.astype(np.float32)), o3d.core.Tensor(mesh.triangles.astype(np.uint32)))
+    rng = np.random.default_rng(seed)
+    seen = []
+    for step, arm_deg in enumerate(np.arange(0.0, 360.0, step_deg)):
+        laser_rad = np.radians(arm_deg + (LASER_AZIMUTH_DEG if step % 2 == 0 else -LASER_AZIMUTH_DEG))
+        d = tri @ np.array([-np.sin(laser_rad), np.cos(laser_rad), 0.0])  # signed distance from the laser plane
+        crossing = (d.min(axis=1) < 0) & (d.max(axis=1) > 0)
+        t, dt = tri[crossing], d[crossing]
+        ends = []
+        for i, j in ((0, 1), (1, 2), (2, 0)):
+            cut = (dt[:, i] > 0) != (dt[:, j] > 0)
+            f = np.where(cut, dt[:, i] / np.where(cut, dt[:, i] - dt[:, j], 1.0), np.nan)
+            ends.append(t[:, i] + (t[:, j] - t[:, i]) * f[:, None])
+        ends = np.stack(ends, axis=1)
+        ends = ends[~np.isnan(ends[:, :, 0])].reshape(-1, 2, 3)  # each crossing triangle: one segment
+        u = rng.random((len(ends), 4))
+        keep = u < (np.linalg.norm(ends[:, 1] - ends[:, 0], axis=1) / spacing_mm)[:, None] / 4
+        points = (ends[:, :1] + (ends[:, 1:] - ends[:, :1]) * u[..., None])[keep]
+        laser = np.array([ARM_RADIUS_MM * np.cos(laser_rad), ARM_RADIUS_MM * np.sin(laser_rad), LASER_HEIGHT_MM])
+        arm = np.radians(arm_deg)
+        camera = np.array([ARM_RADIUS_MM * np.cos(arm), ARM_RADIUS_MM * np.sin(arm), CAMERA_HEIGHT_MM])
+        seen.append(points[_in_sight(scene, points, laser) & _in_sight(scene, points, camera)])
+    points = np.vstack(seen) + rng.normal(0.0, 0.05, (sum(map(len, seen)), 3))
+    return points[points[:, 2] >= SCAN_FLOOR_MM]
+
+
+def _in_sight(scene: o3d.t.geometry.RaycastingScene, points: np.ndarray, eye: np.ndarray) -> np.ndarray:
+    ray = points - eye
+    distance = np.linalg.norm(ray, axis=1)
+    rays = np.hstack([np.broadcast_to(eye, points.shape), ray / distance[:, None]]).astype(np.float32)
+    return scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy() > distance - 0.3
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +119,25 @@ def test_a_scan_without_its_sole_measures_like_the_full_mesh(subjects, reference
         for name in LINEAR:
             assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=0.5), (seed, side, name)
         for name in GIRTHS:
-            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=1.5), (seed, side, name)
+            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=2.0), (seed, side, name)
+
+
+@pytest.mark.parametrize("seed, side", [(1, "left"), (4, "right"), (5, "left")])
+def test_a_scan_like_sweep_of_laser_stripes_measures_like_the_full_mesh(subjects, reference, seed, side):
+    """Stripes a few mm apart at the toes, nothing below 1.8 mm, nothing the camera or laser cannot see: the foot
+    axis, the extremes and the sections must still come out as on the full mesh (issue 3: lengths, widths and
+    heights within 1 mm, girths within 2 mm at P95; asked here of every foot)."""
+    rng = np.random.default_rng(seed)
+    mesh, pose = on_the_station(getattr(subjects[seed], side), rng)
+    ref = reference[(seed, side)]
+    got = measure_points(laser_stripes(mesh, seed=seed), side)
+    for name in LINEAR:
+        assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=1.0), (seed, side, name)
+    for name in GIRTHS:
+        assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=2.0), (seed, side, name)
+    expected = ref.foot_from_plate @ np.linalg.inv(pose)
+    assert np.degrees(np.arccos(np.clip(got.foot_from_plate[0, :3] @ expected[0, :3], -1, 1))) < 0.5
+    assert got.toe_shape == ref.toe_shape
 
 
 def test_measures_agree_loosely_with_the_simulators_own(subjects, reference):
