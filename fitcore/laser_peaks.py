@@ -152,7 +152,6 @@ def _peaks_kernel(images, references, ref_a, ref_b, threshold, pad, stamp_h, sta
     n, h, w = images.shape
     k = u_out.shape[2]
     for i in prange(n):
-        d = np.zeros(w, np.int32)  # the subtracted row, clipped at 0
         starts = np.empty(k, np.int64)
         ends = np.empty(k, np.int64)
         peaks = np.empty(k, np.int32)
@@ -161,50 +160,70 @@ def _peaks_kernel(images, references, ref_a, ref_b, threshold, pad, stamp_h, sta
             first = stamp_w if v < stamp_h else 0  # no peaks under the frame stamp
             row = images[i, v]
             a, b = references[ref_a[i], v], references[ref_b[i], v]
-            top_of_row = np.int32(0)
-            for x in range(w):  # whole rows, branch-free, so that LLVM vectorises the loop
-                value = max(np.int32(row[x]) - np.int32(max(a[x], b[x])), np.int32(0))
-                d[x] = value
-                top_of_row = max(top_of_row, value)  # a quick test for rows without any line
             count_out[i, v] = 0
-            if top_of_row < threshold:
+            if _block_tops(row, a, b, block_top) < threshold:
                 continue
-            kept = _strongest_runs(d, first, threshold, block_top, starts, ends, peaks)
+            kept = _strongest_runs(row, a, b, first, threshold, block_top, starts, ends, peaks)
             for j in range(kept):
                 lo, hi = max(first, starts[j] - pad), min(w, ends[j] + pad)
                 mass, moment = np.int64(0), np.int64(0)
                 for x in range(lo, hi):
-                    mass += d[x]
-                    moment += np.int64(d[x]) * x
+                    value = _lit(row, a, b, x)
+                    mass += value
+                    moment += np.int64(value) * x
                 u_out[i, v, j] = moment / mass
                 strength_out[i, v, j] = peaks[j]
                 width_out[i, v, j] = ends[j] - starts[j]
             count_out[i, v] = kept
 
 
-@njit(cache=True, nogil=True)
-def _strongest_runs(d, first, threshold, block_top, starts, ends, peaks):
-    """Runs of d >= threshold from column `first`: the k = len(starts) with the highest peak (ties: the leftmost),
-    left to right, written into starts/ends/peaks; returns how many. Blocks of SKIP_BLOCK_PX columns whose
-    maximum (block_top, scratch) is below the threshold are skipped whole: most of a row holds no line."""
-    w, k = len(d), len(starts)
+@njit(inline="always")
+def _lit(row, a, b, x):
+    """The laser's light at column x: the pixel minus the ambient (the brighter reference), clipped at 0."""
+    return max(np.int32(row[x]) - np.int32(max(a[x], b[x])), np.int32(0))
+
+
+@njit(inline="always")
+def _block_tops(row, a, b, block_top):
+    """The highest `_lit` value in each block of SKIP_BLOCK_PX columns, into block_top; returns the row's highest.
+    Nothing is stored per pixel: only the few blocks the line crosses are looked at again. The whole blocks run
+    a fixed number of columns each, which LLVM vectorises (a bound like min(w, ...) stops it), and the function
+    is inlined into the kernel: compiled apart, it ran 3x slower."""
+    w = len(row)
+    whole = w // SKIP_BLOCK_PX
+    top_of_row = np.int32(0)
     for block in range(len(block_top)):
+        lo = block * SKIP_BLOCK_PX
         top = np.int32(0)
-        for x in range(block * SKIP_BLOCK_PX, min(w, (block + 1) * SKIP_BLOCK_PX)):
-            top = max(top, d[x])
+        if block < whole:
+            for x in range(lo, lo + SKIP_BLOCK_PX):
+                top = max(top, _lit(row, a, b, x))
+        else:
+            for x in range(lo, w):
+                top = max(top, _lit(row, a, b, x))
         block_top[block] = top
+        top_of_row = max(top_of_row, top)
+    return top_of_row
+
+
+@njit(cache=True, nogil=True)
+def _strongest_runs(row, a, b, first, threshold, block_top, starts, ends, peaks):
+    """Runs of `_lit` >= threshold from column `first`: the k = len(starts) with the highest peak (ties: the
+    leftmost), left to right, written into starts/ends/peaks; returns how many. Blocks whose top (block_top) is
+    below the threshold are skipped whole: most of a row holds no line."""
+    w, k = len(row), len(starts)
     kept = 0
     x = first
     while x < w:
         if x % SKIP_BLOCK_PX == 0 and block_top[x // SKIP_BLOCK_PX] < threshold:
             x += SKIP_BLOCK_PX
             continue
-        if d[x] < threshold:
+        if _lit(row, a, b, x) < threshold:
             x += 1
             continue
-        start, top = x, d[x]
-        while x < w and d[x] >= threshold:
-            top = max(top, d[x])
+        start, top = x, _lit(row, a, b, x)
+        while x < w and _lit(row, a, b, x) >= threshold:
+            top = max(top, _lit(row, a, b, x))
             x += 1
         if kept < k:
             starts[kept], ends[kept], peaks[kept] = start, x, top

@@ -47,7 +47,8 @@ class ScanResult:
 def _quality(cloud: FootCloud) -> QualityModel:
     q = cloud.quality
     return QualityModel(points=q.points, accepted=not q.reasons, reasons=list(q.reasons), noise_mm=q.noise_mm,
-                        laser_mismatch_mm=q.laser_mismatch_mm, azimuth_gap_deg=q.azimuth_gap_deg,
+                        laser_mismatch_mm=q.laser_mismatch_mm, sweep_closure_mm=q.sweep_closure_mm,
+                        azimuth_gap_deg=q.azimuth_gap_deg,
                         plate_rms_mm=q.plate_rms_mm, frames_with_line=q.frames_with_line, frames=q.frames)
 
 

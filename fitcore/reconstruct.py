@@ -5,8 +5,9 @@
 
 Stages (docs/reconstruction.md): check the sweep (order, gaps, image size), laser peaks (numba), undistortion and
 ray-plane triangulation, the arm angle to the plate frame (fitcore/triangulate.py), the station crop, plate
-removal at PLATE_CUT_MM, the leg cut at LEG_CUT_MM, averaging per 1 mm cell, statistical outlier removal, normals
-(oriented toward the camera that saw each point), and the quality checks.
+removal at PLATE_CUT_MM, the leg cut at LEG_CUT_MM, averaging per 1 mm cell, one neighbour search that serves the
+statistical outlier test, the normals (oriented toward the camera that saw each point) and the noise figure
+(fitcore/normals.py, numba), and the quality checks (coverage, noise, motion, a second body in view).
 
 Why LEG_CUT_MM = 120: the measurements need the whole cross-section at 50% of foot length (instep girth and
 height). On the simulator's ANSUR-sized feet that section tops out at 83-87 mm (272 mm feet) and stays under
@@ -25,40 +26,48 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import open3d as o3d
+from scipy.spatial import cKDTree
 
 from device.rawscan import FootFrames
 from fitcore.calibration import RigCalibration
 from fitcore.errors import FootfitError, ScanQualityError
 from fitcore.laser_peaks import LaserPeakError, LaserPeaks, laser_peaks
+from fitcore.normals import nearest_neighbours, plane_fits, statistical_inliers
 from fitcore.triangulate import check_image_size, frame_laser_index, peaks_to_plate
 
 MIN_PEAK_DN = 40  # weaker peaks are mostly ambient left over where the scene moved between frames; the line
 # itself is dimmer only where it grazes the skin at under ~10 deg
 PLATE_CUT_MM = 1.0  # points below this height are the plate (plate points scatter ~0.3 mm RMS)
 LEG_CUT_MM = 120.0  # see the module docstring
-STATION_RADIUS_MM = 190.0  # from the arm axis: the scan station; the side pad (y = +-360) is far beyond
+STATION_RADIUS_MM = 190.0  # from the arm axis: the scan station; the side pad (y = +-450) is far beyond
 STATION_EDGE_MM = 175.0  # a centred 310 mm foot (ANSUR's longest) reaches ~160 mm from the axis
 MOTION_BIN_DEG = 30.0
-MOTION_PAIR_MM = 10.0
+MOTION_PAIR_MM = 3.0  # motion checks compare points at most this far apart along the skin (_surface_offsets)
+MIN_MOTION_PAIRS = 50
+MIN_NORMAL_BREADTH_MM = 0.5  # motion checks trust a normal whose neighbours span this much across (normals.py)
+CLOSURE_DEG = 20.0  # the arm travel at each end of the sweep compared by the sweep-closure motion check
 MAX_GAP_STEPS = 3.5  # the session accepts up to 2 missing frames in a row (a gap of 3 steps)
 VOXEL_MM = 1.0  # points of one laser are averaged per cube of this size (see _merge_voxels)
-OUTLIER_NEIGHBOURS = 16
+NEIGHBOURS = 16  # each point's neighbourhood for the outlier test, its normal and the noise figure
 OUTLIER_STD_RATIO = 2.5
-NORMAL_NEIGHBOURS = 16
-NOISE_SAMPLE = 5000  # points whose neighbourhood flatness gives the noise figure
 EDGE_PX = 3  # peaks this close to the image's side or bottom edge: the foot may run out of view
 
 # Quality limits (ScanQuality.reasons): beyond these a scan is not measured.
 MIN_LINE_FRAMES_SHARE = 0.9  # frames that must show a laser line
 MIN_POINTS_PER_FRAME = 20  # foot points (1 mm cells) per frame on average (a foot gives ~80-120)
 MAX_NOISE_MM = 0.35  # median distance of points to their local plane
-MAX_LASER_MISMATCH_MM = 0.5  # median distance between the two lasers' surfaces (the foot moved)
+MAX_LASER_MISMATCH_MM = 0.35  # worst 30-deg bin of the distance between the two lasers' surfaces (moved)
+MAX_SWEEP_CLOSURE_MM = 0.3  # distance between the surfaces seen at the sweep's start and end (moved)
 MAX_AZIMUTH_GAP_DEG = 40.0  # around the foot's centre, seen from above
 MAX_EDGE_SHARE = 0.01  # foot points whose peak lies on the image's edge
 MAX_BEYOND_SHARE = 0.02  # points past the station's edge, relative to the foot's
 MAX_SECOND_BODY_SHARE = 0.1  # a second cluster this big next to the foot: two feet or an object in view
 MAX_FOOT_WIDTH_MM = 150.0  # ANSUR II's widest feet are ~125 mm
 CLUSTER_GRID_MM = 4.0
+END_SLAB_MM = 4.0  # the last few mm of the foot's ends (_end_radius)
+
+TOES_NOT_VISIBLE = "toes not visible: foot too far forward on the station, move it back and rescan"
+HEEL_NOT_VISIBLE = "heel not visible: foot too far back on the station, move it forward and rescan"
 
 
 @dataclass(frozen=True)
@@ -68,11 +77,14 @@ class ScanQuality:
     frames: int
     frames_with_line: int
     points: int  # foot points kept
-    noise_mm: float  # median distance of a point to the plane of its neighbours
+    noise_mm: float  # median RMS distance of each point's neighbours to their plane (normals.plane_fits)
     plate_rms_mm: float  # RMS height of the plate's points (0 on a perfect rig): calibration health
-    laser_mismatch_mm: float  # median distance from right-laser points to the left laser's surface
+    laser_mismatch_mm: float  # right-laser points to the left laser's surface: median, worst 30-deg bin
+    sweep_closure_mm: float  # median distance between the surfaces seen at the sweep's start and at its end
     azimuth_gap_deg: float  # largest angle around the foot's centre without points (low band)
     edge_share: float  # share of foot points seen at the image's side or bottom edge
+    toe_end_radius_mm: float  # how far the foot's front end (toes) lies from the arm axis
+    heel_end_radius_mm: float  # the same for its back end (heel)
     second_body_share: float  # size of the second-largest cluster relative to the largest
     reasons: tuple[str, ...] = ()
 
@@ -171,16 +183,17 @@ def _reconstruct(foot: FootFrames, cal: RigCalibration, undistort: bool, integer
     merged, merged_laser, merged_angle, merged_edge = _merge_voxels(points[body], laser[body],
                                                                     foot.angles_deg[frame[body]], edge)
     clock.lap("voxels")
-    cloud = o3d.t.geometry.PointCloud(o3d.core.Tensor(merged))
-    _, inlier = cloud.remove_statistical_outliers(OUTLIER_NEIGHBOURS, OUTLIER_STD_RATIO)
-    inlier = inlier.numpy()
-    kept, kept_laser, kept_angle = merged[inlier], merged_laser[inlier], merged_angle[inlier]
-    clock.lap("outliers")
-    cameras = _camera_centres(cal, kept_angle)
-    normals, noise = _normals_and_noise(kept, cameras)
+    distance, neighbours = nearest_neighbours(merged, NEIGHBOURS)
+    inlier = statistical_inliers(distance, OUTLIER_STD_RATIO)
+    clock.lap("neighbours")
+    normals, spread, breadth = plane_fits(merged, neighbours, inlier, _camera_centres(cal, merged_angle))
+    keep = inlier & np.isfinite(spread)  # a normal needs 3 inlier neighbours
+    kept, kept_laser, kept_angle, normals = merged[keep], merged_laser[keep], merged_angle[keep], normals[keep]
+    trusted = breadth[keep] >= MIN_NORMAL_BREADTH_MM
+    noise = float(np.median(spread[keep]))
     clock.lap("normals")
-    quality = _quality(foot, kept, normals, kept_laser, kept_angle, merged_edge[inlier], beyond, frames_with_line,
-                       noise, plate_rms)
+    quality = _quality(foot, cal, kept, normals, trusted, kept_laser, kept_angle, merged_edge[keep], beyond,
+                       frames_with_line, noise, plate_rms)
     clock.lap("quality")
     return FootCloud(foot.side, kept, normals, kept_laser, kept_angle, quality, stage_seconds=clock.seconds)
 
@@ -245,44 +258,32 @@ def check_sweep(foot: FootFrames, cal: RigCalibration) -> np.ndarray:
     return images
 
 
-def _normals_and_noise(points: np.ndarray, cameras: np.ndarray) -> tuple[np.ndarray, float]:
-    """Unit normals (open3d: smallest principal axis of each point's neighbourhood), turned toward the camera
-    that saw the point, i.e. out of the foot; and the noise: the median over a sample of points of the RMS
-    distance of their neighbourhood to its best-fit plane."""
-    cloud = o3d.t.geometry.PointCloud(o3d.core.Tensor(points))
-    cloud.estimate_normals(max_nn=NORMAL_NEIGHBOURS)
-    normals = cloud.point.normals.numpy().astype(np.float64)
-    flip = np.einsum("ij,ij->i", normals, cameras - points) < 0
-    normals[flip] *= -1
-    sample = points[:: max(1, len(points) // NOISE_SAMPLE)]
-    index = o3d.core.nns.NearestNeighborSearch(cloud.point.positions)
-    index.knn_index()
-    neighbours, _ = index.knn_search(o3d.core.Tensor(sample), NORMAL_NEIGHBOURS)
-    patches = points[neighbours.numpy()]  # (S, k, 3)
-    centred = patches - patches.mean(axis=1, keepdims=True)
-    covariance = np.einsum("ski,skj->sij", centred, centred) / NORMAL_NEIGHBOURS
-    noise = float(np.median(np.sqrt(np.clip(np.linalg.eigvalsh(covariance)[:, 0], 0, None))))
-    return normals, noise
-
-
 # --- quality ---------------------------------------------------------------------------------------------------
 
 
-def _quality(foot, points, normals, laser, angle_deg, edge, beyond, frames_with_line, noise, plate_rms) -> ScanQuality:
+def _quality(foot, cal, points, normals, trusted, laser, angle_deg, edge, beyond, frames_with_line, noise_mm,
+             plate_rms) -> ScanQuality:
     reasons = []
     n_frames = len(foot.angles_deg)
-    noise_mm = noise
-    mismatch = _laser_mismatch(points, normals, laser, angle_deg)
+    mismatch = _laser_mismatch(points, normals, trusted, laser, angle_deg)
+    closure = _sweep_closure(points, normals, trusted, laser, angle_deg)
     gap_deg, gap_at_deg = _azimuth_gap(points)
     edge_share = float(edge.mean())
     step_deg = float(np.median(np.diff(foot.angles_deg)))
     second = _second_body_share(points, step_deg)
-    width_mm = _horizontal_width(points)
+    along, across = _plan_axes(points)
+    width_mm = float(np.percentile(across, 99.5) - np.percentile(across, 0.5))
+    axis_xy = cal.plate_from_axis[:2, 3]
+    toe_end, heel_end = _end_radius(points, along, axis_xy, +1), _end_radius(points, along, axis_xy, -1)
     if len(points) < MIN_POINTS_PER_FRAME * n_frames:
         reasons.append(f"too few foot points ({len(points)} from {n_frames} frames): is the foot on the station "
                        "and the lens clean?")
     if second > MAX_SECOND_BODY_SHARE or width_mm > MAX_FOOT_WIDTH_MM:
         reasons.append("two feet or another object in view: only the foot being scanned may stand on the station")
+    if toe_end > STATION_EDGE_MM:
+        reasons.append(TOES_NOT_VISIBLE)
+    if heel_end > STATION_EDGE_MM:
+        reasons.append(HEEL_NOT_VISIBLE)
     if edge_share > MAX_EDGE_SHARE or len(beyond) > MAX_BEYOND_SHARE * len(points):
         reasons.append(_out_of_view(points, np.concatenate([points[edge], beyond])))
     if gap_deg > MAX_AZIMUTH_GAP_DEG:
@@ -291,31 +292,52 @@ def _quality(foot, points, normals, laser, angle_deg, edge, beyond, frames_with_
     if noise_mm > MAX_NOISE_MM:
         reasons.append(f"noisy surface ({noise_mm:.2f} mm > {MAX_NOISE_MM} mm): check the lens and that no bright "
                        "light shines on the station")
-    if mismatch > MAX_LASER_MISMATCH_MM:
-        reasons.append(f"the foot moved during the sweep (the two lasers' surfaces differ by {mismatch:.2f} mm): "
-                       "ask the customer to stand still and rescan")
-    return ScanQuality(n_frames, frames_with_line, len(points), noise_mm, plate_rms, mismatch, gap_deg,
-                       edge_share, second, tuple(reasons))
+    if mismatch > MAX_LASER_MISMATCH_MM or closure > MAX_SWEEP_CLOSURE_MM:
+        reasons.append(f"the foot moved during the sweep (the two lasers' surfaces differ by {mismatch:.2f} mm, the "
+                       f"sweep's start and end by {closure:.2f} mm): ask the customer to stand still and rescan")
+    return ScanQuality(n_frames, frames_with_line, len(points), noise_mm, plate_rms, mismatch, closure, gap_deg,
+                       edge_share, toe_end, heel_end, second, tuple(dict.fromkeys(reasons)))
 
 
-def _laser_mismatch(points, normals, laser, angle_deg) -> float:
-    """How far apart the two lasers' surfaces lie: the distance from right-laser points to the tangent plane of
-    their nearest left-laser point, median per MOTION_BIN_DEG of arm angle, worst bin. The lasers see each spot
+def _laser_mismatch(points, normals, trusted, laser, angle_deg) -> float:
+    """How far apart the two lasers' surfaces lie: the distance from right-laser points to the left laser's
+    surface (`_surface_offsets`), median per MOTION_BIN_DEG of arm angle, worst bin. The lasers see each spot
     about 60 deg of arm travel apart, so a foot that moves shows up in the bins after the moment it moved."""
-    left, right = np.flatnonzero(laser == 0), np.flatnonzero(laser == 1)
-    if len(left) < 10 or len(right) < 10:
+    offset, right = _surface_offsets(points, normals, np.flatnonzero((laser == 0) & trusted),
+                                     np.flatnonzero(laser == 1))
+    if len(offset) < MIN_MOTION_PAIRS:
         return float("nan")
-    index = o3d.core.nns.NearestNeighborSearch(o3d.core.Tensor(points[left]))
-    index.knn_index()
-    nearest, _ = index.knn_search(o3d.core.Tensor(points[right]), 1)
-    near = left[nearest.numpy()[:, 0]]
-    gap = points[right] - points[near]
-    offset = np.abs(np.einsum("ij,ij->i", gap, normals[near]))
-    close = np.linalg.norm(gap, axis=1) < MOTION_PAIR_MM  # a partner on the same patch of skin
-    offset, right = offset[close], right[close]
     bins = (angle_deg[right] // MOTION_BIN_DEG).astype(np.int64)
-    medians = [np.median(offset[bins == b]) for b in np.unique(bins) if np.count_nonzero(bins == b) >= 50]
+    medians = [np.median(offset[bins == b]) for b in np.unique(bins) if np.count_nonzero(bins == b) >= MIN_MOTION_PAIRS]
     return float(max(medians)) if medians else float(np.median(offset))
+
+
+def _sweep_closure(points, normals, trusted, laser, angle_deg) -> float:
+    """How far the foot moved between the sweep's start and its end: the sweep is a full turn, so its first and
+    last CLOSURE_DEG of arm travel see the same skin from the same side. Median distance from the late points
+    to the surface of the early points of the same laser (`_surface_offsets`)."""
+    early = angle_deg < angle_deg.min() + CLOSURE_DEG
+    late = angle_deg > angle_deg.max() - CLOSURE_DEG
+    offsets = [_surface_offsets(points, normals, np.flatnonzero(early & (laser == which) & trusted),
+                                np.flatnonzero(late & (laser == which)))[0] for which in (0, 1)]
+    offsets = np.concatenate(offsets)
+    return float(np.median(offsets)) if len(offsets) >= MIN_MOTION_PAIRS else float("nan")
+
+
+def _surface_offsets(points, normals, reference, query) -> tuple[np.ndarray, np.ndarray]:
+    """(distance of query points to the tangent plane of their nearest reference point, those query points),
+    for the pairs less than MOTION_PAIR_MM apart along that plane: farther apart, the skin's curvature between
+    them (a 3 mm step on a 30 mm radius: 0.15 mm) would read as motion. References should be points whose
+    normal is trusted (normals.plane_fits: breadth)."""
+    if len(reference) < 3 or len(query) < 3:
+        return np.zeros(0), np.zeros(0, np.int64)
+    _, nearest = cKDTree(points[reference]).query(points[query], workers=-1)
+    near = reference[nearest]
+    gap = points[query] - points[near]
+    offset = np.einsum("ij,ij->i", gap, normals[near])
+    along = np.sqrt(np.clip(np.einsum("ij,ij->i", gap, gap) - offset ** 2, 0, None))
+    close = along < MOTION_PAIR_MM
+    return np.abs(offset[close]), query[close]
 
 
 def _azimuth_gap(points) -> tuple[float, float]:
@@ -346,26 +368,39 @@ def _out_of_view(points, outside) -> str:
     toward = outside[:, :2].mean(axis=0) - centre
     part = _part_at(float(np.degrees(np.arctan2(toward[1], toward[0]))))
     if part == "toes":
-        return "toes not visible: foot too far forward on the station, move it back and rescan"
+        return TOES_NOT_VISIBLE
     if part == "heel":
-        return "heel not visible: foot too far back on the station, move it forward and rescan"
+        return HEEL_NOT_VISIBLE
     return f"the foot's {part} runs out of view: centre the foot on the station and rescan"
 
 
 def _second_body_share(points, step_deg: float) -> float:
-    """Points of the second-largest cluster over those of the largest: a second foot or an object on the
-    station. Clusters are joined across CLUSTER_GRID_MM cells and gaps up to 1.5 times the spacing of the
-    profiles at a toe tip (the sweep's step at 150 mm from the axis), which the foot's own surface never has."""
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points)).voxel_down_sample(CLUSTER_GRID_MM)
-    eps_mm = CLUSTER_GRID_MM + 1.5 * np.radians(step_deg) * 150.0
+    """Points of the second-largest cluster over those of the largest, seen from above: a second foot or an
+    object on the station. Clusters are joined across CLUSTER_GRID_MM cells and gaps up to twice the spacing of
+    the profiles at the station's edge (the sweep's step at STATION_EDGE_MM from the axis), which the foot's own
+    surface never has. From above, because a foot's surface may have holes (the back of a heel placed far back)
+    that part it in 3D but not in plan."""
+    plan = np.column_stack([points[:, :2], np.zeros(len(points))])
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(plan)).voxel_down_sample(CLUSTER_GRID_MM)
+    eps_mm = CLUSTER_GRID_MM + 2.0 * np.radians(step_deg) * STATION_EDGE_MM
     labels = np.asarray(cloud.cluster_dbscan(eps=eps_mm, min_points=3))
     sizes = np.sort(np.bincount(labels[labels >= 0]))[::-1] if (labels >= 0).any() else np.zeros(1)
     return float(sizes[1] / sizes[0]) if len(sizes) > 1 else 0.0
 
 
-def _horizontal_width(points) -> float:
-    """Extent across the cloud's long horizontal axis (two feet side by side are wider than any foot)."""
+def _plan_axes(points) -> tuple[np.ndarray, np.ndarray]:
+    """(along, across) mm: the points seen from above in the cloud's own long and short axes, `along` growing
+    toward +x of the plate (the customer's toes)."""
     xy = points[:, :2] - points[:, :2].mean(axis=0)
     _, _, axes = np.linalg.svd(xy[:: max(1, len(xy) // 5000)], full_matrices=False)
-    across = xy @ axes[1]
-    return float(np.percentile(across, 99.5) - np.percentile(across, 0.5))
+    long_axis = axes[0] if axes[0, 0] >= 0 else -axes[0]
+    return xy @ long_axis, xy @ np.array([-long_axis[1], long_axis[0]])
+
+
+def _end_radius(points, along, axis_xy, end: int) -> float:
+    """Distance from the arm axis of the foot's end (+1 toes, -1 heel): the mean of its last END_SLAB_MM in
+    plan. The rig sees the floor only up to about the station's edge; an end that reaches it is (or is about to
+    be) cut off there, leaving a hole at that end of the foot."""
+    tip = along.max() if end > 0 else along.min()
+    slab = points[np.abs(along - tip) <= END_SLAB_MM, :2]
+    return float(np.hypot(*(slab.mean(axis=0) - axis_xy)))

@@ -2,8 +2,8 @@
 
 Sweeps are rendered in-process by the simulator's real camera (JPEG-encoded and decoded like the stream,
 red channel as the scan session keeps it) with the exact calibration from the hidden truth (tests only), so
-the reconstruction is tested alone. The accuracy test uses full-resolution frames at 3 deg steps: the error per
-point does not depend on how many frames there are, and half the frames keep the test quick.
+the reconstruction is tested alone. The accuracy test uses full-resolution frames at 6 deg steps: the error per
+point does not depend on how many frames there are, and a quarter of the frames keep the test quick.
 """
 
 from dataclasses import replace
@@ -17,7 +17,8 @@ from device.frame_stamp import FrameStamp
 from device.rawscan import FootFrames
 from fitcore.errors import FootfitError, ScanQualityError
 from fitcore.mesh import Mesh
-from fitcore.reconstruct import LEG_CUT_MM, PLATE_CUT_MM, horus_baseline, reconstruct_foot
+from fitcore.reconstruct import (HEEL_NOT_VISIBLE, LEG_CUT_MM, MAX_LASER_MISMATCH_MM, MAX_SWEEP_CLOSURE_MM,
+                                 PLATE_CUT_MM, TOES_NOT_VISIBLE, horus_baseline, reconstruct_foot)
 from fitcore.triangulate import ImageSizeError
 from simulator.camera import VirtualCamera
 from simulator.rig import rig_geometry
@@ -31,6 +32,15 @@ pytestmark = pytest.mark.slow
 def make_scene(rig_serial: str, seed: int, left: Mesh | None = None) -> Scene:
     subject = population_subject(seed)
     return Scene(rig_geometry(rig_serial), left or subject.left, subject.right, subject.body_weight_kg, seed)
+
+
+def moved(scene: Scene, dx_mm: float = 0.0, dy_mm: float = 0.0) -> Scene:
+    """The same scene with the scanned (left) foot moved on the plate by (dx, dy)."""
+    other = make_scene(scene.rig.serial, scene.seed)
+    shift = np.eye(4)
+    shift[:2, 3] = dx_mm, dy_mm
+    other.scan_pose = {**scene.scan_pose, "left": shift @ scene.scan_pose["left"]}
+    return other
 
 
 def render_sweep(scene: Scene, binning: int, step_deg: float, side: str = "left",
@@ -70,7 +80,7 @@ def light():
 @pytest.mark.parametrize("rig_serial, seed", [("FF-TEST-0001", 4)])
 def test_full_resolution_points_lie_on_the_true_surface(rig_serial, seed):
     scene = make_scene(rig_serial, seed)
-    foot = render_sweep(scene, binning=1, step_deg=3.0)
+    foot = render_sweep(scene, binning=1, step_deg=6.0)
     cal = calibration_from_truth(scene.rig)
     cloud = reconstruct_foot(foot, cal)
     distance = surface_distances(cloud.points_mm, scene)
@@ -141,3 +151,29 @@ def test_two_feet_on_the_station_are_refused():
     scene = make_scene("FF-TEST-0103", seed=5, left=both)
     with pytest.raises(ScanQualityError, match="two feet or another object in view"):
         reconstruct_foot(render_sweep(scene, binning=2, step_deg=6.0), calibration_from_truth(scene.rig))
+
+
+@pytest.mark.parametrize("dx_mm, dy_mm", [(2.0, 0.0), (0.0, 2.0)])
+def test_a_foot_that_moves_during_the_sweep_is_rejected(light, dx_mm, dy_mm):
+    _, cal, scene = light
+    foot = render_sweep(scene, binning=2, step_deg=3.0, switch_to=moved(scene, dx_mm, dy_mm))  # half-way
+    q = reconstruct_foot(foot, cal, check=False).quality
+    assert any("moved during the sweep" in reason for reason in q.reasons)
+    assert q.laser_mismatch_mm > MAX_LASER_MISMATCH_MM or q.sweep_closure_mm > MAX_SWEEP_CLOSURE_MM
+
+
+def test_a_still_foot_shows_no_motion(light):
+    foot, cal, _ = light
+    q = reconstruct_foot(foot, cal).quality
+    assert q.laser_mismatch_mm < MAX_LASER_MISMATCH_MM / 2 and q.sweep_closure_mm < MAX_SWEEP_CLOSURE_MM / 2
+
+
+@pytest.mark.parametrize("dx_mm, reason", [(100.0, TOES_NOT_VISIBLE), (-100.0, HEEL_NOT_VISIBLE)])
+def test_a_foot_beyond_the_view_is_rejected_naming_the_end(light, dx_mm, reason):
+    _, cal, scene = light
+    foot = render_sweep(moved(scene, dx_mm), binning=2, step_deg=6.0)
+    with pytest.raises(ScanQualityError) as rejected:
+        reconstruct_foot(foot, cal)
+    assert reason in str(rejected.value)
+    other = HEEL_NOT_VISIBLE if reason == TOES_NOT_VISIBLE else TOES_NOT_VISIBLE
+    assert other not in str(rejected.value)
