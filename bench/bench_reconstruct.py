@@ -3,8 +3,8 @@
     .venv/bin/python bench/bench_reconstruct.py [--scan DIR] [--repeats N] [--seed N]
 
 Input: a scan folder with raw/ and truth.json (`footfit scan --simulator --out DIR` writes both); by default
-/work/scans/store-001 when present, otherwise a store-profile scan generated once with the simulator through the
-real drivers and kept under the temporary folder for the next run. The rig is calibrated from the hidden truth
+a store-profile scan generated once with the simulator through the real drivers and kept under the temporary
+folder for the next run. The rig is calibrated from the hidden truth
 (a benchmark may; the product never does), so the figures are of the reconstruction alone.
 
 Prints three tables, times after one warm-up run (numba compilation), best of --repeats:
@@ -35,7 +35,6 @@ from fitcore.pipeline import SIDES, passport_from_scan
 from fitcore.reconstruct import reconstruct_foot
 from fitcore.triangulate import peaks_to_plate, peaks_to_plate_numpy
 
-DEFAULT_SCAN = Path("/work/scans/store-001")
 TARGET_FOOT_S = 1.0
 TARGET_PASSPORT_S = 2.5
 
@@ -102,7 +101,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0, help="subject of a generated scan")
     args = parser.parse_args()
-    scan_dir = args.scan or (DEFAULT_SCAN if (DEFAULT_SCAN / "raw").exists() else generated_scan(args.seed))
+    scan_dir = args.scan or generated_scan(args.seed)
     raw = RawScan.load(scan_dir)
     cal = truth_calibration(scan_dir)
     n, h, w = raw.feet["left"].images.shape
