@@ -3,14 +3,17 @@
     .venv/bin/python bench/bench_scan.py [--profiles store,light] [--seed N]
 
 Each run is `footfit scan --simulator` as a user runs it: the simulator in a child process (pseudo-terminals and
-an HTTP camera), the drivers and the session in this one. Prints a table: rig time (what the hardware would take)
-against the session's wall time and the whole command's wall time, and the frames captured per second.
+an HTTP camera), the drivers, the session and the reconstruction in another. The rig is calibrated first with
+`footfit calibrate --simulator` (timed too). Prints a table: rig time (what the hardware would take) against the
+session's wall time and the whole command's wall time (incl. start-up, reconstruction and writing), and the
+frames captured per second.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,16 +23,21 @@ from pathlib import Path
 from device.profile import get_profile
 
 
-def run_profile(name: str, seed: int) -> dict:
+def footfit(args: list[str], data_dir: Path) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "api.cli", *args, "--quiet"], capture_output=True, text=True,
+                            env={**os.environ, "FOOTFIT_DATA_DIR": str(data_dir)})
+    if result.returncode != 0:
+        raise SystemExit(f"footfit {' '.join(args)} failed: {result.stderr.strip()}")
+    return result, time.perf_counter() - started
+
+
+def run_profile(name: str, seed: int, data_dir: Path) -> dict:
     profile = get_profile(name)
     with tempfile.TemporaryDirectory(prefix="footfit-bench-") as tmp:
         out = Path(tmp) / "scan"
-        started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "api.cli", "scan", "--simulator", "--profile", name,
-                                 "--seed", str(seed), "--out", str(out), "--quiet"], capture_output=True, text=True)
-        command_s = time.perf_counter() - started
-        if result.returncode != 0:
-            raise SystemExit(f"scan with profile {name} failed: {result.stderr.strip()}")
+        _, command_s = footfit(["scan", "--simulator", "--profile", name, "--seed", str(seed), "--out", str(out)],
+                               data_dir)
         meta = json.loads((out / "raw" / "scan.json").read_text())
     frames = sum(len(f["angles_deg"]) for f in meta["feet"].values())
     session_s = meta["stats"]["wall_seconds"]
@@ -49,7 +57,10 @@ def main() -> None:
     parser.add_argument("--profiles", default="store,light")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    rows = [run_profile(name, args.seed) for name in args.profiles.split(",")]
+    with tempfile.TemporaryDirectory(prefix="footfit-bench-data-") as data:
+        _, calibrate_s = footfit(["calibrate", "--simulator"], Path(data))
+        rows = [run_profile(name, args.seed, Path(data)) for name in args.profiles.split(",")]
+    print(f"footfit calibrate --simulator (default views): {calibrate_s:.1f} s")
     print(f"{'profile':8} {'resolution':>10} {'frames':>6} {'rig s':>6} {'session s':>9} {'command s':>9} "
           f"{'session/rig':>11} {'frames/s':>8}")
     for r in rows:
