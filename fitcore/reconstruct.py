@@ -6,8 +6,9 @@
 Stages (docs/reconstruction.md): check the sweep (order, gaps, image size), laser peaks (numba), undistortion and
 ray-plane triangulation, the arm angle to the plate frame (fitcore/triangulate.py), the station crop, plate
 removal at PLATE_CUT_MM, the leg cut at LEG_CUT_MM, averaging per 1 mm cell, one neighbour search that serves the
-statistical outlier test, the normals (oriented toward the camera that saw each point) and the noise figure
-(fitcore/normals.py, numba), and the quality checks (coverage, noise, motion, a second body in view).
+outlier test (statistical, but keeping lone laser profiles: surface_inliers), the normals (oriented toward the
+camera that saw each point) and the noise figure (fitcore/normals.py, numba), and the quality checks (coverage,
+noise, motion, a second body in view).
 
 Why LEG_CUT_MM = 120: the measurements need the whole cross-section at 50% of foot length (instep girth and
 height). On the simulator's ANSUR-sized feet that section tops out at 83-87 mm (272 mm feet) and stays under
@@ -50,6 +51,9 @@ MAX_GAP_STEPS = 3.5  # the session accepts up to 2 missing frames in a row (a ga
 VOXEL_MM = 1.0  # points of one laser are averaged per cube of this size (see _merge_voxels)
 NEIGHBOURS = 16  # each point's neighbourhood for the outlier test, its normal and the noise figure
 OUTLIER_STD_RATIO = 2.5
+PROFILE_NEIGHBOURS = 4  # a point with this many others within PROFILE_GAP_MM lies on a laser profile
+PROFILE_GAP_MM = 3.0  # along a profile the 1 mm cells lie 1-1.5 mm apart: the 4th other is ~2 mm away
+PROFILE_MIN_DN = 60  # lone heel profiles' peaks: 5th percentile 70-100 DN; ambient left-overs stay under ~46 DN
 EDGE_PX = 3  # peaks this close to the image's side or bottom edge: the foot may run out of view
 
 # Quality limits (ScanQuality.reasons): beyond these a scan is not measured.
@@ -180,11 +184,11 @@ def _reconstruct(foot: FootFrames, cal: RigCalibration, undistort: bool, integer
     u, v = peaks.u_px[peak_index[body]], peaks.v_px[peak_index[body]]
     edge = (u < EDGE_PX) | (u > width_px - 1 - EDGE_PX) | (v > images.shape[1] - 1 - EDGE_PX)
     clock.lap("crop")
-    merged, merged_laser, merged_angle, merged_edge = _merge_voxels(points[body], laser[body],
-                                                                    foot.angles_deg[frame[body]], edge)
+    merged, merged_laser, merged_angle, merged_edge, merged_dn = _merge_voxels(
+        points[body], laser[body], foot.angles_deg[frame[body]], edge, peaks.strength_dn[peak_index[body]])
     clock.lap("voxels")
     distance, neighbours = nearest_neighbours(merged, NEIGHBOURS)
-    inlier = statistical_inliers(distance, OUTLIER_STD_RATIO)
+    inlier = surface_inliers(distance, merged_dn)
     clock.lap("neighbours")
     normals, spread, breadth = plane_fits(merged, neighbours, inlier, _camera_centres(cal, merged_angle))
     keep = inlier & np.isfinite(spread)  # a normal needs 3 inlier neighbours
@@ -198,6 +202,21 @@ def _reconstruct(foot: FootFrames, cal: RigCalibration, undistort: bool, integer
     return FootCloud(foot.side, kept, normals, kept_laser, kept_angle, quality, stage_seconds=clock.seconds)
 
 
+def surface_inliers(distance: np.ndarray, strength_dn: np.ndarray) -> np.ndarray:
+    """The points that pass the outlier test, from their (N, k) neighbour distances (the point itself first) and
+    the mean strength of their peaks: within the statistical bound (normals.statistical_inliers), or on a clear
+    laser profile (PROFILE_NEIGHBOURS others within PROFILE_GAP_MM, peaks of PROFILE_MIN_DN or more).
+
+    Why the second rule: the laser planes pass through the arm axis, so on the heel's and toes' sides (~100-150 mm
+    from the axis, almost parallel to the planes) one arm step moves the line ~15 mm over the skin and a profile
+    lies alone there. Its points' neighbours string along it (mean distance ~4 mm), the statistical bound (~3 mm)
+    alone drops them, and the heel came out up to 4.3 mm too narrow. Isolated peaks still fail both rules; ambient
+    left over where the scene moved can string into profiles too, but it is weak: under ~35 DN at 1.5 deg steps,
+    40-46 DN (over 12-30 px wide runs) at 6 deg steps, under PROFILE_MIN_DN."""
+    on_profile = distance[:, min(PROFILE_NEIGHBOURS, distance.shape[1] - 1)] <= PROFILE_GAP_MM
+    return statistical_inliers(distance, OUTLIER_STD_RATIO) | (on_profile & (strength_dn >= PROFILE_MIN_DN))
+
+
 def _camera_centres(cal: RigCalibration, angles_deg: np.ndarray) -> np.ndarray:
     """(N, 3) plate-frame position of the camera at each arm angle (cal.plate_from_camera, vectorised)."""
     x, y, z = cal.axis_from_camera[:3, 3]
@@ -206,8 +225,9 @@ def _camera_centres(cal: RigCalibration, angles_deg: np.ndarray) -> np.ndarray:
     return in_axis @ cal.plate_from_axis[:3, :3].T + cal.plate_from_axis[:3, 3]
 
 
-def _merge_voxels(points, laser, angle_deg, edge):
-    """Points averaged per VOXEL_MM cube and laser: (points, laser int8, mean arm angle, any on the image edge).
+def _merge_voxels(points, laser, angle_deg, edge, strength_dn):
+    """Points averaged per VOXEL_MM cube and laser: (points, laser int8, mean arm angle, any on the image edge,
+    mean peak strength).
 
     Along a profile the peaks of neighbouring rows lie ~0.2 mm apart, far denser than the ~1-4 mm between
     profiles; averaging them cuts the noise and the work of every later stage. Lasers are kept apart so that
@@ -220,7 +240,7 @@ def _merge_voxels(points, laser, angle_deg, edge):
     merged = np.stack([np.bincount(inverse, points[:, k]) for k in range(3)], axis=1) / counts[:, None]
     angle = np.bincount(inverse, angle_deg) / counts
     on_edge = np.bincount(inverse, edge) > 0
-    return merged, laser[first].astype(np.int8), angle, on_edge
+    return merged, laser[first].astype(np.int8), angle, on_edge, np.bincount(inverse, strength_dn) / counts
 
 
 def check_sweep(foot: FootFrames, cal: RigCalibration) -> np.ndarray:

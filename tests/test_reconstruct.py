@@ -17,8 +17,10 @@ from device.frame_stamp import FrameStamp
 from device.rawscan import FootFrames
 from fitcore.errors import FootfitError, ScanQualityError
 from fitcore.mesh import Mesh
+from fitcore.normals import nearest_neighbours, statistical_inliers
 from fitcore.reconstruct import (HEEL_NOT_VISIBLE, LEG_CUT_MM, MAX_LASER_MISMATCH_MM, MAX_SWEEP_CLOSURE_MM,
-                                 PLATE_CUT_MM, TOES_NOT_VISIBLE, horus_baseline, reconstruct_foot)
+                                 NEIGHBOURS, OUTLIER_STD_RATIO, PLATE_CUT_MM, TOES_NOT_VISIBLE, horus_baseline,
+                                 reconstruct_foot, surface_inliers)
 from fitcore.triangulate import ImageSizeError
 from simulator.camera import VirtualCamera
 from simulator.rig import rig_geometry
@@ -107,6 +109,32 @@ def test_light_profile_accuracy_normals_and_quality(light):
     q = cloud.quality
     assert q.ok and q.frames_with_line == q.frames == len(foot.angles_deg)
     assert q.noise_mm < 0.3 and q.laser_mismatch_mm < 0.3 and q.azimuth_gap_deg < 20 and q.edge_share < 0.01
+
+
+def test_a_lone_laser_profile_is_kept_and_stray_points_are_dropped():
+    """As on the heel's sides: dense skin where profiles lie 2 mm apart, one profile alone 20 mm beyond it, a clump
+    of three points; then stray single points."""
+    rng = np.random.default_rng(3)
+    along, across = np.meshgrid(np.arange(0.0, 60.0, 1.0), np.arange(0.0, 60.0, 2.0))
+    skin = np.column_stack([along.ravel(), across.ravel(), np.zeros(along.size)])
+    arc = np.radians(np.arange(0.0, 80.0, 2.0))  # 40 cells ~1 mm apart on a 30 mm radius
+    profile = np.column_stack([30.0 * np.cos(arc), np.full(len(arc), 80.0), 30.0 * np.sin(arc)])
+    clump = np.array([[30.0, -15.0, 5.0], [30.5, -15.0, 5.0], [30.0, -15.5, 5.5]])
+    points = np.concatenate([skin, profile, clump]) + rng.normal(0.0, 0.05, (len(skin) + len(profile) + 3, 3))
+    distance, _ = nearest_neighbours(points, NEIGHBOURS)
+    bright = np.full(len(points), 150.0)
+    kept = surface_inliers(distance, bright)
+    n = len(skin)
+    assert kept[:n].all() and kept[n + 2:n + len(profile) - 2].all()  # (its last 2 cells have too few neighbours)
+    assert not kept[n + len(profile):].any()  # the clump
+    # what the profile rule adds: the statistical bound, set by the dense skin, drops the lone profile
+    assert not statistical_inliers(distance, OUTLIER_STD_RATIO)[n:n + len(profile)].any()
+    dim = np.where(np.arange(len(points)) < n, 150.0, 45.0)  # as ambient left over where the scene moved
+    assert not surface_inliers(distance, dim)[n:].any()
+    stray = rng.uniform([0, 150, 0], [60, 210, 40], (20, 3))
+    with_stray = np.concatenate([points, stray])
+    assert not surface_inliers(nearest_neighbours(with_stray, NEIGHBOURS)[0], np.full(len(with_stray), 150.0))[
+        len(points):].any()
 
 
 def test_frames_out_of_order_or_missing_are_refused(light):
