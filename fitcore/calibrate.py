@@ -36,6 +36,7 @@ from fitcore.calibration import (
     new_calibration_id,
     save_calibration,
 )
+from fitcore.errors import DeviceTimeout
 from fitcore.laser_peaks import image_peaks
 from fitcore.plate_marks import (
     CROSS_ARM_MM,
@@ -47,9 +48,8 @@ from fitcore.plate_marks import (
 from fitcore.settings import Settings
 
 TARGET = TargetSpec()
-PIPELINE_FRAMES = 4  # the free-running camera shows the scene of 2 frames ago; one more may be in flight
-LIVE_READ_S = 0.025  # a read that waits this long got a frame sent after it was asked for (the buffer is empty)
-DRAIN_LIMIT_S = 10.0
+STILL_SWEEP_STEP_DEG = 1.0  # a still is a one-trigger sweep (start = end); the step only has to be valid
+STILL_SWEEP_SPEED_DPS = 30.0
 CORNER_WINDOW_PX = 11  # cornerSubPix half window at most (23 x 23 px)
 MIN_MARKS = 4  # plate marks needed in a view to place the camera (PnP on a plane)
 MARK_MATCH_PX = 3.0  # reprojection error above which a labelling of the plate marks is wrong
@@ -112,31 +112,27 @@ class Still:
         return self.dark_bgr[..., 2]
 
 
-def fresh_frame(camera: Camera) -> np.ndarray:
-    """A frame exposed after the last change on the rig.
+def triggered_frame(board: MotorBoard, camera: Camera, angle_deg: float, pattern: str) -> np.ndarray:
+    """One frame exposed on a board trigger at the arm's current angle, lasers per `pattern` (one of O, L, R, B).
 
-    `Camera.flush` alone is not enough between stills: while the host was busy, frames piled up in the stream's
-    buffers. Read until a read has to wait for the camera (the buffer is empty), then skip its pipeline."""
-    deadline = time.monotonic() + DRAIN_LIMIT_S
+    A sweep that ends where it starts fires exactly one trigger; the camera stamps that frame with the trigger
+    count, so the still can never be a stale frame from the stream's buffers, however busy the host is."""
+    result = board.sweep(angle_deg, STILL_SWEEP_SPEED_DPS, STILL_SWEEP_STEP_DEG, pattern)
+    count = result.triggers[0].trigger_count
+    deadline = time.monotonic() + camera.read_timeout_s
     while time.monotonic() < deadline:
-        started = time.monotonic()
-        camera.read()
-        if time.monotonic() - started >= LIVE_READ_S:
-            break
-    camera.flush(PIPELINE_FRAMES)
-    return camera.read().image
+        frame = camera.read()
+        if frame.stamp is not None and frame.stamp.triggered and frame.stamp.counter == count:
+            return frame.image
+    raise DeviceTimeout("camera", f"the frame of trigger {count} did not arrive within {camera.read_timeout_s} s: "
+                                  "check the camera's trigger cable")
 
 
 def capture_still(board: MotorBoard, camera: Camera, angle_deg: float, target_index: int | None) -> Still:
     reported = board.move_to(angle_deg)
-    board.set_lasers(False, False)
-    dark = fresh_frame(camera)
-    red = []
-    for lasers in ((True, False), (False, True)):
-        board.set_lasers(*lasers)
-        red.append(fresh_frame(camera)[..., 2].copy())
-    board.set_lasers(False, False)
-    return Still(reported, target_index, dark, (red[0], red[1]))
+    dark = triggered_frame(board, camera, reported, "O")
+    red = tuple(triggered_frame(board, camera, reported, laser)[..., 2].copy() for laser in "LR")
+    return Still(reported, target_index, dark, red)
 
 
 def capture_stills(board: MotorBoard, camera: Camera, views: ViewPlan,
