@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -37,7 +38,7 @@ class Progress:
     message: str
 
 
-class _DeviceReader:
+class _DeviceReader(ABC):
     """A thread that reads one device continuously and reconnects it when it drops out.
 
     A device that does not come back within the window leaves its error in `error` for the session to raise.
@@ -67,11 +68,13 @@ class _DeviceReader:
             self.error = exc
             return False
 
+    @abstractmethod
     def _run(self) -> None:
-        raise NotImplementedError
+        """Read the device until stopped."""
 
+    @abstractmethod
     def _reopen(self) -> None:
-        raise NotImplementedError
+        """Reconnect the device after it dropped out (raises DeviceError if it does not come back)."""
 
     def _join_timeout_s(self) -> float:
         return 5.0

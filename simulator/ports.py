@@ -15,6 +15,7 @@ import queue
 import select
 import threading
 import tty
+from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import serial
 from fitcore.errors import SimulatorError
 
 
-class VirtualDevice:
+class VirtualDevice(ABC):
     """Base of simulated byte-stream devices. Subclasses implement `receive` and call `emit`."""
 
     name = "device"
@@ -31,9 +32,9 @@ class VirtualDevice:
     def __init__(self) -> None:
         self._outbox: queue.Queue[bytes] = queue.Queue()
 
+    @abstractmethod
     def receive(self, data: bytes) -> None:
         """Bytes written by the host arrive here (in arbitrary chunks)."""
-        raise NotImplementedError
 
     def emit(self, data: bytes) -> None:
         """Send bytes to the host."""
@@ -74,7 +75,7 @@ class ByteCorrupter:
             return buf.tobytes()
 
 
-class Link:
+class Link(ABC):
     """What both transports share: the device, corruption, and the connected state."""
 
     def __init__(self, device: VirtualDevice, corrupt_rate: float = 0.0, seed: int = 0) -> None:
@@ -100,11 +101,13 @@ class Link:
         self._plug()
         self.connected = True
 
+    @abstractmethod
     def _unplug(self) -> None:
-        raise NotImplementedError
+        """Make the port vanish."""
 
+    @abstractmethod
     def _plug(self) -> None:
-        raise NotImplementedError
+        """Make the port (re)appear."""
 
     def close(self) -> None:
         if self._timer:
