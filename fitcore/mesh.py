@@ -70,6 +70,9 @@ def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray]:
     triangles: list[tuple[int, int, int]] = []
     with path.open(encoding="latin-1") as f:
         for line_no, line in enumerate(f, 1):
+            if "\0" in line:
+                raise MeshError(f"{path}:{line_no}: NUL bytes in a text OBJ file: the file is damaged or still being "
+                                "copied; copy it again")
             if line.startswith("v "):
                 vertices.append(line.split()[1:4])
             elif line.startswith("f "):

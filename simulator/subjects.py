@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,6 +59,7 @@ LESSER_TOES_FOLLOW = (0.7, 0.4)  # square: 4th and 5th toes lengthen by these fr
 _TOE_SHAPE_STREAM = 1  # the toe shape's random stream, apart from the soldier draws of the same seed
 
 _TEMPLATE_OBJ = "data/feet/find_template.obj"
+SHARED_SETTLE_S = 20.0
 _TEMPLATE_KEYPOINTS = "data/feet/find_template_keypoints.csv"
 _ANSUR_FILES = {"male": "data/ansur2/ANSUR_II_MALE_Public.csv", "female": "data/ansur2/ANSUR_II_FEMALE_Public.csv"}
 _ANSUR_ID_COLUMN = {"male": "subjectid", "female": "SubjectId"}
@@ -191,10 +193,21 @@ def _pternion_x_mm(mesh: Mesh) -> float:
 def template_keypoints() -> dict[str, int]:
     """The FIND template's landmarks: name -> 0-based vertex index (big_toe, second_toe, ..., heel,
     lateral_ball, medial_ball, lower_heel, arch1..arch3)."""
-    path = get_settings().shared_dir / _TEMPLATE_KEYPOINTS
+    path = _shared_path(_TEMPLATE_KEYPOINTS)
     with path.open(encoding="latin-1") as f:
         row = next(r for r in csv.DictReader(f) if r["model"] == "FIND")
     return {name: int(row[column]) for column, name in _KEYPOINT_NAMES.items()}
+
+
+def _shared_path(relative: str) -> Path:
+    """A file of the shared data once it holds no NUL bytes (waiting up to SHARED_SETTLE_S): a fresh checkout's
+    ../shared may still be being copied when the first test reads it (seen in CI: the first 64 KiB of the
+    template read as NUL bytes, a moment later intact). After that the file's reader says what is wrong."""
+    path = get_settings().shared_dir / relative
+    deadline = time.monotonic() + SHARED_SETTLE_S
+    while path.is_file() and b"\0" in path.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return path
 
 
 @lru_cache(maxsize=1)
@@ -203,7 +216,7 @@ def template_foot() -> Mesh:
     axis (heel landmark to second toe tip) lies on +x, heel landmark at x = y = 0, sole on z = 0.
 
     The arrays are read-only because the mesh is cached and shared."""
-    raw = read_mesh(get_settings().shared_dir / _TEMPLATE_OBJ)
+    raw = read_mesh(_shared_path(_TEMPLATE_OBJ))
     kp = template_keypoints()
     v = raw.vertices_mm * 1000.0
     heel, toe = v[kp["heel"]], v[kp["second_toe"]]
@@ -459,7 +472,7 @@ class _Soldier:
 @lru_cache(maxsize=2)
 def _ansur(sex: str) -> tuple[_Soldier, ...]:
     """All soldiers of one sex from ANSUR II (mm; weight stored in tenths of kg)."""
-    path = get_settings().shared_dir / _ANSUR_FILES[sex]
+    path = _shared_path(_ANSUR_FILES[sex])
     with path.open(encoding="latin-1", newline="") as f:
         return tuple(
             _Soldier(

@@ -2,11 +2,14 @@
 
 from dataclasses import astuple
 
+import threading
+
 import numpy as np
 import pytest
 
 from fitcore.errors import MeshError, SimulatorError
 from fitcore.mesh import Mesh, read_mesh, write_mesh
+from fitcore.settings import get_settings
 from simulator.subjects import (
     TOE_SHAPE_PREVALENCE,
     TOES,
@@ -341,6 +344,31 @@ def test_obj_parser_keeps_vertex_order_and_fans_polygons(tmp_path):
     mesh = read_mesh(path)
     np.testing.assert_array_equal(mesh.vertices_mm[2], [1, 1, 0])
     np.testing.assert_array_equal(mesh.triangles, [[0, 1, 2], [0, 2, 3], [0, 2, 3]])
+
+
+def test_obj_with_a_hole_of_nul_bytes_is_refused_not_misread(tmp_path):
+    """A file read while it is still being copied holds NUL bytes where its blocks are not yet written."""
+    path = tmp_path / "half_copied.obj"
+    path.write_bytes(b"\0" * 100 + b"0 0\nv 1 0 0\nv 1 1 0\nf 1 2 3\n")
+    with pytest.raises(MeshError, match="NUL bytes.*still being copied"):
+        read_mesh(path)
+
+
+def test_shared_file_still_being_copied_is_read_once_complete(tmp_path, monkeypatch):
+    from simulator import subjects
+
+    target = tmp_path / "data" / "feet" / "find_template_keypoints.csv"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"\0" * 64 + b"rest")
+    monkeypatch.setenv("FOOTFIT_SHARED_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        threading.Timer(0.7, target.write_text, args=("model,complete\n",)).start()
+        path = subjects._shared_path("data/feet/find_template_keypoints.csv")
+        assert path.read_text() == "model,complete\n"
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
 
 
 def test_ply_and_stl_round_trip(tmp_path):
