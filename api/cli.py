@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 
 from fitcore.errors import FootfitError, ScanCancelled
+from fitcore.match_commands import add_match_commands
 from fitcore.settings import DeviceSettings, get_settings
+from api.commands import add_service_commands
+from api.demo import add_demo_command
 
 
 def _add_simulator_options(p: argparse.ArgumentParser) -> None:
@@ -284,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--quiet", action="store_true", help="only the JSON line")
     serve.set_defaults(func=cmd_simulator_serve)
     add_catalog_commands(sub)
+    add_match_commands(sub)
+    add_service_commands(sub)
+    add_demo_command(sub)
     return parser
 
 

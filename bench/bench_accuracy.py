@@ -1,6 +1,7 @@
 """Accuracy of the whole measuring chain against the simulator's truth (issue 3).
 
     .venv/bin/python bench/bench_accuracy.py [--subjects 30] [--profile store] [--rescans 5] [--jobs 1]
+                                             [--first-seed 0]
 
 For each subject (population feet, plus the shared FIND template foot as the last one), on a rig of its own
 (serial FF-ACC-nnnn, own hidden tolerances): calibrate the rig from rendered stills with the product's
@@ -9,13 +10,15 @@ renderer, noise and JPEG as `footfit scan --simulator`; only the serial/HTTP tra
 reconstruct and measure with the product's code, then compare with the true mesh posed by the simulator:
 surface error of every reconstructed point, and every measure against the same measure taken on the true mesh.
 The same frames go through the plain Horus-style pipeline (no undistortion, integer-pixel peaks) as the
-baseline. Repeatability: one subject rescanned at different placements on one rig.
+baseline. Repeatability: one subject rescanned at different placements on one rig. `--first-seed` draws other
+population subjects (and rigs, placements) than the default run's, to check that a change helps beyond them.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -120,6 +123,13 @@ def scan_subject(index: int, subject, profile, seed: int, calibration=None, rig_
     return results, calibration, cal_s
 
 
+def timed_scan(index: int, subject, profile, seed: int) -> tuple[list[FootResult], float, float]:
+    """scan_subject in a worker process: (results, calibration seconds, total seconds)."""
+    started = time.perf_counter()
+    results, _, cal_s = scan_subject(index, subject, profile, seed)
+    return results, cal_s, time.perf_counter() - started
+
+
 def summarise(results: list[FootResult], pipeline: str) -> list[str]:
     rs = [r for r in results if r.pipeline == pipeline]
     d = np.concatenate([r.distances for r in rs])
@@ -142,21 +152,26 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=30)
     parser.add_argument("--profile", default="store")
     parser.add_argument("--rescans", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=1, help="subjects scanned in parallel processes")
+    parser.add_argument("--first-seed", type=int, default=0, help="population seed of the first subject")
     args = parser.parse_args()
     profile = get_profile(args.profile)
-    subjects = [population_subject(seed) for seed in range(args.subjects - 1)] + [template_subject()]
+    first = args.first_seed
+    subjects = [population_subject(first + k) for k in range(args.subjects - 1)] + [template_subject()]
     results, started = [], time.perf_counter()
-    for i, subject in enumerate(subjects):
-        t0 = time.perf_counter()
-        foot_results, _, cal_s = scan_subject(i, subject, profile, seed=1000 + i)
-        results += foot_results
-        print(f"subject {i + 1}/{len(subjects)} {subject.source}: calibration {cal_s:.0f} s, total "
-              f"{time.perf_counter() - t0:.0f} s", flush=True)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        runs = [pool.submit(timed_scan, first + i, subject, profile, 1000 + first + i)
+                for i, subject in enumerate(subjects)]
+        for i, (subject, run) in enumerate(zip(subjects, runs)):
+            foot_results, cal_s, total_s = run.result()
+            results += foot_results
+            print(f"subject {i + 1}/{len(subjects)} {subject.source}: calibration {cal_s:.0f} s, total "
+                  f"{total_s:.0f} s", flush=True)
     repeat: list[list[FootResult]] = []
     calibration = None
     for k in range(args.rescans):
-        rescan, calibration, _ = scan_subject(0, subjects[0], profile, seed=5000 + k, calibration=calibration,
-                                              rig_serial="FF-ACC-REPEAT")
+        rescan, calibration, _ = scan_subject(first, subjects[0], profile, seed=5000 + first + k,
+                                              calibration=calibration, rig_serial=f"FF-ACC-REPEAT{first or ''}")
         repeat.append([r for r in rescan if r.pipeline == "footfit"])
     print(f"\nprofile {profile.describe()}; {len(subjects)} subjects, each on its own rig calibrated from images; "
           f"{time.perf_counter() - started:.0f} s")

@@ -47,17 +47,19 @@ def generated_scan(seed: int) -> Path:
     from fitcore.settings import DeviceSettings
     from simulator.scanner import SimulatedScanner, SimulatorConfig
 
-    out = Path(tempfile.gettempdir()) / f"footfit-bench-store-{seed}"
+    profile = get_profile("store")
+    out = Path(tempfile.gettempdir()) / f"footfit-bench-store-{seed}-{profile.frames_per_foot}"  # kept per profile
     if (out / "raw" / "scan.json").exists() and (out / "truth.json").exists():
         return out
-    profile = get_profile("store")
     print(f"generating a store-profile scan (seed {seed}) into {out} ...", flush=True)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="footfit-bench-ports-") as ports:
         with SimulatedScanner(SimulatorConfig(seed=seed, port_dir=Path(ports))) as sim:
             devices = DeviceSettings(board_url=sim.endpoints.board_url, plate_url=sim.endpoints.plate_url,
                                      camera_url=sim.endpoints.camera_url)
             with open_scanner(devices, profile) as scanner:
                 raw = ScanSession(scanner.board, scanner.plate, scanner.camera, profile).run()
+            print(f"scan session {time.perf_counter() - started:.1f} s ({profile.describe()})", flush=True)
             raw.save(out)
             sim.write_truth(out / "truth.json")
     return out

@@ -2,6 +2,13 @@
 
 The store profile keeps one revolution under 5 s of rig time per foot; the light profile is for tests and
 development, where the simulator renders every frame.
+
+Why the store profile triggers every 0.75 deg (480 frames per foot, 107 fps): the two lasers alternate, so their
+profiles cross the toes' front ~1.6 mm apart at 120 mm from the axis (3.1 mm at 1.5 deg). A toe's tip, a cap of a
+few mm radius, falls between two profiles and is read short by up to ~1 mm at 1.5 deg, which moved the foot
+length by 0.2-0.3 mm (SD) between placements, the EU size with it, and the instep section (at 50% of the length)
+too; at 0.75 deg the length's SD over rescans is ~0.05 mm (docs/benchmarks.md). Binning 2x2 at 0.75 deg was
+tried as well: its coarser profiles put the instep girth's SD at 0.6 mm.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ class ScanProfile:
 
 
 PROFILES = {
-    "store": ScanProfile("store", binning=1, step_deg=1.5, speed_dps=80.0, accel_dps2=800.0,
+    "store": ScanProfile("store", binning=1, step_deg=0.75, speed_dps=80.0, accel_dps2=800.0,
                          laser_pattern="LR", plate_seconds=2.0),
     "light": ScanProfile("light", binning=2, step_deg=3.0, speed_dps=120.0, accel_dps2=1200.0,
                          laser_pattern="LR", plate_seconds=1.0),

@@ -64,3 +64,32 @@ class MeasurementError(FootfitError):
 class ScanQualityError(FootfitError):
     """A scan was taken but is not good enough to measure (coverage holes, noise, motion, the foot out of view);
     the message gives the reason and what to change before scanning again."""
+
+
+class ServiceError(FootfitError):
+    """A fit-service request that cannot be served; the API answers with the status its subclass stands for."""
+
+
+class Unauthenticated(ServiceError):
+    """No API key, or one that is unknown, expired or revoked."""
+
+
+class Forbidden(ServiceError):
+    """The key is valid but lacks the scope (or is a kiosk key) for this operation."""
+
+
+class NotFound(ServiceError):
+    """No such object in the caller's tenant (another tenant's objects are not found either)."""
+
+
+class Conflict(ServiceError):
+    """The request contradicts stored state: a duplicate loyalty id, a missing consent."""
+
+
+class InvalidInput(ServiceError):
+    """A request's content is unusable (malformed passport or PLY, NaN, unknown size); the message says what to fix,
+    `errors` lists (location, message) pairs when there are several."""
+
+    def __init__(self, message: str, errors: list[tuple[str, str]] | None = None):
+        super().__init__(message)
+        self.errors = errors or []

@@ -8,7 +8,8 @@ any yaw), standing on z = 0: a reconstructed surface without the sole, or a samp
 The axis and the pternion depend on each other (the pternion is the rearmost point *along the axis*), so both are
 refined in turns, starting from the footprint's principal axis, until the axis stops turning. Extremes of the
 surface (pternion, toe tips) come from a local quadratic fit (`surface_extreme`) rather than a single point, so
-sampling density and scanner noise move them by far less than the point spacing.
+sampling density and scanner noise move them by far less than the point spacing. The foot's length ends at the
+tip of its longest toe, read from that toe's front between a scan's stripes (`longest_toe_tip`, `front_apex`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ CLEFT_SEARCH_FRACTION = 0.55  # the big toe's cleft lies in the medial part of t
 SECOND_TOE_SPAN = 0.2  # the second toe spans this fraction of the forefoot breadth lateral of the cleft
 THIRD_TOE_SPAN = 0.2  # and the third toe the next such span
 TIP_LEVEL_MM = 2.0  # a toe's tip: the centre of its front profile within this of its foremost, weighted by how near
+CLEFT_RISE_MM = 0.05  # walking away from a toe's tip, a front profile rising by more than this is the next toe
+TIP_FIT_DEPTH_MM = 2.0  # the longest toe's tip: a parabola through its front (seen from above) this far back
 TOE_FRONT_RADIUS_MM = 4.0  # seen from above, a toe's front is at least this round (bridges the gaps between stripes)
 ENVELOPE_REACH_MM = 6  # the front profile of a column borrows from columns at most this far away
 EXTREME_BAND_MM = 1.5  # points this close to an extreme take part in its local surface fit
@@ -163,6 +166,51 @@ def toe_tips(local_mm: np.ndarray, length_mm: float, medial: float) -> ToeTips:
         second_mm=tip(second_end, cleft),
         third_mm=tip(second_end - THIRD_TOE_SPAN * breadth, second_end),
     )
+
+
+def longest_toe_tip(local_mm: np.ndarray) -> np.ndarray:
+    """The foremost point of the foot (the tip of its longest toe, foot frame), fitted on that toe alone.
+
+    A surface fit over the whole front would span several toes when they are nearly level (square toes) and
+    read the smoothed bumps lower than any of them, by different amounts for a dense mesh and a scan's stripes.
+    The longest toe is the part of the front profile around its foremost column down to the clefts on either
+    side (where the profile starts rising again toward the next toe); its tip comes from `front_apex`."""
+    toes = local_mm[local_mm[:, 0] > TOE_ZONE_FRACTION * local_mm[:, 0].max()]
+    centres, front = front_profile(toes[:, 0], toes[:, 1])
+    lo = hi = int(np.argmax(front))
+    while lo > 0 and front[lo - 1] <= front[lo] + CLEFT_RISE_MM:
+        lo -= 1
+    while hi < len(front) - 1 and front[hi + 1] <= front[hi] + CLEFT_RISE_MM:
+        hi += 1
+    half = TOE_BIN_MM / 2
+    return front_apex(toes[(toes[:, 1] >= centres[lo] - half) & (toes[:, 1] <= centres[hi] + half)])
+
+
+def front_apex(toe_mm: np.ndarray) -> np.ndarray:
+    """The tip of one toe (foot frame): the apex of its front seen from above, between a scan's stripes.
+
+    Stripes cross a toe's front ~1.5-4 mm apart (a mesh's samples fill 1 mm columns), and the tip usually falls
+    between two of them, ahead of every sample. The foremost point of each TOE_BIN_MM column is the front there;
+    the fronts within TIP_FIT_DEPTH_MM of the foremost, and at least its neighbour on either side, are fitted
+    with a parabola x(y) whose apex, inside their span, stands for the tip. A parabola through few samples can
+    overshoot, so the apex may lead the foremost sample by at most what a front of TOE_FRONT_RADIUS_MM drops over
+    half the gap to the farther of those two neighbours."""
+    column = np.floor((toe_mm[:, 1] - toe_mm[:, 1].min()) / TOE_BIN_MM).astype(np.int64)
+    order = np.lexsort((-toe_mm[:, 0], column))  # by column, foremost first
+    fronts = toe_mm[order[np.r_[True, np.diff(column[order]) > 0]]]  # sorted by y
+    k = int(np.argmax(fronts[:, 0]))
+    if k == 0 or k == len(fronts) - 1:
+        return fronts[k]
+    y, x = fronts[:, 1] - fronts[k, 1], fronts[:, 0]
+    used = x > x[k] - TIP_FIT_DEPTH_MM
+    used[[k - 1, k + 1]] = True
+    c = np.polyfit(y[used], x[used], 2)
+    if c[0] >= 0:
+        return fronts[k]
+    apex_y = float(np.clip(-c[1] / (2 * c[0]), y[used].min(), y[used].max()))
+    lead = (max(-y[k - 1], y[k + 1]) / 2) ** 2 / (2 * TOE_FRONT_RADIUS_MM)
+    apex_x = float(np.clip(np.polyval(c, apex_y), x[k], x[k] + lead))
+    return np.array([apex_x, fronts[k, 1] + apex_y, fronts[k, 2]])
 
 
 def front_profile(x_mm: np.ndarray, q_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from fitcore.footframe import (
     HEEL_ZONE_HEIGHT_MM,
     FootFrame,
     find_foot_frame,
+    longest_toe_tip,
     medial_sign,
     surface_extreme,
     toe_tips,
@@ -31,6 +32,7 @@ SAMPLES_PER_MM2 = 1.0  # a mesh is measured through points sampled this densely 
 MIN_SAMPLES, MAX_SAMPLES = 20_000, 2_000_000  # whatever its size (a mesh in metres must still read as one)
 BALL_ZONE = (0.55, 0.85)  # the ball points are the medial and lateral extremes between these fractions of length
 INSTEP_FRACTION = 0.5  # instep girth and height: the section at half the foot length
+INSTEP_OFFSETS_MM = (-2.0, -1.0, 0.0, 1.0, 2.0)  # ... averaged over parallel cuts this near it (see instep_mm)
 SECTION_HALF_THICKNESS_MM = 4.0  # points this near a section's plane take part in it (a stripe or two of a scan)
 SECTION_BIN_DEG = 3.0  # a section's outline: one point per this much angle around its centre
 SECTION_MIN_POINTS = 4  # fewer points in an angle bin leave it empty (the outline's hull spans the gap)
@@ -76,19 +78,19 @@ def measure_points(points_mm: np.ndarray, side: str) -> FootMeasurements:
     points_mm = checked_points(points_mm)
     frame = find_foot_frame(points_mm, side)
     local = frame.to_foot(points_mm)
-    length = float(surface_extreme(local, np.array([1.0, 0.0, 0.0]))[0])
+    length = float(longest_toe_tip(local)[0])
     medial_ball, lateral_ball = ball_points(local, length, medial)
     ball = ball_section(local, medial_ball, lateral_ball)
-    instep = section(local, np.array([INSTEP_FRACTION * length, 0.0]), np.array([0.0, 1.0]))
+    instep_girth, instep_height = instep_mm(local, length)
     tips = toe_tips(local, length, medial)
     return FootMeasurements(
         side=side,
         length_mm=length,
         ball_width_mm=float(abs(medial_ball[1] - lateral_ball[1])),
         ball_girth_mm=girth_mm(ball),
-        instep_girth_mm=girth_mm(instep),
+        instep_girth_mm=instep_girth,
         heel_width_mm=heel_width_mm(local, length),
-        instep_height_mm=instep.top_mm,
+        instep_height_mm=instep_height,
         toe_shape=toe_shape(tips.big_mm[0], tips.second_mm[0], tips.third_mm[0]),
         foot_from_plate=frame.foot_from_plate,
         medial_ball_mm=medial_ball,
@@ -237,6 +239,19 @@ def heel_width_mm(local_mm: np.ndarray, length_mm: float) -> float:
     heel = local_mm[(local_mm[:, 0] < HEEL_ZONE_FRACTION * length_mm) & (local_mm[:, 2] < HEEL_ZONE_HEIGHT_MM)]
     left, right = surface_extreme(heel, np.array([0.0, 1.0, 0.0])), surface_extreme(heel, np.array([0.0, -1.0, 0.0]))
     return float(left[1] - right[1])
+
+
+def instep_mm(local_mm: np.ndarray, length_mm: float) -> tuple[float, float]:
+    """(girth, height) of the instep: the section perpendicular to the axis at INSTEP_FRACTION of the length.
+
+    A scan's section gathers the stripes that pass near its plane, and which ones do changes from one placement
+    to the next: moving a single cut by 0.5 mm changed its girth by up to ~1.3 mm more than the mesh's smooth
+    growth toward the ankle (~1.7 mm per mm) on 1.5 deg scans. The mean over the parallel cuts at
+    INSTEP_OFFSETS_MM from it (symmetric, so a girth that grows linearly along the foot keeps its value at 50%)
+    averages those jumps."""
+    cuts = [section(local_mm, np.array([INSTEP_FRACTION * length_mm + offset, 0.0]), np.array([0.0, 1.0]))
+            for offset in INSTEP_OFFSETS_MM]
+    return float(np.mean([girth_mm(cut) for cut in cuts])), float(np.mean([cut.top_mm for cut in cuts]))
 
 
 @dataclass(frozen=True)

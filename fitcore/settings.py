@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -36,6 +37,22 @@ class DeviceSettings(BaseModel):
     camera_read_timeout_s: float = 5.0
 
 
+class ServiceSettings(BaseModel):
+    """The fit service (api/, docs/api.md): where it listens and the limits it enforces."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="larger request bodies get 413")
+    retention_days_default: int = Field(default=730, gt=0, description="a new tenant's retention period")
+    key_expiry_days_default: int = Field(default=365, gt=0, description="API keys expire after this by default")
+    rigs: Literal["simulator", "hardware"] = Field(
+        default="simulator", description="kiosk scans run on simulated rigs (the embedded default, one per scan in a "
+                                         "child process) or on the hardware of the `device` settings")
+    simulator_faults: str = Field(default="", description="fault spec for simulated kiosk rigs (as `footfit scan "
+                                                          "--faults`), for tests and demonstrations")
+    mailing_chunk_passports: int = Field(default=256, gt=0, description="passports per step of a mailing job")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FOOTFIT_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -46,6 +63,7 @@ class Settings(BaseSettings):
     database_url: str = ""  # empty: SQLite file under data_dir
     scan_profile: str = "store"
     device: DeviceSettings = DeviceSettings()
+    service: ServiceSettings = ServiceSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -15,7 +15,7 @@ import csv
 import json
 import math
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from fitcore.errors import SimulatorError
 from fitcore.mesh import Mesh, write_mesh
 from shoe_db.product_file import COLUMNS
-from shoe_db.sizes import SIZE_SYSTEMS
+from shoe_db.sizes import GIRTH_PER_WIDTH_FITTING_MM, SIZE_SYSTEMS, width_steps
 
 # category -> (toe allowance mean mm, sd mm), collar (cap) height mm, toe-box height mm, base price EUR
 _CATEGORY = {
@@ -108,6 +108,7 @@ class SyntheticCatalogue:
     interiors: dict[str, Mesh]  # interior file name -> cavity mesh of the left shoe
     truth: list[ModelTruth]
     stores: tuple[str, ...]
+    lasts: dict[str, LastSpec] = field(default_factory=dict)  # scanned SKU -> the last its scan was made on
 
 
 def generate_catalogue(models: int, seed: int, stores: int = 5) -> SyntheticCatalogue:
@@ -119,15 +120,47 @@ def generate_catalogue(models: int, seed: int, stores: int = 5) -> SyntheticCata
     rng = np.random.default_rng(seed)
     store_codes = tuple(f"STORE-{i + 1:02d}" for i in range(stores))
     brands = _brands(rng, max(2, min(len(_BRAND_WORDS), models // 20 + 2)))
-    rows, interiors, truth = [], {}, []
+    rows, interiors, truth, lasts = [], {}, [], {}
     for index in range(models):
         brand, tendency, brand_bias = brands[index % len(brands)]
-        model_rows, model_interiors, model_truth = _model(rng, index, brand, tendency, brand_bias, store_codes,
-                                                          len(rows))
+        model_rows, model_interiors, model_truth, model_lasts = _model(rng, index, brand, tendency, brand_bias,
+                                                                       store_codes, len(rows))
         rows += model_rows
         interiors.update(model_interiors)
         truth.append(model_truth)
-    return SyntheticCatalogue(rows, interiors, truth, store_codes)
+        lasts.update(model_lasts)
+    return SyntheticCatalogue(rows, interiors, truth, store_codes, lasts)
+
+
+def true_last(catalogue: SyntheticCatalogue, sku: str) -> LastSpec:
+    """The last that size `sku` is really built on, scanned or not: the simulator's truth, never graded.
+
+    A scanned size is its scan's own last. Any other size is the model's last (the shape, allowance and biases
+    of its scanned size nearest in length) made for the nominal foot of its own label, so its length, breadth
+    and girth follow the last's proportions (0.93 mm of girth per mm of foot), not the importer's grading law;
+    a wider fitting adds GIRTH_PER_WIDTH_FITTING_MM of girth per fitting. Ski boots: a whole and a half
+    Mondopoint size share the shell of the half size."""
+    rows = {r["sku"]: r for r in catalogue.rows}
+    if sku not in rows:
+        raise SimulatorError(f"SKU {sku!r} is not in this synthetic catalogue: take one of its rows' SKUs")
+    if sku in catalogue.lasts:
+        return catalogue.lasts[sku]
+    row = rows[sku]
+    scanned = [s for s in catalogue.lasts if rows[s]["model_code"] == row["model_code"]]
+    foot_mm = _true_foot_length_mm(row)
+    nearest = min(scanned, key=lambda s: abs(catalogue.lasts[s].foot_length_mm - foot_mm))
+    last = catalogue.lasts[nearest]
+    fittings = width_steps(rows[nearest]["width"], row["width"])
+    return replace(last, foot_length_mm=foot_mm,
+                   girth_bias_mm=last.girth_bias_mm + fittings * GIRTH_PER_WIDTH_FITTING_MM)
+
+
+def _true_foot_length_mm(row: dict) -> float:
+    """The foot a size's last is made for: its label's nominal foot; a ski boot's shell is its half size's."""
+    label = float(row["size"])
+    if row["category"] == "ski" and row["size_system"] == "MP":
+        label = math.floor(label) + 0.5
+    return SIZE_SYSTEMS[row["size_system"]].foot_length_mm(label)
 
 
 def write_catalogue(catalogue: SyntheticCatalogue, out: Path, fmt: str = "csv") -> Path:
@@ -181,7 +214,7 @@ def _brands(rng: np.random.Generator, count: int) -> list[tuple[str, str, float]
 
 
 def _model(rng, index: int, brand: str, tendency: str, brand_bias: float, stores: tuple[str, ...],
-           ean_start: int) -> tuple[list[dict], dict[str, Mesh], ModelTruth]:
+           ean_start: int) -> tuple[list[dict], dict[str, Mesh], ModelTruth, dict[str, LastSpec]]:
     category = str(rng.choice(list(_CATEGORY_SHARE), p=list(_CATEGORY_SHARE.values())))
     genders = list(_RUNS[category])
     gender = str(rng.choice(genders))
@@ -204,7 +237,7 @@ def _model(rng, index: int, brand: str, tendency: str, brand_bias: float, stores
                   use=_USE[category], level=level, price=price, currency="EUR",
                   season=str(rng.choice(["SS25", "FW25", "all"])), size_system=system,
                   attributes=_attributes(rng, category))
-    rows, interiors, scanned_skus = [], {}, []
+    rows, interiors, lasts = [], {}, {}
     middle = labels[len(labels) // 2]
     for width in widths:
         for label in labels:
@@ -221,10 +254,10 @@ def _model(rng, index: int, brand: str, tendency: str, brand_bias: float, stores
                 by_sku = rng.random() < 0.5  # retailers name scans either way
                 stem = sku if by_sku else f"{brand} {code} {system} {size}"
                 interiors[f"{stem.replace(' ', '_')}.ply"] = last_interior(spec)
-                scanned_skus.append(sku)
+                lasts[sku] = spec
     truth = ModelTruth(brand, code, category, tendency, round(length_bias, 3), round(girth_bias, 3),
-                       round(float(allowance), 3), tuple(scanned_skus))
-    return rows, interiors, truth
+                       round(float(allowance), 3), tuple(lasts))
+    return rows, interiors, truth, lasts
 
 
 def _label_text(label: float) -> str:

@@ -8,7 +8,8 @@ import open3d as o3d
 import pytest
 
 from fitcore.errors import MeasurementError
-from fitcore.measure import measure_file, measure_mesh, measure_points, sample_surface
+from fitcore.footframe import TOE_FRONT_RADIUS_MM, front_apex
+from fitcore.measure import INSTEP_FRACTION, girth_mm, measure_file, measure_mesh, measure_points, sample_surface, section
 from fitcore.mesh import Mesh, write_mesh
 from simulator.rig import ARM_RADIUS_MM, CAMERA_HEIGHT_MM, LASER_AZIMUTH_DEG, LASER_HEIGHT_MM
 from simulator.scene import MAX_YAW_DEG, STATION_JITTER_MM
@@ -164,6 +165,52 @@ def test_the_foot_frame_puts_the_pternion_at_the_origin_and_the_second_toe_on_th
     big, second = ref.toe_tips_mm[0], ref.toe_tips_mm[1]
     assert big[1] < second[1]  # left foot: the big toe is medial, toward -y
     assert ref.medial_ball_mm[1] < 0 < ref.lateral_ball_mm[1]
+
+
+def test_the_length_reaches_the_tip_of_the_longest_toe(subjects, reference):
+    """Nearly level toes (seed 4: square) once read 0.6 mm short: one surface fit over several toes' tips smoothed
+    them. The tip is now fitted on the longest toe alone and lies within 0.2 mm of the mesh's foremost vertex."""
+    for (seed, side), ref in reference.items():
+        v = getattr(subjects[seed], side).vertices_mm
+        foremost = (v @ ref.foot_from_plate[:3, :3].T + ref.foot_from_plate[:3, 3])[:, 0].max()
+        assert ref.length_mm == pytest.approx(foremost, abs=0.2), (seed, side, ref.toe_shape)
+
+
+def _stripes_over_a_toe(radius_y_mm: float, gap_mm: float, offset_mm: float) -> np.ndarray:
+    """A toe's cap x = 100 - y²/(2 radius_y) - (z - 5)²/(2 * 3 mm), seen along vertical stripes gap_mm apart
+    (the nearest `offset_mm` beside the tip at y = 0), sampled every 0.2 mm in z."""
+    y = np.arange(-4, 5) * gap_mm + offset_mm
+    z = np.arange(2.0, 8.0, 0.2)
+    yy, zz = (a.ravel() for a in np.meshgrid(y, z))
+    x = 100.0 - yy ** 2 / (2 * radius_y_mm) - (zz - 5.0) ** 2 / 6.0
+    return np.column_stack([x, yy, zz])[x > 90.0]
+
+
+def test_a_toe_tip_between_two_stripes_is_read_from_the_front_around_it():
+    """1.5 deg stripes cross the toes ~3.2 mm apart: the foremost sample of a 5 mm round front lies 0.26 mm
+    behind a tip half-way between two stripes; the parabola through the stripes' fronts finds it."""
+    points = _stripes_over_a_toe(radius_y_mm=5.0, gap_mm=3.2, offset_mm=1.6)
+    assert points[:, 0].max() < 99.8
+    assert front_apex(points)[0] == pytest.approx(100.0, abs=0.02)
+    assert front_apex(points)[1] == pytest.approx(0.0, abs=0.1)
+
+
+def test_a_sharp_toe_tip_is_not_extrapolated_beyond_a_round_front():
+    """A parabola through a few stripes can overshoot: the tip may lead the foremost sample by no more than a
+    front of TOE_FRONT_RADIUS_MM drops over half the gap beside it."""
+    points = _stripes_over_a_toe(radius_y_mm=1.0, gap_mm=3.2, offset_mm=1.6)
+    lead = front_apex(points)[0] - points[:, 0].max()
+    assert 0.0 <= lead <= 1.6 ** 2 / (2 * TOE_FRONT_RADIUS_MM) + 1e-9
+
+
+def test_the_instep_girth_is_the_section_at_half_the_length(subjects, reference):
+    """Averaged over cuts a few mm either side (a scan's stripes make one cut's girth jump), the instep girth of a
+    mesh still reads as its single cut at 50% of the length."""
+    ref = reference[(1, "left")]
+    local = sample_surface(subjects[1].left)[0] @ ref.foot_from_plate[:3, :3].T + ref.foot_from_plate[:3, 3]
+    cut = section(local, np.array([INSTEP_FRACTION * ref.length_mm, 0.0]), np.array([0.0, 1.0]))
+    assert ref.instep_girth_mm == pytest.approx(girth_mm(cut), abs=0.3)
+    assert ref.instep_height_mm == pytest.approx(cut.top_mm, abs=0.2)
 
 
 def test_mesh_file_and_point_cloud_file_measure_alike(subjects, reference, tmp_path):

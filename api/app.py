@@ -1,0 +1,116 @@
+"""The FastAPI application of the fit service: /v1 routes, OpenAPI at /openapi.json, the upload limit, and one
+error shape (`ErrorBody`) for every refusal."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+
+from fitcore.errors import (CatalogError, Conflict, Forbidden, InvalidInput, MeasurementError, NotFound,
+                            ServiceError, Unauthenticated)
+from fitcore.settings import Settings, get_settings
+from api.db import open_service_db
+from api.fitting import Fitting
+from api.mailing import MailingRunner
+from api.routes import v1_router
+from api.scans import ScanManager
+from api.schemas import ErrorBody, FieldError
+
+STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 422}
+
+
+def create_app(database_url: str | None = None, settings: Settings | None = None,
+               engine: Engine | None = None) -> FastAPI:
+    """The service on the settings' database (or `database_url`), migrated before the first request."""
+    settings = settings or get_settings()
+    engine = engine or open_service_db(database_url or settings.database_url or None)
+    app = FastAPI(title="footfit fit service", version="1",
+                  description="Foot passports, recommendations and try-on for kiosks and webshops (docs/api.md).",
+                  openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.engine = engine
+    app.state.settings = settings
+    app.state.fitting = Fitting(engine)
+    app.state.scans = ScanManager(engine, settings)
+    app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service.mailing_chunk_passports)
+    for background in (app.state.scans, app.state.mailing):  # scans release their rigs, queued jobs stop
+        app.router.add_event_handler("shutdown", background.close)
+    app.include_router(v1_router())
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(MeasurementError, _unprocessable)
+    app.add_exception_handler(CatalogError, _unprocessable)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_middleware(BodyLimit, max_bytes=settings.service.max_upload_bytes)
+    return app
+
+
+def error_response(status: int, detail: str, errors: list[tuple[str, str]] = ()) -> JSONResponse:
+    body = ErrorBody(detail=detail, errors=[FieldError(location=loc, message=msg) for loc, msg in errors])
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+    status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    response = error_response(status, str(exc), getattr(exc, "errors", []))
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _unprocessable(_request: Request, exc: Exception) -> JSONResponse:
+    return error_response(422, str(exc))
+
+
+def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+    first = f"{errors[0][0]}: {errors[0][1]}" if errors else "the request is invalid"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return error_response(422, f"invalid request: {first}{more}; see docs/api.md for the request format", errors)
+
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` with 413 before the application reads them (a declared
+    Content-Length is checked up front, a chunked body while it arrives)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                return await self._too_large(scope, receive, send)
+            return await self.app(scope, receive, send)
+        if b"transfer-encoding" not in headers:
+            return await self.app(scope, receive, send)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._too_large(scope, receive, send)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+
+        async def replay():
+            nonlocal body
+            message, body = {"type": "http.request", "body": body, "more_body": False}, b""
+            return message
+
+        return await self.app(scope, replay, send)
+
+    async def _too_large(self, scope, receive, send):
+        response = error_response(413, f"the request body is larger than the service accepts ({self.max_bytes} "
+                                       f"bytes, setting FOOTFIT_SERVICE__MAX_UPLOAD_BYTES): upload smaller files "
+                                       f"(a scan's passport and PLYs are about 1.5 MB)")
+        await response(scope, receive, send)

@@ -1,0 +1,92 @@
+"""Catalogue import over the API: the product file and interior scans of a request, imported with the
+catalogue's own importer (shoe_db.importer). The catalogue of models is shared by all tenants; stock is not:
+the file's stock column may name only the caller's stores, and sets the SKU's stock in those stores alone
+(the tenant's stores it does not name hold none), never touching other tenants' stock."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from pathlib import Path
+
+from fitcore.errors import InvalidInput
+from shoe_db.importer import ImportSummary, import_products
+from shoe_db.product_file import read_products
+from api.repository import Repository
+
+PRODUCT_SUFFIXES = (".csv", ".jsonl", ".ndjson")
+
+
+def import_catalog(repo: Repository, engine, products_name: str, products: bytes, interiors: dict[str, bytes],
+                   skip_invalid: bool) -> tuple[ImportSummary, int]:
+    """The importer's summary and how many stock quantities were set in the tenant's stores."""
+    suffix = Path(products_name or "").suffix.lower()
+    if suffix not in PRODUCT_SUFFIXES:
+        raise InvalidInput(f"the product file {products_name!r} must be .csv or .jsonl (docs/catalog.md)")
+    try:
+        text = products.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{products_name} is not UTF-8 text: save it as UTF-8") from None
+    with tempfile.TemporaryDirectory(prefix="footfit-import-") as folder:
+        path = Path(folder) / f"products{suffix}"
+        path.write_text(text, encoding="utf-8")
+        rows, _ = read_products(path)
+        stock = {row.sku: row.stock for row in rows if row.stock is not None}
+        store_ids = repo.all_store_ids()
+        foreign = sorted({code for per_sku in stock.values() for code in per_sku} - store_ids.keys())
+        if foreign:
+            raise InvalidInput(f"the stock column names stores that are not yours: {', '.join(foreign)}: give stock "
+                               f"only for your stores (GET /v1/stores); nothing was imported")
+        path.write_text(_without_stock(text, suffix), encoding="utf-8")
+        summary = import_products(path, _interiors_folder(Path(folder), interiors), engine=engine,
+                                  skip_invalid=skip_invalid)
+    summary.file = products_name
+    if not summary.committed:
+        return summary, 0
+    rejected = {e.row for e in summary.errors}
+    imported = {row.sku for row in rows if row.row not in rejected}
+    per_store = {store_id: {sku: per_sku.get(code, 0) for sku, per_sku in stock.items() if sku in imported}
+                 for code, store_id in store_ids.items()}
+    return summary, repo.set_stock({s: q for s, q in per_store.items() if q})
+
+
+def _interiors_folder(root: Path, interiors: dict[str, bytes]) -> Path | None:
+    if not interiors:
+        return None
+    folder = root / "interiors"
+    folder.mkdir()
+    for name, data in interiors.items():
+        safe = Path(name).name
+        if not safe or safe.startswith("."):
+            raise InvalidInput(f"interior file name {name!r} is not a file name: name scans after the SKU, "
+                               f"e.g. AL1000-S-42.ply")
+        (folder / safe).write_bytes(data)
+    return folder
+
+
+def _without_stock(text: str, suffix: str) -> str:
+    """The product file with every stock cell emptied (row numbers unchanged): the importer leaves stock alone."""
+    if suffix == ".csv":
+        rows = list(csv.reader(io.StringIO(text)))
+        header = [name.strip() for name in rows[0]] if rows else []
+        if "stock" not in header:
+            return text
+        at = header.index("stock")
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for i, row in enumerate(rows):
+            writer.writerow(row if i == 0 or len(row) <= at else row[:at] + [""] + row[at + 1:])
+        return out.getvalue()
+    lines = []
+    for line in text.splitlines():
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError:
+            raw = None
+        if isinstance(raw, dict) and "stock" in raw:
+            raw.pop("stock")
+            line = json.dumps(raw)
+        lines.append(line)
+    return "\n".join(lines) + "\n"

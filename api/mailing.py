@@ -1,0 +1,101 @@
+"""Mailing jobs: for a list of products (shoe models), which of the tenant's customers each one fits, leaving out
+everyone whose marketing consent is not in force (never given, or withdrawn).
+
+A job runs in the background (one at a time per service process: the filter's numba kernel already uses every
+core) and goes queued -> running -> done | failed, with its progress stored as it goes. It takes each consenting
+customer's newest passport, turns chunks of them into the mailing filter's compact descriptors
+(Matcher.mailing_descriptor) and runs fitcore.mailing.mailing_filter over chunk x products. Its outputs
+(`mailing_match` rows) are derived from passports, so erasing a passport or a customer erases them
+(api/privacy.py); the results list only customers whose marketing consent is still in force when they are read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from sqlalchemy import Engine, update
+from sqlmodel import Session
+
+from fitcore.errors import FootfitError
+from fitcore.mailing import mailing_filter
+from fitcore.matcher import ScannedFeet
+from fitcore.passport import Passport
+from api.auth import Principal
+from api.fitting import Fitting
+from api.models import MailingJob, PassportRecord, utc_now
+from api.passport_upload import points_from_blob
+from api.repository import Repository
+
+log = logging.getLogger(__name__)
+
+
+class MailingRunner:
+    """Queues and runs the mailing jobs of one service process."""
+
+    def __init__(self, engine: Engine, fitting: Fitting, chunk_passports: int):
+        self.engine, self.fitting, self.chunk = engine, fitting, chunk_passports
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailing")
+        interrupt_unfinished(engine)
+
+    def submit(self, repo: Repository, model_ids: list[int]) -> MailingJob:
+        """Queue a job; unknown products are refused (422) before anything is stored."""
+        model_ids = sorted(set(model_ids))
+        self.fitting.matcher().mailing_products(model_ids)
+        job = repo.create_mailing_job(model_ids)
+        self._pool.submit(self._run, job.id, repo.principal)
+        return job
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self, job_id: str, principal: Principal) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            repo = Repository(session, principal)
+            job = repo.mailing_job(job_id)
+            try:
+                self._match(repo, job)
+            except Exception as exc:
+                if not isinstance(exc, FootfitError):
+                    log.exception("mailing job %s failed", job_id)
+                session.rollback()
+                job.state, job.finished_at = "failed", utc_now()
+                job.error = (str(exc) if isinstance(exc, FootfitError) else
+                             "internal error (logged by the service): start the job again")[:500]
+                repo.save_mailing_job(job)
+
+    def _match(self, repo: Repository, job: MailingJob) -> None:
+        matcher = self.fitting.matcher()
+        products = matcher.mailing_products(json.loads(job.model_ids_json))
+        passport_ids, skipped = repo.mailing_audience()
+        job.state, job.passports, job.skipped = "running", len(passport_ids), skipped
+        repo.save_mailing_job(job)
+        for start in range(0, len(passport_ids), self.chunk):
+            records = repo.passports_by_ids(passport_ids[start:start + self.chunk])
+            if records:
+                descriptors = np.stack([matcher.mailing_descriptor(scanned_feet(r)) for r in records])
+                fits = mailing_filter(descriptors, products, matcher.profiles)
+                repo.add_mailing_matches(job, [(records[i].id, int(products.model_ids[j]))
+                                               for i, j in zip(*np.nonzero(fits))])
+            job.progress = min(start + self.chunk, len(passport_ids)) / len(passport_ids)
+            repo.save_mailing_job(job)
+        job.state, job.progress, job.finished_at = "done", 1.0, utc_now()
+        repo.save_mailing_job(job)
+
+
+def scanned_feet(record: PassportRecord) -> ScannedFeet:
+    """The matcher's view of a stored passport (not through the webshop's cache: a job reads every passport once)."""
+    return ScannedFeet.from_arrays(Passport.model_validate_json(record.passport_json),
+                                   points_from_blob(record.left_points), points_from_blob(record.right_points))
+
+
+def interrupt_unfinished(engine: Engine) -> None:
+    """Jobs a previous service process left queued or running will not continue: mark them failed."""
+    with Session(engine) as session:
+        session.exec(update(MailingJob).where(MailingJob.state.in_(("queued", "running")))
+                     .values(state="failed", finished_at=utc_now(),
+                             error="interrupted: the service stopped before the job finished; start it again"))
+        session.commit()
+

@@ -1,0 +1,194 @@
+"""The service's tables: tenants and their stores, kiosks and API keys; customers, consent, passports and what is
+derived from them (fit results, feedback); the audit log.
+
+Times are timezone-aware UTC (SQLModel stores them as UTC on SQLite and PostgreSQL alike). Public ids of
+personal records (customers, passports) are random UUID hex strings, so ids carry no order or count. The
+catalogue's `store` table (shoe_db) holds stock; `tenant_store` says which tenant owns each store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+import shoe_db.models  # noqa: F401  (the `store` and `size_variant` tables the foreign keys name)
+
+CONSENT_PURPOSES = ("scan_storage", "webshop", "marketing")
+CONSENT_SOURCES = ("kiosk", "webshop", "staff", "paper", "email")  # where the customer decided
+FEEDBACK_EVENTS = ("recommended", "tried", "chosen", "bought", "returned")
+RETURN_REASONS = ("too_small", "too_large", "other")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def as_utc(value: datetime) -> datetime:
+    """A time in UTC; one without a zone is taken to be UTC already (as passports write them)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def new_public_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Tenant(SQLModel, table=True):
+    __tablename__ = "tenant"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, index=True, max_length=120)
+    retention_days: int
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class TenantStore(SQLModel, table=True):
+    """A catalogue store (stock lives there) owned by one tenant."""
+
+    __tablename__ = "tenant_store"
+
+    store_id: int = Field(foreign_key="store.id", primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+
+
+class Kiosk(SQLModel, table=True):
+    """A scanner rig standing in one of the tenant's stores."""
+
+    __tablename__ = "kiosk"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    rig_serial: str = Field(unique=True, max_length=40)
+    name: str = Field(default="", max_length=120)
+
+
+class ApiKey(SQLModel, table=True):
+    """A key is shown once as `ff_<id>_<secret>`; only the SHA-256 of the secret is kept."""
+
+    __tablename__ = "api_key"
+
+    id: str = Field(primary_key=True, max_length=16)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    store_id: int | None = Field(default=None, foreign_key="store.id")  # set: a kiosk key of that store
+    scopes: str = Field(max_length=400)  # space-separated
+    secret_sha256: str = Field(max_length=64)
+    label: str = Field(default="", max_length=120)
+    created_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+    __table_args__ = (UniqueConstraint("tenant_id", "loyalty_id"),)
+
+    id: str = Field(default_factory=new_public_id, primary_key=True, max_length=32)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    loyalty_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class Consent(SQLModel, table=True):
+    """One consent decision (given or withdrawn); the newest per purpose is in force."""
+
+    __tablename__ = "consent"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(foreign_key="customer.id", index=True, max_length=32)
+    purpose: str = Field(max_length=20)
+    granted: bool
+    source: str = Field(max_length=20)
+    recorded_at: datetime = Field(default_factory=utc_now)
+    recorded_by: str = Field(max_length=40)  # key id
+
+
+class PassportRecord(SQLModel, table=True):
+    """A stored foot passport and both feet's points (foot frame, mm, little-endian float32 x, y, z)."""
+
+    __tablename__ = "passport"
+
+    id: str = Field(default_factory=new_public_id, primary_key=True, max_length=32)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    customer_id: str = Field(foreign_key="customer.id", index=True, max_length=32)
+    source: str = Field(max_length=10)  # upload | kiosk
+    created_at: datetime = Field(default_factory=utc_now)
+    updated_at: datetime = Field(default_factory=utc_now)  # the last rescan
+    scanned_at: datetime
+    passport_json: str
+    left_points: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    right_points: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class FitResult(SQLModel, table=True):
+    """A fit answer given for a passport (recommendations, size, try-on verdicts), kept for the webshop view."""
+
+    __tablename__ = "fit_result"
+
+    id: int | None = Field(default=None, primary_key=True)
+    passport_id: str = Field(foreign_key="passport.id", index=True, max_length=32)
+    kind: str = Field(max_length=20)
+    request_json: str
+    result_json: str
+    created_at: datetime = Field(default_factory=utc_now)
+
+
+class Feedback(SQLModel, table=True):
+    __tablename__ = "feedback"
+
+    id: int | None = Field(default=None, primary_key=True)
+    passport_id: str = Field(foreign_key="passport.id", index=True, max_length=32)
+    event: str = Field(max_length=12)
+    size_id: int = Field(foreign_key="size_variant.id")
+    reason: str | None = Field(default=None, max_length=12)  # returned only
+    store_id: int | None = Field(default=None, foreign_key="store.id")
+    recorded_at: datetime = Field(default_factory=utc_now)
+    recorded_by: str = Field(max_length=40)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who read, exported or erased which personal record, when. Append-only (database triggers refuse UPDATE
+    and DELETE); it names records by their public id, never holds measurements or geometry."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utc_now, index=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    actor: str = Field(max_length=40)  # key id, or "cli:<command>"
+    action: str = Field(max_length=12)  # read | export | erase | purge | consent
+    object_type: str = Field(max_length=12)  # customer | passport
+    object_id: str = Field(max_length=32)
+    detail: str = Field(default="", max_length=200)
+
+
+class MailingJob(SQLModel, table=True):
+    """A background mailing job of one tenant: which of the listed products (shoe models) fit which customer."""
+
+    __tablename__ = "mailing_job"
+
+    id: str = Field(default_factory=new_public_id, primary_key=True, max_length=32)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    created_by: str = Field(max_length=40)  # key id
+    created_at: datetime = Field(default_factory=utc_now)
+    finished_at: datetime | None = None
+    state: str = Field(max_length=10)  # queued | running | done | failed
+    model_ids_json: str  # the product list, a JSON array of model ids
+    progress: float = 0.0  # share of the passports matched, 0-1
+    passports: int = 0  # customers matched (marketing consent and a passport)
+    skipped: int = 0  # customers left out: no marketing consent in force
+    error: str = Field(default="", max_length=500)
+
+
+class MailingMatch(SQLModel, table=True):
+    """One output row of a mailing job: the product fits the customer of this passport. Derived from the passport,
+    so it is erased with it (api/privacy.py)."""
+
+    __tablename__ = "mailing_match"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="mailing_job.id", index=True, max_length=32)
+    passport_id: str = Field(foreign_key="passport.id", index=True, max_length=32)
+    model_id: int

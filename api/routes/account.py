@@ -1,0 +1,15 @@
+"""Who am I: the cheapest authenticated route (the framework's floor in the load benchmark)."""
+
+from fastapi import APIRouter, Depends
+
+from api.access import access
+from api.repository import Repository
+from api.schemas import Me
+
+router = APIRouter(tags=["account"])
+
+
+@router.get("/me", response_model=Me, summary="The calling key: tenant, store, scopes")
+def me(repo: Repository = Depends(access(None))) -> Me:
+    p = repo.principal
+    return Me(key_id=p.key_id, tenant=repo.tenant().name, store=repo.store_code(p.store_id), scopes=sorted(p.scopes))

@@ -1,0 +1,327 @@
+"""Kiosk scans run by the service: one scan job per request, one at a time per rig, each in a background thread.
+
+A job takes the code path of `footfit scan`: the scan session (device/session.py) on the rig's drivers, the rig's
+stored calibration checked right after the board's handshake (an uncalibrated rig is refused before the customer
+waits), then reconstruction and measurement (fitcore.pipeline); the passport is stored for the customer through
+the tenant-scoped repository. Progress (phase, fraction, arm angle, ETA) is polled or streamed.
+
+A device failure leaves the job `failed` with the device's message and keeps what was complete: the plate
+recording and each finished foot. A retry scans only the rest, on the same rig (for a simulated rig: the same
+simulator, the customer still standing on it). Cancelling stops the arm and keeps nothing.
+
+Rigs (setting `service.rigs`): "simulator", the embedded default, gives every job its own simulated rig in a
+child process, exactly as `footfit scan --simulator`; its subject follows from the customer's loyalty id, so a
+rescan sees the same feet. "hardware" opens the devices of the `device` settings and refuses a board whose
+serial is not the rig's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+import zlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from device.profile import get_profile
+from device.rawscan import FootFrames, PlateRecording
+from device.scanner import open_scanner
+from device.session import Progress, ScanSession
+from fitcore.calibration import load_calibration
+from fitcore.errors import Conflict, DeviceError, FootfitError, NotFound, ScanCancelled, ScanFailed, WrongDevice
+from fitcore.pipeline import SIDES, ScanResult, passport_from_scan
+from fitcore.settings import DeviceSettings, Settings
+from api.auth import Principal
+from api.models import new_public_id, utc_now
+from api.passport_upload import PassportUpload
+from api.repository import Repository
+
+log = logging.getLogger(__name__)
+
+SCAN_SHARE = 0.85  # of a job's progress; reconstruction and storage take the rest
+MEASURE_SHARE = 0.12
+SIMULATED_SUBJECTS = 10_000  # population seeds a simulated rig picks its subject from
+KEPT_JOBS = 200  # finished jobs kept for polling; older ones are forgotten
+
+
+@dataclass(frozen=True)
+class ScanStatus:
+    """A job as the API shows it; replaced as a whole on every change (`version` counts the changes)."""
+
+    id: str
+    rig: str
+    loyalty_id: str
+    state: str  # running | failed | cancelled | done
+    phase: str  # the scan session's phases (connect, zero, stand, left, right), then measure, store, done
+    fraction: float
+    eta_s: float | None
+    arm_angle_deg: float | None
+    message: str
+    attempts: int
+    kept: tuple[str, ...]  # parts a retry does not scan again: plate, left, right
+    passport_id: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    version: int = 0
+
+
+@dataclass
+class KeptScan:
+    """What a failed attempt completed."""
+
+    plate: PlateRecording | None = None
+    feet: dict[str, FootFrames] = field(default_factory=dict)
+
+    def parts(self) -> tuple[str, ...]:
+        return (("plate",) if self.plate is not None else ()) + tuple(s for s in SIDES if s in self.feet)
+
+
+class ResumingSession(ScanSession):
+    """A scan session that keeps each part it completes in `kept` and takes a kept part instead of scanning it
+    again (the plate recording and each foot's sweep are independent of each other)."""
+
+    def __init__(self, *args, kept: KeptScan, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kept = kept
+
+    def _record_stand(self, recorder):
+        if self.kept.plate is None:
+            self.kept.plate = super()._record_stand(recorder)
+        return self.kept.plate
+
+    def _scan_foot(self, side, collector, recorder):
+        if side not in self.kept.feet:
+            self.kept.feet[side] = super()._scan_foot(side, collector, recorder)
+        return self.kept.feet[side]
+
+
+class SimulatedRig:
+    """A simulated rig in a child process (`footfit simulator serve`, as `footfit scan --simulator` runs it)."""
+
+    def __init__(self, devices: DeviceSettings, rig_serial: str, seed: int, faults: str):
+        from api.cli import _SimulatorProcess  # the launcher of `footfit scan --simulator`
+
+        self._process = _SimulatorProcess(argparse.Namespace(rig=rig_serial, seed=seed, subject_mesh=None,
+                                                             subject_side="left", faults=faults))
+        endpoints = self._process.endpoints
+        self.devices = devices.model_copy(update={"board_url": endpoints["board_url"],
+                                                  "plate_url": endpoints["plate_url"],
+                                                  "camera_url": endpoints["camera_url"]})
+
+    def close(self) -> None:
+        self._process.stop()
+
+
+class HardwareRig:
+    """The rig wired to this machine (the `device` settings)."""
+
+    def __init__(self, devices: DeviceSettings):
+        self.devices = devices
+
+    def close(self) -> None:
+        pass
+
+
+def subject_seed(loyalty_id: str) -> int:
+    """The simulated subject of a customer: the same feet on every scan of the same loyalty id."""
+    return zlib.crc32(loyalty_id.encode()) % SIMULATED_SUBJECTS
+
+
+class ScanJob:
+    """One customer's scan on one rig: attempts (the first and retries) in a background thread each."""
+
+    def __init__(self, scan_id: str, kiosk_store_id: int, principal: Principal, rig_serial: str, loyalty_id: str,
+                 rescan_of: str | None, engine: Engine, settings: Settings):
+        self.id, self.store_id, self.principal = scan_id, kiosk_store_id, principal
+        self.rig_serial, self.loyalty_id, self.rescan_of = rig_serial, loyalty_id, rescan_of
+        self.engine, self.settings = engine, settings
+        self.profile = get_profile(settings.scan_profile)
+        self.kept = KeptScan()
+        self.status = ScanStatus(scan_id, rig_serial, loyalty_id, "running", "connect", 0.0, None, None,
+                                 "starting", 0, (), None, utc_now(), None)
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._session: ScanSession | None = None
+        self._rig: SimulatedRig | HardwareRig | None = None
+
+    # --- control (request threads) ---
+    def start(self) -> None:
+        self._update(state="running", phase="connect", fraction=0.0, eta_s=None, arm_angle_deg=None,
+                     message="starting the scan", attempts=self.status.attempts + 1, finished_at=None)
+        threading.Thread(target=self._attempt, name=f"scan-{self.id}", daemon=True).start()
+
+    def cancel(self, reason: str = "scan cancelled by the operator; nothing was kept") -> None:
+        with self._lock:
+            self._cancel.set()
+            session, running = self._session, self.status.state == "running"
+        if session is not None:
+            session.cancel()
+        if not running:
+            self._finish("cancelled", reason)
+
+    # --- the attempt (job thread) ---
+    def _attempt(self) -> None:
+        try:
+            raw, calibration = self._scan()
+            self._update(phase="measure", fraction=SCAN_SHARE, eta_s=None, arm_angle_deg=None,
+                         message="reconstructing and measuring both feet")
+            result = passport_from_scan(raw, calibration)
+            if self._cancel.is_set():
+                raise ScanCancelled("scan cancelled by the operator; nothing was kept")
+            self._update(phase="store", fraction=SCAN_SHARE + MEASURE_SHARE, message="storing the passport")
+            passport_id = self._store(result)
+        except ScanCancelled as exc:
+            self._finish("cancelled", str(exc))
+        except (ScanFailed, DeviceError) as exc:
+            cause = exc.__cause__ if isinstance(exc, ScanFailed) and exc.__cause__ is not None else exc
+            kept = self.kept.parts()
+            self._fail(f"device failure: {cause}. POST /v1/scans/{self.id}/retry scans "
+                       + (f"the rest ({', '.join(kept)} kept)" if kept else "again"))
+        except FootfitError as exc:  # calibration, scan quality, consent or customer gone: nothing worth keeping
+            self.kept = KeptScan()
+            self._fail(f"{exc}. POST /v1/scans/{self.id}/retry scans again once that is fixed")
+        except Exception:
+            log.exception("scan %s failed", self.id)
+            self.kept = KeptScan()
+            self._fail(f"internal error while scanning (logged by the service); POST /v1/scans/{self.id}/retry "
+                       f"scans again")
+        else:
+            self._finish("done", "scan complete: the passport is stored", passport_id=passport_id)
+
+    def _scan(self):
+        """The raw scan of both feet (kept parts are not scanned again) and the rig's calibration."""
+        if self._rig is None:
+            self._rig = self._open_rig()
+        devices = self._rig.devices
+        calibration = {}
+
+        def check_rig(identity) -> None:
+            if identity.serial != self.rig_serial:
+                raise WrongDevice("board", f"the board at {devices.board_url} is rig {identity.serial}, not "
+                                           f"{self.rig_serial}: check the kiosk's device settings")
+            calibration["rig"] = load_calibration(self.settings.data_dir, identity.serial)
+
+        with open_scanner(devices, self.profile) as scanner:
+            session = ResumingSession(scanner.board, scanner.plate, scanner.camera, self.profile,
+                                      on_progress=self._on_progress, reconnect_window_s=devices.reconnect_window_s,
+                                      check_rig=check_rig, kept=self.kept)
+            with self._lock:
+                self._session = session
+                if self._cancel.is_set():
+                    session.cancel()
+            try:
+                raw = session.run()
+            finally:
+                with self._lock:
+                    self._session = None
+        return raw, calibration["rig"]
+
+    def _open_rig(self) -> SimulatedRig | HardwareRig:
+        service = self.settings.service
+        if service.rigs == "hardware":
+            return HardwareRig(self.settings.device)
+        return SimulatedRig(self.settings.device, self.rig_serial, subject_seed(self.loyalty_id),
+                            service.simulator_faults)
+
+    def _on_progress(self, p: Progress) -> None:
+        self._update(phase=p.phase if p.phase != "done" else "measure", fraction=SCAN_SHARE * p.fraction,
+                     eta_s=p.eta_s, arm_angle_deg=p.arm_angle_deg, message=p.message)
+
+    def _store(self, result: ScanResult) -> str:
+        upload = PassportUpload(result.passport, {side: result.points_in_foot_frame(side)[0].astype(np.float32)
+                                                  for side in SIDES})
+        with Session(self.engine, expire_on_commit=False) as session:
+            repo = Repository(session, self.principal)
+            customer = repo.customer(self.loyalty_id)
+            if self.rescan_of:
+                return repo.replace_passport(repo.passport(self.rescan_of, purpose="kiosk rescan"), upload).id
+            return repo.add_passport(customer, upload, source="kiosk").id
+
+    # --- state ---
+    def _update(self, **changes) -> None:
+        with self._lock:
+            self.status = replace(self.status, version=self.status.version + 1, **changes)
+
+    def _fail(self, message: str) -> None:
+        if self._cancel.is_set():  # cancelled while the failure happened: the operator's word wins
+            self._finish("cancelled", "scan cancelled by the operator; nothing was kept")
+            return
+        self._update(state="failed", message=message, eta_s=None, kept=self.kept.parts(), finished_at=utc_now())
+
+    def _finish(self, state: str, message: str, passport_id: str | None = None) -> None:
+        with self._lock:
+            if self.status.state in ("done", "cancelled"):
+                return
+            rig, self._rig = self._rig, None
+            self.kept = KeptScan() if state == "cancelled" else self.kept
+            self.status = replace(self.status, version=self.status.version + 1, state=state, message=message,
+                                  eta_s=0.0 if state == "done" else None, kept=(), passport_id=passport_id,
+                                  fraction=1.0 if state == "done" else self.status.fraction,
+                                  phase="done" if state == "done" else self.status.phase, finished_at=utc_now())
+        if rig is not None:
+            rig.close()
+
+
+class ScanManager:
+    """The scan jobs of one service process, by id, and which job holds each rig."""
+
+    def __init__(self, engine: Engine, settings: Settings):
+        self.engine, self.settings = engine, settings
+        self._jobs: dict[str, ScanJob] = {}
+        self._rigs: dict[str, ScanJob] = {}
+        self._lock = threading.Lock()
+
+    def start(self, repo: Repository, rig_serial: str, loyalty_id: str, rescan_of: str | None = None) -> ScanJob:
+        """Start a scan of the customer on the tenant's rig; refused (409) while the rig scans someone. A failed
+        scan still holding the rig is given up (cancelled) for the new one."""
+        kiosk = repo.kiosk(rig_serial)
+        customer = repo.customer(loyalty_id)
+        repo.check_scan_storage(customer)
+        if rescan_of is not None and repo.passport(rescan_of, purpose="kiosk rescan").customer_id != customer.id:
+            raise Conflict(f"passport {rescan_of!r} is not a passport of customer {loyalty_id!r}: a rescan replaces "
+                           f"one of the scanned customer's passports")
+        with self._lock:
+            holder = self._rigs.get(rig_serial)
+            if holder is not None and holder.status.state == "running":
+                raise Conflict(f"rig {rig_serial} is scanning (scan {holder.id}): wait for it to finish or cancel "
+                               f"it with POST /v1/scans/{holder.id}/cancel")
+            job = ScanJob(new_public_id(), kiosk.store_id, repo.principal, rig_serial, loyalty_id, rescan_of,
+                          self.engine, self.settings)
+            self._jobs[job.id] = job
+            self._rigs[rig_serial] = job
+            self._forget_old()
+        if holder is not None:
+            holder.cancel(f"given up for scan {job.id} on the same rig; nothing was kept")
+        job.start()
+        return job
+
+    def job(self, principal: Principal, scan_id: str) -> ScanJob:
+        """The caller's job: its tenant's, and for a kiosk key one of its own store's (else not found)."""
+        job = self._jobs.get(scan_id)
+        if job is None or job.principal.tenant_id != principal.tenant_id or (
+                principal.is_kiosk and job.store_id != principal.store_id):
+            raise NotFound(f"no scan {scan_id!r}: start one with POST /v1/rigs/{{rig}}/scans")
+        return job
+
+    def retry(self, principal: Principal, scan_id: str) -> ScanJob:
+        job = self.job(principal, scan_id)
+        with self._lock:
+            if job.status.state != "failed":
+                raise Conflict(f"scan {scan_id} is {job.status.state}: only a failed scan can be retried")
+            job.start()
+        return job
+
+    def close(self) -> None:
+        """Cancel every scan and release the rigs (the service is stopping)."""
+        for job in list(self._jobs.values()):
+            job.cancel("the service stopped; nothing was kept")
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self._jobs.values() if j.status.state in ("done", "cancelled")]
+        for job in sorted(finished, key=lambda j: j.status.started_at)[:max(0, len(finished) - KEPT_JOBS)]:
+            del self._jobs[job.id]

@@ -1,0 +1,256 @@
+"""Request and response bodies of the API (pydantic). Times are UTC with their zone; lengths in mm as in the
+passport."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fitcore.passport import MeasurementsModel, Passport, SizesModel
+from api.models import CONSENT_PURPOSES, CONSENT_SOURCES, FEEDBACK_EVENTS, RETURN_REASONS
+
+LoyaltyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+                                 description="the tenant's loyalty id of the customer")]
+Purpose = Literal[CONSENT_PURPOSES]
+ConsentSource = Literal[CONSENT_SOURCES]
+FeedbackEvent = Literal[FEEDBACK_EVENTS]
+ReturnReason = Literal[RETURN_REASONS]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(BaseModel):
+    location: str = Field(description="where the problem is, e.g. body.purpose or passport.feet.left.sizes.eu")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="what was wrong and what to do")
+    errors: list[FieldError] = []
+
+
+class Me(BaseModel):
+    key_id: str
+    tenant: str
+    store: str | None = Field(description="set for a kiosk key: the store it belongs to")
+    scopes: list[str]
+
+
+class CustomerIn(_In):
+    loyalty_id: LoyaltyId
+
+
+class ConsentIn(_In):
+    purpose: Purpose
+    granted: bool = Field(description="true gives consent, false withdraws it")
+    source: ConsentSource = Field(description="where the customer decided")
+
+
+class ConsentOut(BaseModel):
+    purpose: Purpose
+    granted: bool
+    source: ConsentSource
+    recorded_at: datetime
+    recorded_by: str = Field(description="the key id that recorded it")
+
+
+class ConsentState(BaseModel):
+    scan_storage: bool = False
+    webshop: bool = False
+    marketing: bool = False
+
+
+class CustomerOut(BaseModel):
+    loyalty_id: str
+    created_at: datetime
+    consent: ConsentState = Field(description="the consent in force per purpose")
+    passports: int
+
+
+class ConsentChange(BaseModel):
+    consent: ConsentOut
+    erased_passports: int = Field(description="passports erased because scan-storage consent was withdrawn")
+
+
+class PassportSummary(BaseModel):
+    id: str
+    source: Literal["upload", "kiosk"]
+    scanned_at: datetime
+    created_at: datetime
+    updated_at: datetime = Field(description="the last rescan")
+    pair_sizes: SizesModel
+
+
+class FootView(BaseModel):
+    measurements: MeasurementsModel
+    toe_shape: Literal["egyptian", "greek", "square"]
+    sizes: SizesModel
+
+
+class FeetView(BaseModel):
+    left: FootView
+    right: FootView
+
+
+class FitResultOut(BaseModel):
+    kind: Literal["recommendations", "size", "tryon"]
+    request: dict[str, Any]
+    result: Any
+    created_at: datetime
+
+
+class PassportWebshopView(BaseModel):
+    """Measurements, sizes and fit results: what a webshop may see."""
+
+    id: str
+    scanned_at: datetime
+    updated_at: datetime
+    feet: FeetView
+    pair_sizes: SizesModel
+    fit_results: list[FitResultOut]
+
+
+class PassportStaffView(PassportWebshopView):
+    """The webshop view plus the whole passport and where to fetch the point clouds."""
+
+    customer: str = Field(description="loyalty id")
+    passport: Passport
+    points: dict[Literal["left", "right"], str] = Field(description="URL of each foot's PLY (foot frame, mm)")
+
+
+class FeedbackIn(_In):
+    event: FeedbackEvent
+    sku: str = Field(min_length=1, max_length=80)
+    reason: ReturnReason | None = Field(default=None, description="required for 'returned', only there")
+    store: str | None = Field(default=None, max_length=40, description="one of the tenant's store codes")
+
+    @model_validator(mode="after")
+    def _reason_with_return(self) -> "FeedbackIn":
+        if (self.event == "returned") != (self.reason is not None):
+            raise ValueError("give a reason (too_small, too_large, other) for 'returned' events, and only for them")
+        return self
+
+
+class FeedbackOut(BaseModel):
+    id: int
+    event: FeedbackEvent
+    sku: str
+    reason: ReturnReason | None
+    store: str | None
+    recorded_at: datetime
+
+
+class StockItem(_In):
+    sku: str = Field(min_length=1, max_length=80)
+    quantity: int = Field(ge=0, le=1_000_000)
+
+
+class StockUpdate(_In):
+    items: list[StockItem] = Field(min_length=1, max_length=10_000)
+
+
+class StockOut(BaseModel):
+    store: str
+    updated: int
+
+
+class StoreOut(BaseModel):
+    code: str
+    kiosks: list[str] = Field(description="rig serials")
+
+
+class ImportRowError(BaseModel):
+    row: int
+    column: str
+    message: str
+
+
+class ImportOut(BaseModel):
+    rows: int
+    rejected: int
+    created: int
+    updated: int
+    unchanged: int
+    scanned: int
+    graded: int
+    without_interior: int
+    stock_rows: int = Field(description="stock quantities set in the tenant's stores")
+    errors: list[ImportRowError]
+    warnings: list[str]
+
+
+class ErasureOut(BaseModel):
+    deleted: dict[str, int] = Field(description="rows removed per table")
+
+
+class RegionFitOut(BaseModel):
+    region: Literal["toe", "ball", "instep", "heel"]
+    verdict: Literal["tight", "good", "roomy"]
+    value_mm: float = Field(description="toe: free length in front of the longest toe; others: mean clearance")
+    pressure_mm: float = Field(description="mean of the negative clearances in the region (0: nothing presses)")
+    good_range_mm: tuple[float, float]
+
+
+class FootFitOut(BaseModel):
+    side: Literal["left", "right"]
+    score: float = Field(description="0..100")
+    verdict: Literal["tight", "good", "roomy"]
+    regions: list[RegionFitOut]
+
+
+class SizeFitOut(BaseModel):
+    size_id: int
+    sku: str
+    size_label: str
+    size_system: str
+    width: str
+    score: float
+    left: FootFitOut
+    right: FootFitOut
+
+
+class ModelFitOut(BaseModel):
+    """The best size of one model for the pair (the longer foot decides), with one size down and up."""
+
+    model_id: int
+    size_id: int
+    size_label: str
+    size_system: str
+    width: str
+    sku: str
+    score: float
+    deciding_foot: Literal["left", "right"]
+    left: FootFitOut
+    right: FootFitOut
+    size_down: SizeFitOut | None
+    size_up: SizeFitOut | None
+    fits: bool
+
+
+class RecommendationOut(BaseModel):
+    fit: ModelFitOut
+    brand: str
+    model_code: str
+    model_name: str
+    category: str
+    price: float
+    currency: str
+    reason: str = Field(description="a sentence a salesperson can say aloud")
+
+
+class FootTryOnOut(BaseModel):
+    fit: FootFitOut
+    clearance_mm: list[float] = Field(description="signed clearance at each of the foot's points (the passport's "
+                                                   "PLY, in order): positive room, negative pressure")
+    in_shoe: list[bool] = Field(description="false: above the shoe's opening (the leg)")
+
+
+class TryOnOut(BaseModel):
+    model_id: int
+    size: SizeFitOut
+    left: FootTryOnOut
+    right: FootTryOnOut

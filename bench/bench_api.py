@@ -1,0 +1,210 @@
+"""Fit service under load: recommendations and try-on beside the framework's floor, in one run.
+
+    .venv/bin/python bench/bench_api.py [--models 500] [--passports 50] [--clients 50] [--seconds 10]
+
+1. A catalogue of `--models` generated models (`footfit catalog generate --seed 1`, the importer's path; cached
+   as var/bench/api-catalogue-N-seed1.sqlite, ~40 s for 500 models on first use) is copied into a temporary
+   folder: the service's SQLite database, the embedded default.
+2. `footfit serve` starts on it as its own process (one uvicorn worker); a tenant and a key with every scope
+   are made there with the product's code, and `--passports` customers (webshop consent) get a passport each
+   over HTTP (passport.json + PLYs of population subjects measured with the product's code, tests/api_support).
+3. wrk (Debian's package; installed with apt when missing) drives the service with `--clients` connections
+   for `--seconds` per endpoint, rotating over the passports (a Lua script): GET /v1/me, the cheapest
+   authenticated route (the floor: key check, one row read), GET .../recommendations (top three, every model),
+   and GET .../tryon (the best size of each passport's first recommendation, with per-point clearance).
+   Every request is a full one: key check, tenant-scoped passport read, audit entry, fit result kept.
+Prints throughput, p50 and p99 per endpoint and each p50 as a multiple of the floor's (target:
+recommendations within 3x). wrk and the server share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sqlmodel import Session  # noqa: E402
+
+from api import auth, tenancy  # noqa: E402
+from api.db import open_service_db  # noqa: E402
+from tests.api_support import scan_files  # noqa: E402
+from tests.conftest import _free_port  # noqa: E402
+
+CATALOGUE_SEED = 1
+SUBJECT_SEEDS = tuple(range(2, 12))  # distinct feet; passports cycle through them
+TARGET_RATIO = 3.0
+WRK_THREADS = 2
+LUA = """
+paths = {%s}
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1], {["Authorization"] = "Bearer %s"})
+end
+"""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    name: str
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=500)
+    parser.add_argument("--passports", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    wrk = _wrk()
+    catalogue = _catalogue(args.models)
+    with tempfile.TemporaryDirectory(prefix="footfit-bench-api-") as folder:
+        database = Path(folder) / "footfit.sqlite"
+        shutil.copy(catalogue, database)
+        url = f"sqlite:///{database}"
+        token = _tenant_key(url)
+        port = _free_port()
+        server = _serve(url, Path(folder), port)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            targets = _passports(base, token, args.passports)
+            results = [_load(wrk, Path(folder), base, token, name, paths, args.clients, args.seconds)
+                       for name, paths in targets.items()]
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    _report(results, args)
+    return 0
+
+
+def _wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        print("installing wrk (apt-get install wrk)...", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "wrk"], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"), stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+    return found
+
+
+def _catalogue(models: int) -> Path:
+    path = ROOT / "var" / "bench" / f"api-catalogue-{models}-seed{CATALOGUE_SEED}.sqlite"
+    if not path.exists():
+        print(f"building {path} ({models} models through the importer)...", file=sys.stderr)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.sqlite")
+        partial.unlink(missing_ok=True)
+        env = dict(os.environ, FOOTFIT_DATABASE_URL=f"sqlite:///{partial}")
+        subprocess.run([sys.executable, "-m", "api.cli", "catalog", "generate", "--models", str(models), "--seed",
+                        str(CATALOGUE_SEED), "--stores", "2"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        partial.rename(path)
+    return path
+
+
+def _tenant_key(url: str) -> str:
+    engine = open_service_db(url)
+    with Session(engine) as session:
+        tenancy.create_tenant(session, "bench", retention_days=30)
+        _, token = auth.create_key(session, "bench", frozenset(auth.SCOPES), expires_days=1, label="bench")
+    engine.dispose()
+    return token
+
+
+def _serve(url: str, folder: Path, port: int) -> subprocess.Popen:
+    env = dict(os.environ, FOOTFIT_DATABASE_URL=url, FOOTFIT_DATA_DIR=str(folder / "var"))
+    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"footfit serve exited: {server.stderr.read()[-2000:]}")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2)
+            return server
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise SystemExit("footfit serve did not answer within 120 s") from None
+            time.sleep(0.2)
+
+
+def _passports(base: str, token: str, count: int) -> dict[str, list[str]]:
+    """Upload the passports; the request paths per endpoint (warmed up once each)."""
+    http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    recommendations, tryons = [], []
+    for i in range(count):
+        loyalty_id = f"B{i:05d}"
+        http.post("/v1/customers", json={"loyalty_id": loyalty_id}).raise_for_status()
+        for purpose in ("scan_storage", "webshop"):
+            http.post(f"/v1/customers/{loyalty_id}/consents",
+                      json={"purpose": purpose, "granted": True, "source": "webshop"}).raise_for_status()
+        passport = http.post(f"/v1/customers/{loyalty_id}/passports",
+                             files=scan_files(SUBJECT_SEEDS[i % len(SUBJECT_SEEDS)]).multipart())
+        passport.raise_for_status()
+        path = f"/v1/passports/{passport.json()['id']}"
+        top = http.get(f"{path}/recommendations")
+        top.raise_for_status()
+        best = top.json()[0]["fit"]
+        recommendations.append(f"{path}/recommendations")
+        tryons.append(f"{path}/tryon?model_id={best['model_id']}&size_id={best['size_id']}")
+        http.get(tryons[-1]).raise_for_status()
+    http.close()
+    return {"me (floor)": ["/v1/me"], "recommendations": recommendations, "try-on": tryons}
+
+
+def _load(wrk: str, folder: Path, base: str, token: str, name: str, paths: list[str], clients: int,
+          seconds: int) -> LoadResult:
+    script = folder / "rotate.lua"
+    script.write_text(LUA % (", ".join(f'"{p}"' for p in paths), token))
+    out = subprocess.run([wrk, "-t", str(WRK_THREADS), "-c", str(clients), "-d", f"{seconds}s", "--latency",
+                          "--timeout", "30s", "-s", str(script), base], capture_output=True, text=True, check=True)
+    return _parse(name, out.stdout)
+
+
+def _parse(name: str, text: str) -> LoadResult:
+    def latency_ms(percent: str) -> float:
+        value, unit = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M).groups()
+        return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    failed = (int(errors.group(1)) if errors else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
+    return LoadResult(name, float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)), latency_ms("50"),
+                      latency_ms("99"), requests, failed)
+
+
+def _report(results: list[LoadResult], args: argparse.Namespace) -> None:
+    floor = results[0].p50_ms
+    print(f"\nfit service under load: {args.clients} clients (wrk, {WRK_THREADS} threads), {args.seconds} s per "
+          f"endpoint, {args.models} models, {args.passports} passports, SQLite, one uvicorn worker, "
+          f"{os.cpu_count()} cores shared by server and load generator\n")
+    print(f"{'endpoint':18s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'p50 / floor':>12s} {'requests':>9s} "
+          f"{'errors':>7s}")
+    for r in results:
+        print(f"{r.name:18s} {r.requests_per_s:8.1f} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.p50_ms / floor:11.2f}x "
+              f"{r.requests:9d} {r.errors:7d}")
+    ratio = results[1].p50_ms / floor
+    print(f"\ntarget: recommendations p50 within {TARGET_RATIO:g}x of the floor: "
+          f"{'met' if ratio <= TARGET_RATIO else 'NOT met'} ({ratio:.2f}x)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Recommendations (filters, store stock), the size of one product and try-on over the API, kept as the
+passport's fit results. On SQLite and PostgreSQL, through a real HTTP server."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from api import tenancy
+from shoe_db.models import Stock, Store
+from tests.api_support import POINTS_PER_FOOT, import_catalogue, world
+
+
+def test_recommendations_size_and_tryon(database_url):
+    with world(database_url) as w:
+        import_catalogue(w.engine)
+        with Session(w.engine) as session:
+            tenancy.add_store(session, "tenant-a", "STORE-01")  # a store of the generated catalogue's stock
+        w.customer("A", "C1")
+        passport_id = w.passport("A", "C1")
+        base = f"/v1/passports/{passport_id}"
+
+        top = w.call("A", "webshop", "GET", f"{base}/recommendations")
+        assert top.status_code == 200, top.text
+        top = top.json()
+        assert 1 <= len(top) <= 3 and all(r["reason"] and r["fit"]["sku"] for r in top)
+        assert [r["fit"]["score"] for r in top] == sorted((r["fit"]["score"] for r in top), reverse=True)
+
+        in_store = w.call("A", "webshop", "GET", f"{base}/recommendations", params={"store": "STORE-01", "n": 5}).json()
+        with Session(w.engine) as session:
+            stocked = set(session.exec(select(Stock.size_id).join(Store, Store.id == Stock.store_id)
+                                       .where(Store.code == "STORE-01", Stock.quantity > 0)))
+        assert all(r["fit"]["size_id"] in stocked for r in in_store)
+        category = top[0]["category"]
+        same = w.call("A", "webshop", "GET", f"{base}/recommendations", params={"category": category}).json()
+        assert same and all(r["category"] == category for r in same)
+        assert w.call("A", "webshop", "GET", f"{base}/recommendations", params={"store": "STORE-B"}).status_code == 404
+        bad = w.call("A", "webshop", "GET", f"{base}/recommendations", params={"category": "flippers"})
+        assert bad.status_code == 422 and "category" in bad.json()["detail"]
+
+        model_id = top[0]["fit"]["model_id"]
+        size = w.call("A", "webshop", "GET", f"{base}/sizes/{model_id}").json()
+        assert size["size_id"] == top[0]["fit"]["size_id"] and size["sku"] == top[0]["fit"]["sku"]
+        unknown = w.call("A", "webshop", "GET", f"{base}/sizes/999999")
+        assert unknown.status_code == 422 and "unknown shoe model" in unknown.json()["detail"]
+
+        tried = w.call("A", "webshop", "GET", f"{base}/tryon", params={"model_id": model_id,
+                                                                       "size_id": size["size_id"]})
+        assert tried.status_code == 200, tried.text
+        tried = tried.json()
+        assert tried["size"]["size_id"] == size["size_id"]
+        for side in ("left", "right"):
+            foot = tried[side]
+            assert len(foot["clearance_mm"]) == len(foot["in_shoe"]) == POINTS_PER_FOOT
+            assert {r["region"] for r in foot["fit"]["regions"]} == {"toe", "ball", "instep", "heel"}
+        wrong = w.call("A", "webshop", "GET", f"{base}/tryon", params={"model_id": model_id + 1,
+                                                                       "size_id": size["size_id"]})
+        assert wrong.status_code == 422 and "belongs to model" in wrong.json()["detail"]
+
+        view = w.call("A", "webshop", "GET", base).json()
+        kinds = sorted(r["kind"] for r in view["fit_results"])
+        assert kinds == ["recommendations", "recommendations", "recommendations", "size", "tryon"]
+        kept_tryon = next(r for r in view["fit_results"] if r["kind"] == "tryon")["result"]
+        assert "clearance_mm" not in kept_tryon["left"] and kept_tryon["left"]["fit"]["regions"]

@@ -1,0 +1,129 @@
+"""The fit model (fitcore/fit.py, fitcore/fit_profiles.py): placement, region values, verdicts, profiles."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fitcore.errors import ConfigError, MeasurementError
+from fitcore.clearance import REGIONS, outline_measures
+from fitcore.fit import HEEL_BREADTH_Z_MM, evaluate_pairs, prepare_foot, scores
+from fitcore.fit_profiles import DEFAULT_PATH, FitProfiles
+from shoe_db.interior import interior_from_scan
+from shoe_db.sizes import EU_STEP_MM
+from simulator.catalog import LastSpec, last_interior
+from tests.fit_subjects import foot_points, mirrored_y
+from simulator.subjects import population_subject
+
+ALLOWANCE_MM = 15.0
+PROFILES = FitProfiles.load()
+WALKING = PROFILES.index_for("walking")
+
+
+@pytest.fixture(scope="module")
+def feet():
+    """Three subjects' left feet: (points in the foot frame, measurements, prepared shape)."""
+    out = []
+    for seed in (4, 11, 23):
+        points, m = foot_points(population_subject(seed).left, "left")
+        out.append((points, m, prepare_foot(points, "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm,
+                                            m.instep_girth_mm)))
+    return out
+
+
+def _made_for(m, size_steps: float = 0.0, girth_bias_mm: float = 0.0):
+    """The interior of a shoe made on a last for this foot's length (+ size_steps EU sizes), as imported; its
+    ball girth is the last's rule (0.93 x foot length + 2 mm, simulator.catalog.LastSpec) + girth_bias_mm."""
+    foot_length = m.length_mm + size_steps * EU_STEP_MM
+    spec = LastSpec(foot_length_mm=foot_length, allowance_mm=ALLOWANCE_MM, length_bias_mm=0.0,
+                    girth_bias_mm=girth_bias_mm, collar_height_mm=58.0,
+                    toe_box_height_mm=30.0, toe_shape="round", toe_offset_mm=6.0)
+    return interior_from_scan(last_interior(spec), foot_length)[0]
+
+
+def _evaluate(shape, interiors, profile=WALKING):
+    sections = np.stack([i.sections for i in interiors])
+    lengths = np.array([i.length_mm for i in interiors])
+    n = len(interiors)
+    perimeters, _ = outline_measures(sections, HEEL_BREADTH_Z_MM)
+    values = evaluate_pairs([shape], np.zeros(n, dtype=int), np.arange(n), sections, perimeters, lengths,
+                            PROFILES.negative_weight)
+    score, verdict = scores(values, np.full(n, profile), PROFILES)
+    return values, score, verdict
+
+
+def test_a_shoe_made_for_the_foot_reads_its_designed_allowance(feet):
+    for _, m, shape in feet:
+        interior = _made_for(m)
+        values, _, _ = _evaluate(shape, [interior])
+        toe, ball = values.value_mm[0, REGIONS.index("toe")], values.value_mm[0, REGIONS.index("ball")]
+        assert toe == pytest.approx(ALLOWANCE_MM, abs=0.5)
+        designed_girth_room = (0.93 * m.length_mm + 2.0 - m.ball_girth_mm) / (2 * np.pi)
+        assert ball == pytest.approx(designed_girth_room, abs=0.6)
+
+
+def test_two_sizes_too_small_is_tight_and_two_too_big_is_roomy(feet):
+    for _, m, shape in feet:
+        matched = m.ball_girth_mm - (0.93 * m.length_mm + 2.0)  # the middle size's girth is the foot's
+        values, score, verdict = _evaluate(shape, [_made_for(m, s, matched) for s in (-2, 0, 2)])
+        toe = REGIONS.index("toe")
+        assert verdict[0, toe] == 0 and verdict[2, toe] == 2  # tight, roomy
+        assert score[1] > score[0] and score[1] > score[2]
+        assert score[2] > score[0]  # the same deviation weighs more when tight
+        ball = REGIONS.index("ball")
+        assert values.value_mm[0, ball] < values.value_mm[1, ball] < values.value_mm[2, ball]
+
+
+def test_a_narrow_last_reads_a_tight_ball(feet):
+    for _, m, shape in feet:
+        values, _, verdict = _evaluate(shape, [_made_for(m, 0, girth_bias_mm=-25.0), _made_for(m, 0)])
+        ball = REGIONS.index("ball")
+        assert verdict[0, ball] == 0
+        assert values.value_mm[1, ball] - values.value_mm[0, ball] == pytest.approx(25.0 / (2 * np.pi), abs=1.0)
+
+
+def test_a_right_foot_is_mirrored_into_the_left_shoe_frame(feet):
+    """A right foot that is the mirror image of a left one fits a (left-frame) interior exactly as the left."""
+    points, m, left = feet[0]
+    right = prepare_foot(mirrored_y(points), "right", m.length_mm, m.instep_height_mm, m.ball_girth_mm,
+                         m.instep_girth_mm)
+    interiors = [_made_for(m, -1), _made_for(m, 1)]
+    a, _, _ = _evaluate(left, interiors)
+    b, _, _ = _evaluate(right, interiors)
+    np.testing.assert_allclose(a.value_mm, b.value_mm, atol=1e-6)
+    wrong = prepare_foot(points, "right", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+    c, _, _ = _evaluate(wrong, interiors)  # a left foot declared right lands medial side out: the heel differs
+    assert np.abs(c.value_mm - a.value_mm).max() > 0.1
+
+
+def test_bad_points_are_refused(feet):
+    points, m, _ = feet[0]
+    damaged = points.copy()
+    damaged[10, 2] = np.nan
+    with pytest.raises(MeasurementError, match="NaN"):
+        prepare_foot(damaged, "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+    with pytest.raises(MeasurementError, match="at least"):
+        prepare_foot(points[:100], "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+    heelless = points[points[:, 0] > 0.3 * m.length_mm]
+    with pytest.raises(MeasurementError, match="heel"):
+        prepare_foot(heelless, "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+
+
+def test_profiles_follow_the_design_priors():
+    toe = REGIONS.index("toe")
+    band = {name: (PROFILES.lo[i, toe], PROFILES.hi[i, toe]) for i, name in enumerate(PROFILES.names)}
+    assert band["walking"] == (15.0, 20.0) and band["running"] == (12.0, 20.0) and band["cycling"][1] == 10.0
+    assert PROFILES.names[PROFILES.index_for("ski", "expert")] == "ski_race"
+    assert PROFILES.names[PROFILES.index_for("ski", "beginner")] == "ski_comfort"
+    assert PROFILES.names[PROFILES.index_for("unknown-category")] == "walking"
+
+
+def test_a_broken_profiles_file_is_refused(tmp_path):
+    text = DEFAULT_PATH.read_text()
+    for broken, match in ((text.replace('running = "running"', 'running = "sprinting"'), "unknown profiles"),
+                          (text.replace("[defaults.heel]", "[defaults.hee]"), "cannot read"),
+                          (text.replace("lo = 15.0, ideal = 17.5", "lo = 18.0, ideal = 17.5"), "lo <= ideal")):
+        path = tmp_path / "profiles.toml"
+        path.write_text(broken)
+        with pytest.raises(ConfigError, match=match):
+            FitProfiles.load(path)
