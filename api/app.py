@@ -13,6 +13,7 @@ from fitcore.errors import (CatalogError, Conflict, Forbidden, InvalidInput, Mea
 from fitcore.settings import Settings, get_settings
 from api.db import open_service_db
 from api.fitting import Fitting
+from api.gate import ConcurrencyGate
 from api.mailing import MailingRunner
 from api.routes import v1_router
 from api.scans import ScanManager
@@ -42,6 +43,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.add_exception_handler(CatalogError, _unprocessable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(BodyLimit, max_bytes=settings.service.max_upload_bytes)
+    app.add_middleware(ConcurrencyGate, limit=settings.service.max_concurrent_requests)
     return app
 
 

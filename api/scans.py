@@ -47,6 +47,7 @@ SCAN_SHARE = 0.85  # of a job's progress; reconstruction and storage take the re
 MEASURE_SHARE = 0.12
 SIMULATED_SUBJECTS = 10_000  # population seeds a simulated rig picks its subject from
 KEPT_JOBS = 200  # finished jobs kept for polling; older ones are forgotten
+CLOSE_WAIT_S = 15.0  # for a cancelled attempt to stop when the service stops
 
 
 @dataclass(frozen=True)
@@ -148,12 +149,14 @@ class ScanJob:
         self._cancel = threading.Event()
         self._session: ScanSession | None = None
         self._rig: SimulatedRig | HardwareRig | None = None
+        self._thread: threading.Thread | None = None
 
     # --- control (request threads) ---
     def start(self) -> None:
         self._update(state="running", phase="connect", fraction=0.0, eta_s=None, arm_angle_deg=None,
                      message="starting the scan", attempts=self.status.attempts + 1, finished_at=None)
-        threading.Thread(target=self._attempt, name=f"scan-{self.id}", daemon=True).start()
+        self._thread = threading.Thread(target=self._attempt, name=f"scan-{self.id}", daemon=True)
+        self._thread.start()
 
     def cancel(self, reason: str = "scan cancelled by the operator; nothing was kept") -> None:
         with self._lock:
@@ -163,6 +166,16 @@ class ScanJob:
             session.cancel()
         if not running:
             self._finish("cancelled", reason)
+
+    def close(self) -> None:
+        """Cancel, give the attempt a moment to stop the arm, and release the rig (the service is stopping)."""
+        self.cancel("the service stopped; nothing was kept")
+        if self._thread is not None:
+            self._thread.join(timeout=CLOSE_WAIT_S)
+        with self._lock:
+            rig = self._rig
+        if rig is not None:
+            rig.close()
 
     # --- the attempt (job thread) ---
     def _attempt(self) -> None:
@@ -319,7 +332,7 @@ class ScanManager:
     def close(self) -> None:
         """Cancel every scan and release the rigs (the service is stopping)."""
         for job in list(self._jobs.values()):
-            job.cancel("the service stopped; nothing was kept")
+            job.close()
 
     def _forget_old(self) -> None:
         finished = [j for j in self._jobs.values() if j.status.state in ("done", "cancelled")]

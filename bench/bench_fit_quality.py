@@ -269,11 +269,69 @@ def table(outcomes: list[Outcome], names: list[str], key: Callable[[Outcome], st
     return lines
 
 
+def imported_catalogue(models: int, seed: int):
+    """Generate the catalogue, write its files and import them with the product's importer (SQLite under
+    var/bench/; importing the same files again changes nothing)."""
+    catalogue = generate_catalogue(models, seed)
+    folder = get_settings().data_dir / "bench" / f"fit-catalogue-{models}-{seed}"
+    products = write_catalogue(catalogue, folder)
+    engine = open_catalog(f"sqlite:///{(folder / 'catalog.sqlite').resolve()}")
+    summary = import_products(products, folder / "interiors", engine=engine)
+    return catalogue, engine, folder, summary
+
+
+def recommend_all(recommenders: dict[str, Recommender], customers: list[Customer], scans: list[ScannedCustomer],
+                  truths: list[list[TrueChoice]], models: dict[str, Model], catalogue: SyntheticCatalogue,
+                  seconds: dict[str, float]) -> tuple[list[Outcome], dict[str, list[str]]]:
+    """Every recommender's size for every customer-model pair against the customer's true best."""
+    outcomes, extra_tries, refusals = [], {}, defaultdict(list)
+    for name, recommend in recommenders.items():
+        started = time.perf_counter()
+        for customer, scan, choices in zip(customers, scans, truths):
+            by_code = {c.model_code: c for c in choices}
+            try:
+                chosen = recommend(scan, models_for(customer, models))
+            except FootfitError as e:
+                refusals[name].append(f"seed {customer.seed}: {e}")
+                outcomes += [refused(name, models[code]) for code in by_code]
+                continue
+            for code, sku in chosen.items():
+                score = by_code[code].scores.get(sku)
+                if score is None:  # a size the walk did not try: the customer tries it now
+                    key = (customer.seed, sku)
+                    if key not in extra_tries:
+                        feet = placed_feet(subject_of(customer))
+                        extra_tries[key] = pair_comfort(feet, models[code], sku, catalogue)
+                    score = extra_tries[key]
+                outcomes.append(outcome(name, models[code], by_code[code], sku, score))
+        seconds[f"recommend: {name}"] = time.perf_counter() - started
+    return outcomes, refusals
+
+
+def report(outcomes: list[Outcome], refusals: dict[str, list[str]], names: list[str]) -> None:
+    print("\n".join(table(outcomes, names, lambda o: o.category, "category")))
+    print("\n".join(table(outcomes, names, lambda o: o.tendency, "brand runs")[2:]))
+    print(f"\n  {'recommender':12} {'right':>7} {'within 1':>9} {'too small':>10} {'too large':>10} "
+          f"{'mean steps':>11} {'comfort loss':>13} {'customers refused':>18}")
+    for name in names:
+        sel = [o for o in outcomes if o.recommender == name]
+        steps = np.array([o.signed_steps for o in sel])
+        right, within = 100 * np.mean([o.right for o in sel]), 100 * np.mean([o.within_one for o in sel])
+        print(f"  {name:12} {right:6.1f}% {within:8.1f}%"
+              f" {100 * np.mean(steps < 0):9.1f}% {100 * np.mean(steps > 0):9.1f}% {np.nanmean(steps):+11.2f}"
+              f" {np.nanmean([o.comfort_loss for o in sel]):13.2f} {len(refusals[name]):18d}")
+        for reason in refusals[name][:5]:
+            print(f"    refused {reason}")
+    if "matcher" in names and "label" in names:
+        right = {n: np.mean([o.right for o in outcomes if o.recommender == n]) for n in names}
+        print(f"  ratio matcher / label (first size right): {right['matcher'] / max(right['label'], 1e-9):.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=300)
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--models", type=int, default=120)
+    parser.add_argument("--models", type=int, default=80)
     parser.add_argument("--catalogue-seed", type=int, default=2026)
     parser.add_argument("--profile", default="light")
     parser.add_argument("--jobs", type=int, default=2)
@@ -283,11 +341,7 @@ def main() -> None:
     seconds = {}
 
     started = time.perf_counter()
-    catalogue = generate_catalogue(args.models, args.catalogue_seed)
-    folder = get_settings().data_dir / "bench" / f"fit-catalogue-{args.models}-{args.catalogue_seed}"
-    products = write_catalogue(catalogue, folder)
-    engine = open_catalog(f"sqlite:///{(folder / 'catalog.sqlite').resolve()}")
-    summary = import_products(products, folder / "interiors", engine=engine)
+    catalogue, engine, folder, summary = imported_catalogue(args.models, args.catalogue_seed)
     models = catalogue_models(catalogue)
     seconds["catalogue: generate + import"] = time.perf_counter() - started
     print(f"catalogue: {len(models)} models, {len(catalogue.rows)} sizes; {summary.report()}", flush=True)
@@ -314,57 +368,23 @@ def main() -> None:
         recommenders["matcher"] = matcher_recommender(engine)
         seconds["matcher: load catalogue"] = time.perf_counter() - started
     recommenders["label"] = label_size
+    outcomes, refusals = recommend_all(recommenders, customers, scans, [c for c, _ in truths], models, catalogue,
+                                       seconds)
 
-    outcomes, comfort_cache, refusals = [], {}, defaultdict(list)
-    for name, recommend in recommenders.items():
-        started = time.perf_counter()
-        for customer, scan, (choices, _) in zip(customers, scans, truths):
-            by_code = {c.model_code: c for c in choices}
-            try:
-                chosen = recommend(scan, models_for(customer, models))
-            except FootfitError as e:
-                refusals[name].append(f"seed {customer.seed}: {e}")
-                outcomes += [refused(name, models[code]) for code in by_code]
-                continue
-            for code, sku in chosen.items():
-                choice = by_code[code]
-                score = choice.scores.get(sku)
-                if score is None:  # a size the walk did not try: the customer tries it now
-                    score = comfort_cache.get((customer.seed, sku))
-                    if score is None:
-                        feet = placed_feet(subject_of(customer))
-                        score = comfort_cache[(customer.seed, sku)] = pair_comfort(feet, models[code], sku, catalogue)
-                outcomes.append(outcome(name, models[code], choice, sku, score))
-        seconds[f"recommend: {name}"] = time.perf_counter() - started
-
-    names = list(recommenders)
     attempts = [s.scan_attempts for s in scans]
     print(f"\n{len(customers)} customers ({sum(c.sex == 'male' for c in customers)} men), profile {profile.name}, "
-          f"{sum(a > 1 for a in attempts)} needed a second scan; {len(outcomes) // len(names)} customer-model pairs; "
-          f"catalogue {args.models} models (seed {args.catalogue_seed}); each customer sees the models of their "
-          f"category in their gender and unisex")
-    print("\n".join(table(outcomes, names, lambda o: o.category, "category")))
-    print("\n".join(table(outcomes, names, lambda o: o.tendency, "brand runs")[2:]))
-    print(f"\n  {'recommender':12} {'right':>7} {'within 1':>9} {'too small':>10} {'too large':>10} "
-          f"{'mean steps':>11} {'comfort loss':>13} {'customers refused':>18}")
-    for name in names:
-        sel = [o for o in outcomes if o.recommender == name]
-        steps = np.array([o.signed_steps for o in sel])
-        print(f"  {name:12} {100 * np.mean([o.right for o in sel]):6.1f}% {100 * np.mean([o.within_one for o in sel]):8.1f}%"
-              f" {100 * np.mean(steps < 0):9.1f}% {100 * np.mean(steps > 0):9.1f}% {np.nanmean(steps):+11.2f}"
-              f" {np.nanmean([o.comfort_loss for o in sel]):13.2f} {len(refusals[name]):18d}")
-        for reason in refusals[name][:5]:
-            print(f"    refused {reason}")
-    if len(names) > 1:
-        right = {n: np.mean([o.right for o in outcomes if o.recommender == n]) for n in names}
-        print(f"  ratio matcher / label (first size right): {right['matcher'] / max(right['label'], 1e-9):.2f}x")
-    scan_s = [t for _, t in scanned]
-    truth_s = [t for _, t in truths]
+          f"{sum(a > 1 for a in attempts)} needed a second scan; {len(outcomes) // len(recommenders)} customer-model "
+          f"pairs; catalogue {args.models} models (seed {args.catalogue_seed}); each customer sees the models of "
+          f"their category in their gender and unisex")
+    report(outcomes, refusals, list(recommenders))
     print("\n  timings")
     for what, s in seconds.items():
         print(f"  {what:46} {s:8.1f} s")
-    print(f"  {'per customer: scan (cache hit ~0 s)':46} {np.mean(scan_s):8.1f} s mean, {np.max(scan_s):.1f} s max")
-    print(f"  {'per customer: true comfort':46} {np.mean(truth_s):8.1f} s mean ({np.mean([len(c.scores) for cs, _ in truths for c in cs]):.1f} sizes tried per model)")
+    scan_s, truth_s = [t for _, t in scanned], [t for _, t in truths]
+    tried = np.mean([len(c.scores) for choices, _ in truths for c in choices])
+    print(f"  {'per customer: scan (a cache hit ~0 s)':46} {np.mean(scan_s):8.1f} s mean, {np.max(scan_s):.1f} s max")
+    print(f"  {'per customer: true comfort (a cache hit 0 s)':46} {np.mean(truth_s):8.1f} s mean, "
+          f"{tried:.1f} sizes tried per model")
     out = folder / "fit_quality.json"
     out.write_text(json.dumps([o.__dict__ for o in outcomes]))
     print(f"  per pair outcomes: {out}")

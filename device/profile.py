@@ -3,12 +3,12 @@
 The store profile keeps one revolution under 5 s of rig time per foot; the light profile is for tests and
 development, where the simulator renders every frame.
 
-Why the store profile triggers every 0.75 deg (480 frames per foot, 107 fps): the two lasers alternate, so their
-profiles cross the toes' front ~1.6 mm apart at 120 mm from the axis (3.1 mm at 1.5 deg). A toe's tip, a cap of a
-few mm radius, falls between two profiles and is read short by up to ~1 mm at 1.5 deg, which moved the foot
-length by 0.2-0.3 mm (SD) between placements, the EU size with it, and the instep section (at 50% of the length)
-too; at 0.75 deg the length's SD over rescans is ~0.05 mm (docs/benchmarks.md). Binning 2x2 at 0.75 deg was
-tried as well: its coarser profiles put the instep girth's SD at 0.6 mm.
+Why the store profile triggers every 0.75 deg (480 frames per foot, 107 fps; the arm's speed and so the rig time
+are those of the former 1.5 deg profile): the two lasers alternate, so their profiles cross the toes' front ~1.6 mm
+apart at 120 mm from the axis (3.1 mm at 1.5 deg). A toe's tip, a cap a few mm round, falls between two profiles
+and is read short by up to ~1 mm at 1.5 deg: rescans of one foot varied by SD 0.12-0.25 mm in length (the EU size
+and the instep section, at 50% of the length, with it) and 0.52 mm in heel width, against 0.04-0.05 and 0.04-0.11
+mm at 0.75 deg. Binning 2x2 at 0.75 deg put the instep girth's SD at 0.6 mm. Figures: docs/reconstruction.md.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def _region_penalty(value, p, r, lo, ideal, unit, weight, tight_weight):
     return weight[p, r] * dev * dev * (tight_weight if dev < 0 else 1.0), value < lo[p, r]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, fastmath=True)
 def _size_penalty(d, s, lengths, centre_y, perimeter, breadth, profile, lo, ideal, unit, weight, tight_weight,
                   max_sin):
     """(penalty, any region tight) of the foot with descriptor d in size s, placed as fitcore.fit.poses does;
@@ -109,17 +109,18 @@ def _fits_one(d, j, run_start, size_start, lengths, centre_y, perimeter, breadth
         cur = guess
         cur_penalty, cur_tight = _size_penalty(d, cur, lengths, centre_y, perimeter, breadth, profile, lo, ideal,
                                                unit, weight, tight_weight, max_sin)
+        came_from = -1  # the size we climbed from: already scored, and worse
         while True:  # climb to the better neighbour (the smaller on a tie) until neither is better
             nxt, nxt_penalty, nxt_tight = cur, cur_penalty, cur_tight
             for s in (cur - 1, cur + 1):
-                if a <= s < b:
+                if a <= s < b and s != came_from:
                     pen, tg = _size_penalty(d, s, lengths, centre_y, perimeter, breadth, profile, lo, ideal, unit,
                                             weight, tight_weight, max_sin)
                     if pen < nxt_penalty or (pen == nxt_penalty and s < nxt):
                         nxt, nxt_penalty, nxt_tight = s, pen, tg
             if nxt == cur:
                 break
-            cur, cur_penalty, cur_tight = nxt, nxt_penalty, nxt_tight
+            came_from, cur, cur_penalty, cur_tight = cur, nxt, nxt_penalty, nxt_tight
         if cur_penalty <= best_penalty:
             best_penalty, best_tight = cur_penalty, cur_tight
     return best_penalty <= max_penalty and not best_tight

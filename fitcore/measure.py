@@ -284,18 +284,24 @@ def section(local_mm: np.ndarray, origin_xy: np.ndarray, along_xy: np.ndarray) -
     angle = np.arctan2(z - centre[1], a - centre[0])
     radius = np.hypot(a - centre[0], z - centre[1])
     width = np.radians(SECTION_BIN_DEG)
-    bin_of = np.floor((angle + np.pi) / width).astype(int)
-    outline = []
-    for b in np.unique(bin_of):
-        inside = bin_of == b
-        if inside.sum() < SECTION_MIN_POINTS:
-            continue
-        mid = -np.pi + (b + 0.5) * width
-        design = np.column_stack([np.ones(inside.sum()), s[inside], angle[inside] - mid])
-        r = np.linalg.lstsq(design, radius[inside], rcond=None)[0][0]
-        outline.append(centre + r * np.array([np.cos(mid), np.sin(mid)]))
-    outline = np.array(outline)
+    bins, bin_of, counts = np.unique(np.floor((angle + np.pi) / width).astype(int), return_inverse=True,
+                                     return_counts=True)
+    mid = -np.pi + (bins + 0.5) * width
+    r = _bin_intercepts(np.column_stack([np.ones_like(s), s, angle - mid[bin_of]]), radius, bin_of, len(bins))
+    full = counts >= SECTION_MIN_POINTS
+    outline = centre + r[full, None] * np.column_stack([np.cos(mid[full]), np.sin(mid[full])])
     return Section(outline, np.array([_widest(outline, -1.0), _widest(outline, 1.0)]))
+
+
+def _bin_intercepts(design: np.ndarray, value: np.ndarray, bin_of: np.ndarray, bins: int) -> np.ndarray:
+    """Per bin, the first coefficient of the least-squares fit value ~ design (rows of that bin): all bins at once
+    through their normal equations (the minimum-norm solution where a bin's rows do not fix every coefficient,
+    as lstsq gives)."""
+    k = design.shape[1]
+    products = design[:, :, None] * design[:, None, :]
+    normal = np.stack([np.bincount(bin_of, products[:, i, j], bins) for i in range(k) for j in range(k)], axis=1)
+    rhs = np.stack([np.bincount(bin_of, design[:, i] * value, bins) for i in range(k)], axis=1)
+    return (np.linalg.pinv(normal.reshape(bins, k, k)) @ rhs[:, :, None])[:, 0, 0]
 
 
 def ball_section(local_mm: np.ndarray, medial_ball_mm: np.ndarray, lateral_ball_mm: np.ndarray) -> Section:

@@ -51,6 +51,9 @@ class ServiceSettings(BaseModel):
     simulator_faults: str = Field(default="", description="fault spec for simulated kiosk rigs (as `footfit scan "
                                                           "--faults`), for tests and demonstrations")
     mailing_chunk_passports: int = Field(default=256, gt=0, description="passports per step of a mailing job")
+    max_concurrent_requests: int = Field(
+        default=15, gt=0, lt=40, description="requests inside the service at once, the rest wait (api/gate.py): at "
+                                             "most the database pool's 15 connections, below the 40 worker threads")
 
 
 class Settings(BaseSettings):

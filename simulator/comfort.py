@@ -32,7 +32,7 @@ from fitcore.mesh import Mesh
 from simulator.subjects import HEEL_ZONE_HEIGHT_MM, mirrored, standing_template, template_keypoints
 
 SIDES = ("left", "right")
-SAMPLES_PER_MM2 = 0.04  # foot surface samples, ~5 mm apart (a foot has ~80,000 mm2 of skin: ~3,300 samples)
+SAMPLES_PER_MM2 = 0.03  # foot surface samples, ~6 mm apart (a foot has ~80,000 mm2 of skin: ~2,500 samples)
 SAMPLE_SEED = 0
 # regions, as fractions of the foot's length
 HEEL_END, INSTEP_END, FOREFOOT_END = 0.25, 0.55, 0.8
@@ -40,17 +40,17 @@ SIDE_NORMAL_Y = 0.7  # a sample faces sideways (medial or lateral) when |normal 
 HEEL_BACK_MM = 10.0  # the back of the heel: samples this near the pternion...
 HEEL_BACK_HEIGHT_MM = (8.0, 40.0)  # ...between these heights, which meet the heel counter
 HEEL_SEAT_PRESS_MM = 1.0  # the heel's soft tissue gives this much against the counter
-HEEL_SEAT_MAX_SLIDE_MM = 40.0
+HEEL_SEAT_MAX_SLIDE_MM = 12.0  # a heel cup that holds the foot further forward is not a shoe for it
 HEEL_SEAT_COARSE_MM = 1.0
 HEEL_SEAT_STEP_MM = 0.1
-SETTLE_SUBSAMPLE = 12  # the settling search uses every 12th sample
-SETTLE_GRIDS = ((3.0, 3.0, 1), (1.0, 1.0, 1))  # (yaw deg, shift mm, points each side): coarse, then fine
+SETTLE_SUBSAMPLE = 10  # the settling search uses every 10th sample
+SETTLE_GRIDS = ((2.0, 2.0, 1), (1.0, 1.0, 1))  # (yaw deg, shift mm, points each side): coarse, then fine
 SETTLE_MAX_YAW_DEG = 8.0
 SETTLE_MAX_SHIFT_MM = 4.0
 # perception thresholds (DESIGN.md section 6): one size step of length, one width fitting of girth
 LENGTH_JND_MM = 20.0 / 3.0
 GIRTH_JND_MM = 6.4
-WIDTH_JND_MM = GIRTH_JND_MM / np.pi  # the breadth change of a width fitting's girth change
+WIDTH_JND_MM = GIRTH_JND_MM / 2.47  # a width fitting's breadth: a forefoot's girth is ~2.47x its breadth (ANSUR)
 TIGHT_STEEPNESS = 2.0  # the tight side's threshold is this much smaller than the roomy side's
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlmodel import Session
 
-from api import tenancy
+from api import auth, tenancy
 from api.app import create_app
 from api.db import open_service_db
 from api.scans import subject_seed
@@ -22,7 +22,7 @@ from fitcore.calibration import save_calibration
 from fitcore.settings import get_settings
 from simulator.rig import rig_geometry
 from simulator.subjects import population_subject
-from tests.api_support import World, add_tenant, running
+from tests.api_support import KIOSK_SCOPES, World, add_tenant, running
 from tests.sim_truth import calibration_from_truth
 
 pytestmark = pytest.mark.slow
@@ -125,11 +125,17 @@ def test_a_kiosk_scan_becomes_the_customers_passport(database_url, tmp_path):
         refused = start(w, "C1", tenant="B")
         assert refused.status_code == 404 and RIG in refused.json()["detail"]
         assert start(w, "C1", role="webshop").status_code == 403
+        with Session(w.engine) as session:  # a kiosk of another store of the same tenant
+            tenancy.add_store(session, "tenant-a", "STORE-A2")
+            _, token = auth.create_key(session, "tenant-a", auth.parse_scopes(KIOSK_SCOPES), 30, store="STORE-A2")
+        other_store = {"Authorization": f"Bearer {token}"}
+        assert w.http.get(f"/v1/scans/{scan['id']}", headers=other_store).status_code == 404
+        assert w.http.post(f"/v1/rigs/{RIG}/scans", json={"loyalty_id": "C1"}, headers=other_store).status_code == 404
         again = w.call("A", "kiosk", "POST", f"/v1/scans/{scan['id']}/retry")
         assert again.status_code == 409 and "only a failed scan" in again.json()["detail"]
 
 
-def test_a_device_failure_fails_the_scan_and_the_retry_keeps_what_was_scanned(tmp_path):
+def test_a_device_failure_is_retried_keeping_what_was_scanned_and_a_rig_without_calibration_fails(tmp_path):
     # The camera drops out half-way through the right foot for longer than the reconnect window.
     with kiosk_world(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, faults="disconnect=camera@0.75:6",
                      reconnect_window_s=1.0) as w:
@@ -143,7 +149,13 @@ def test_a_device_failure_fails_the_scan_and_the_retry_keeps_what_was_scanned(tm
         assert failed[1]["kept"] == ["plate", "left"]
         assert not w.call("A", "kiosk", "GET", "/v1/customers/C1/passports").json(), "nothing stored yet"
 
-        time.sleep(6)  # the camera is back
+        failed_at = time.monotonic()
+        w.customer("A", "C2")  # meanwhile: a rig without calibration fails its scan, keeping nothing
+        uncalibrated = start(w, "C2", rig=UNCALIBRATED_RIG).json()
+        result = wait_for(w, uncalibrated["id"], lambda s: s["state"] != "running", timeout_s=60)
+        assert result["state"] == "failed" and "has no calibration: run `footfit calibrate`" in result["message"]
+        assert result["kept"] == []
+        time.sleep(max(0.0, 6 - (time.monotonic() - failed_at)))  # the camera is back
         retried = w.call("A", "kiosk", "POST", f"/v1/scans/{scan['id']}/retry")
         assert retried.status_code == 202 and retried.json()["attempts"] == 2
         second = events(w, scan["id"])
@@ -175,8 +187,7 @@ def test_cancel_keeps_nothing_and_frees_the_rig_and_bad_starts_are_refused(tmp_p
         assert final["state"] == "cancelled" and "nothing was kept" in final["message"]
         assert final["passport_id"] is None
         assert not w.call("A", "kiosk", "GET", "/v1/customers/C1/passports").json()
-
-        uncalibrated = start(w, "C1", rig=UNCALIBRATED_RIG).json()
-        result = wait_for(w, uncalibrated["id"], lambda s: s["state"] != "running", timeout_s=60)
-        assert result["state"] == "failed" and "has no calibration: run `footfit calibrate`" in result["message"]
-        assert result["kept"] == []
+        again = start(w, "C1")
+        assert again.status_code == 202, "the rig is free again"
+        w.call("A", "kiosk", "POST", f"/v1/scans/{again.json()['id']}/cancel")
+        assert wait_for(w, again.json()["id"], lambda s: s["state"] != "running", timeout_s=60)["state"] == "cancelled"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
+from api import tenancy
 from api.models import PassportRecord
 from tests.api_support import import_catalogue, scan_files, world
 
@@ -12,14 +13,20 @@ MULTIPART = {("post", "/v1/customers/{loyalty_id}/passports"), ("put", "/v1/pass
 
 
 def test_another_tenants_objects_are_not_found_on_every_route_with_an_id(database_url):
-    with world(database_url) as w:
+    with world(database_url, rigs="hardware") as w:  # no rig wired: A's scan fails at once, its id stays
         skus = import_catalogue(w.engine)
         w.customer("A", "C1")
         passport_id = w.passport("A", "C1")
         r = w.call("A", "kiosk", "POST", f"/v1/passports/{passport_id}/feedback",
                    json={"event": "tried", "sku": skus[0]})
         assert r.status_code == 201
-        ids = {"loyalty_id": "C1", "passport_id": passport_id, "code": "STORE-A", "side": "left", "model_id": "1"}
+        with Session(w.engine) as session:
+            tenancy.add_kiosk(session, "tenant-a", "STORE-A", "FF-RIG-A")
+        scan = w.call("A", "kiosk", "POST", "/v1/rigs/FF-RIG-A/scans", json={"loyalty_id": "C1"})
+        job = w.call("A", "admin", "POST", "/v1/mailings", json={"model_ids": [1]})
+        assert scan.status_code == 202 and job.status_code == 202, (scan.text, job.text)
+        ids = {"loyalty_id": "C1", "passport_id": passport_id, "code": "STORE-A", "side": "left", "model_id": "1",
+               "rig_serial": "FF-RIG-A", "scan_id": scan.json()["id"], "job_id": job.json()["id"]}
         routes = [(method, path) for path, ops in w.http.get("/openapi.json").json()["paths"].items()
                   for method in ops if "{" in path]
         assert len(routes) >= 14
@@ -47,4 +54,5 @@ def _body(method: str, path: str, sku: str) -> dict | None:
         ("post", "/v1/customers/{loyalty_id}/consents"): {"purpose": "marketing", "granted": True, "source": "webshop"},
         ("put", "/v1/stores/{code}/stock"): {"items": [{"sku": sku, "quantity": 4}]},
         ("post", "/v1/passports/{passport_id}/feedback"): {"event": "bought", "sku": sku},
+        ("post", "/v1/rigs/{rig_serial}/scans"): {"loyalty_id": "C1"},
     }.get((method, path))

@@ -91,7 +91,7 @@ def test_the_right_foot_is_the_mirror_of_the_left():
     assert right.score == pytest.approx(left.score, abs=1e-9)
     assert right.fit == left.fit
     wrong_shoe = comfort(place_foot(subject.right, "left"), interior, wants)  # a right foot in a left shoe
-    assert wrong_shoe.fit != left.fit and wrong_shoe.score < left.score
+    assert wrong_shoe.fit != left.fit
 
 
 def test_a_placed_right_foot_has_its_big_toe_on_the_medial_side(design_foot):

@@ -9,7 +9,8 @@ import pytest
 
 from fitcore.errors import MeasurementError
 from fitcore.footframe import TOE_FRONT_RADIUS_MM, front_apex
-from fitcore.measure import INSTEP_FRACTION, girth_mm, measure_file, measure_mesh, measure_points, sample_surface, section
+from fitcore.measure import (INSTEP_FRACTION, _bin_intercepts, girth_mm, measure_file, measure_mesh, measure_points,
+                             sample_surface, section)
 from fitcore.mesh import Mesh, write_mesh
 from simulator.rig import ARM_RADIUS_MM, CAMERA_HEIGHT_MM, LASER_AZIMUTH_DEG, LASER_HEIGHT_MM
 from simulator.scene import MAX_YAW_DEG, STATION_JITTER_MM
@@ -211,6 +212,20 @@ def test_the_instep_girth_is_the_section_at_half_the_length(subjects, reference)
     cut = section(local, np.array([INSTEP_FRACTION * ref.length_mm, 0.0]), np.array([0.0, 1.0]))
     assert ref.instep_girth_mm == pytest.approx(girth_mm(cut), abs=0.3)
     assert ref.instep_height_mm == pytest.approx(cut.top_mm, abs=0.2)
+
+
+def test_the_sections_per_bin_fits_equal_lstsq_bin_by_bin():
+    """The section's outline fits every angle bin at once (normal equations); each bin must read as
+    np.linalg.lstsq on its own rows, also a bin whose rows all share one value of a coefficient's column."""
+    rng = np.random.default_rng(3)
+    bin_of = rng.integers(0, 6, 200)
+    design = np.column_stack([np.ones(200), rng.normal(size=200), rng.normal(size=200)])
+    design[bin_of == 4, 1] = 0.7  # rows that cannot tell the intercept from the slope in s
+    value = design @ [40.0, 0.5, -2.0] + rng.normal(0, 0.1, 200)
+    got = _bin_intercepts(design, value, bin_of, 6)
+    for b in range(6):
+        rows = bin_of == b
+        assert got[b] == pytest.approx(np.linalg.lstsq(design[rows], value[rows], rcond=None)[0][0], abs=1e-8)
 
 
 def test_mesh_file_and_point_cloud_file_measure_alike(subjects, reference, tmp_path):
