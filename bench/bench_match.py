@@ -96,7 +96,7 @@ def _kdtree_heel_distances(matcher: Matcher, shape, sizes: np.ndarray) -> float:
         xs = station_x_mm(length)
         outline = section_outlines_mm(matcher.catalogue.sections[size], length, xs)
         wall = np.concatenate([np.repeat(xs, outline.shape[1])[:, None], outline.reshape(-1, 2)], axis=1)
-        pose = poses(shape, matcher._sections[[size]], matcher._lengths[[size]])[0]
+        pose = poses(shape, matcher._sections[[size], :, 0], matcher._lengths[[size]])[0]
         c, s, dx, dy = pose
         placed = np.stack([c * points[:, 0] - s * points[:, 1] + dx, s * points[:, 0] + c * points[:, 1] + dy,
                            points[:, 2]], axis=1)
@@ -109,7 +109,7 @@ def _plain_tryon(plain: PlainMatcher, feet, size_id: int) -> None:
     size = int(np.searchsorted(plain.catalogue.size_ids, size_id))
     plain._size_fits(feet, np.array([size]))
     for shape in (feet.left.shape, feet.right.shape):
-        pose = poses(shape, plain._sections[[size]], plain._lengths[[size]])[0]
+        pose = poses(shape, plain._sections[[size], :, 0], plain._lengths[[size]])[0]
         clearance_reference_mm(shape.points_mm, plain._sections[size], float(plain._lengths[size]), pose)
 
 

@@ -88,7 +88,8 @@ def prepare_foot(points_mm: np.ndarray, side: str, length_mm: float, instep_heig
         side=side, length_mm=float(length_mm), points_mm=points,
         eval_points_mm=np.ascontiguousarray(points[chosen]), eval_regions=regions[chosen].astype(np.int64),
         scoring_points=int((regions[chosen] == REGIONS.index("heel")).sum()),
-        tip_y_mm=float(np.median(front[:, 1])), instep_height_mm=float(instep_height_mm), ball_girth_mm=float(ball_girth_mm),
+        tip_y_mm=float(np.median(front[:, 1])), instep_height_mm=float(instep_height_mm),
+        ball_girth_mm=float(ball_girth_mm),
         instep_girth_mm=float(instep_girth_mm), heel_breadths_mm=_heel_breadths(points, length_mm),
         heel_centre_y_mm=_mid_y(points[regions == REGIONS.index("heel")]),
         ball_centre_y_mm=_mid_y(points[regions == REGIONS.index("ball")]))
@@ -139,18 +140,14 @@ def _mid_y(points: np.ndarray) -> float:
 # --- placement --------------------------------------------------------------------------------------------
 
 
-def centre_y_at(sections: np.ndarray, lengths_mm: np.ndarray, x_mm: np.ndarray) -> np.ndarray:
-    """The cavity's centre line y at x, per size (sections (P, STATIONS, ROW), lengths (P,), x (P,))."""
-    return _along(sections[:, :, 0], x_mm, lengths_mm)
-
-
-def poses(foot: FootShape, sections: np.ndarray, lengths_mm: np.ndarray) -> np.ndarray:
-    """(P, 4) cos, sin, dx, dy placing the foot in each of P sizes (sections (P, STATIONS, ROW))."""
+def poses(foot: FootShape, centre_y_mm: np.ndarray, lengths_mm: np.ndarray) -> np.ndarray:
+    """(P, 4) cos, sin, dx, dy placing the foot in each of P sizes, from their sections' centre lines
+    (centre_y_mm (P, STATIONS): column 0 of the sections)."""
     lengths = np.asarray(lengths_mm, dtype=np.float64)
     heel_x = np.full(len(lengths), HEEL_CENTRE_AT * foot.length_mm)
     ball_x = BALL_CENTRE_AT * foot.length_mm
-    dy = centre_y_at(sections, lengths, heel_x) - foot.heel_centre_y_mm
-    sin = (centre_y_at(sections, lengths, np.full(len(lengths), ball_x)) - dy - foot.ball_centre_y_mm) / ball_x
+    dy = _along(centre_y_mm, heel_x, lengths) - foot.heel_centre_y_mm
+    sin = (_along(centre_y_mm, np.full(len(lengths), ball_x), lengths) - dy - foot.ball_centre_y_mm) / ball_x
     sin = np.clip(sin, -np.sin(np.radians(MAX_YAW_DEG)), np.sin(np.radians(MAX_YAW_DEG)))
     return np.stack([np.sqrt(1 - sin ** 2), sin, np.zeros_like(sin), dy], axis=1)
 
@@ -217,7 +214,7 @@ def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair
     for f, foot in enumerate(feet):
         rows = np.flatnonzero(foot_of_pair == f)
         sizes = size_of_pair[rows]
-        pose[rows] = poses(foot, sections[sizes], lengths_mm[sizes])
+        pose[rows] = poses(foot, sections[sizes, :, 0], lengths_mm[sizes])
         toe[rows] = toe_room_mm(foot, pose[rows], lengths_mm[sizes])
         ball[rows] = girth_room_mm(pose[rows], perimeters[sizes], lengths_mm[sizes], BALL_CENTRE_AT * foot.length_mm,
                                    foot.ball_girth_mm)
@@ -287,7 +284,7 @@ def foot_fit(side: str, values: PairValues, row: int, score: float, verdict: np.
 
 def point_clearance_mm(foot: FootShape, sections: np.ndarray, length_mm: float) -> tuple[np.ndarray, np.ndarray]:
     """Clearance of every point of the foot placed in one size, and which points are in the shoe (not the leg)."""
-    pose = poses(foot, sections[None], np.array([length_mm]))[0]
+    pose = poses(foot, sections[None, :, 0], np.array([length_mm]))[0]
     clearance = placed_clearance_mm(foot.points_mm, sections.astype(np.float64), float(length_mm), pose)
     return clearance, ~_leg(foot, sections, length_mm)
 

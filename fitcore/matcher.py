@@ -291,7 +291,7 @@ class Matcher:
             sizes = np.arange(len(self._lengths))
         sizes = sizes[np.linspace(0, len(sizes) - 1, min(SIGNATURE_SIZES, len(sizes))).round().astype(int)]
         values = self._values([shape], np.zeros(len(sizes), dtype=np.int64), sizes, scoring_only=True)
-        pose = poses(shape, self._sections[sizes], self._lengths[sizes])
+        pose = poses(shape, self._sections[sizes, :, 0], self._lengths[sizes])
         predicted = heel_room_from_breadths_mm(pose, self._breadths[sizes], self._lengths[sizes], shape.length_mm,
                                                shape.heel_breadths_mm)
         slope, offset = np.polyfit(predicted, values.value_mm[:, _HEEL], 1) if len(sizes) > 2 else (1.0, 0.0)
@@ -368,9 +368,10 @@ class Matcher:
 
     def _first_per_run(self, key: np.ndarray) -> np.ndarray:
         """Per run, the position with the lowest key (the first on a tie)."""
-        run = self._run_of_pos
-        ranked = np.lexsort((key, run))
-        return ranked[np.r_[True, run[ranked][1:] != run[ranked][:-1]]]
+        lowest = np.minimum.reduceat(key, self._run_start)
+        at_lowest = np.flatnonzero(key == lowest[self._run_of_pos])
+        _, first = np.unique(self._run_of_pos[at_lowest], return_index=True)
+        return at_lowest[first]
 
     def _neighbours(self, best: np.ndarray, runs: np.ndarray) -> np.ndarray:
         """The positions one size down and up of each run's `best`, where the run has them."""
