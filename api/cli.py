@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -43,13 +42,11 @@ def _simulator_config(args: argparse.Namespace, port_dir: Path | None = None):
                            subject_side=args.subject_side, faults=parse_faults(args.faults), port_dir=port_dir)
 
 
-def _simulator_argv(args: argparse.Namespace) -> list[str]:
-    argv = ["--rig", args.rig, "--seed", str(args.seed), "--subject-side", args.subject_side]
-    if args.subject_mesh:
-        argv += ["--subject-mesh", str(args.subject_mesh.resolve())]
-    if args.faults:
-        argv += ["--faults", args.faults]
-    return argv
+def _simulator_process(args: argparse.Namespace, truth_path: Path | None = None):
+    from simulator.process import SimulatorProcess, simulator_argv
+
+    return SimulatorProcess(simulator_argv(args.rig, args.seed, args.subject_side, args.subject_mesh, args.faults),
+                            truth_path)
 
 
 # --- footfit simulator serve ---
@@ -77,28 +74,6 @@ def cmd_simulator_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-class _SimulatorProcess:
-    """`footfit simulator serve` in a child process, so drivers and simulator share nothing but the ports."""
-
-    def __init__(self, args: argparse.Namespace, truth_path: Path | None = None):
-        truth = ["--truth-out", str(truth_path)] if truth_path else []
-        cmd = [sys.executable, "-m", "api.cli", "simulator", "serve", "--quiet", *truth, *_simulator_argv(args)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if not line:
-            err = self.proc.stderr.read().strip().splitlines()
-            raise FootfitError(f"the simulator did not start: {err[-1] if err else 'no output'}")
-        self.endpoints = json.loads(line)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
 # --- footfit scan ---
 def _print_progress(progress) -> None:
     angle = "" if progress.arm_angle_deg is None else f" arm {progress.arm_angle_deg:6.1f} deg"
@@ -122,7 +97,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     try:
         devices = settings.device
         if args.simulator:
-            sim = _SimulatorProcess(args, staging / "truth.json")
+            sim = _simulator_process(args, staging / "truth.json")
             devices = devices.model_copy(update={
                 "board_url": sim.endpoints["board_url"], "plate_url": sim.endpoints["plate_url"],
                 "camera_url": sim.endpoints["camera_url"]})
@@ -196,7 +171,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     sim = None
     try:
         if args.simulator:
-            sim = _SimulatorProcess(args)
+            sim = _simulator_process(args)
             settings = settings.model_copy(update={"device": settings.device.model_copy(update={
                 "board_url": sim.endpoints["board_url"], "camera_url": sim.endpoints["camera_url"]})})
 

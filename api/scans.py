@@ -17,7 +17,6 @@ serial is not the rig's.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import threading
 import zlib
@@ -36,6 +35,7 @@ from fitcore.calibration import load_calibration
 from fitcore.errors import Conflict, DeviceError, FootfitError, NotFound, ScanCancelled, ScanFailed, WrongDevice
 from fitcore.pipeline import SIDES, ScanResult, passport_from_scan
 from fitcore.settings import DeviceSettings, Settings
+from simulator.process import SimulatorProcess, simulator_argv
 from api.auth import Principal
 from api.models import new_public_id, utc_now
 from api.passport_upload import PassportUpload
@@ -105,10 +105,7 @@ class SimulatedRig:
     """A simulated rig in a child process (`footfit simulator serve`, as `footfit scan --simulator` runs it)."""
 
     def __init__(self, devices: DeviceSettings, rig_serial: str, seed: int, faults: str):
-        from api.cli import _SimulatorProcess  # the launcher of `footfit scan --simulator`
-
-        self._process = _SimulatorProcess(argparse.Namespace(rig=rig_serial, seed=seed, subject_mesh=None,
-                                                             subject_side="left", faults=faults))
+        self._process = SimulatorProcess(simulator_argv(rig_serial, seed, faults=faults))
         endpoints = self._process.endpoints
         self.devices = devices.model_copy(update={"board_url": endpoints["board_url"],
                                                   "plate_url": endpoints["plate_url"],

@@ -38,8 +38,12 @@ HEEL_BAND = (0.0, 0.22)
 HEEL_Z_MM = (12.0, 35.0)
 HEEL_SLICES = (0.03, 0.06, 0.09)  # where the heel breadth profile is taken (mailing descriptor): scans see it
 HEEL_SLICE_HALF = 0.015
+HEEL_SLICE_MIN_POINTS = 10  # a slice with fewer takes the nearest seen slice's breadth
 HEEL_BREADTH_Z_MM = 23.5  # the cavity's heel breadth is read at this height (middle of HEEL_Z_MM)
 BALL_CENTRE_AT = 0.71
+# The forefoot's girth is judged over the vamp and the ball (an upper laced round the foot holds the whole band,
+# and a high instep is tight there before it is at the ball), at these fractions of the foot length:
+FOREFOOT_STATIONS = (0.55, 0.60, 0.65, 0.70, 0.75, 0.80)
 HEEL_CENTRE_AT = 0.10
 LEG_BEFORE = 0.4  # behind this fraction of the length, points above the cavity's cap are the leg
 LEG_ABOVE_INSTEP_MM = 10.0  # and anywhere, points this far above the instep's top
@@ -62,6 +66,7 @@ class FootShape:
     instep_height_mm: float
     ball_girth_mm: float  # the passport's tape girths
     instep_girth_mm: float
+    forefoot_girths_mm: np.ndarray  # (len(FOREFOOT_STATIONS),) the foot's girth there, from the tape girths
     heel_breadths_mm: np.ndarray  # (len(HEEL_SLICES),) breadth of the heel's sides at those fractions of the length
     heel_centre_y_mm: float
     ball_centre_y_mm: float
@@ -90,7 +95,8 @@ def prepare_foot(points_mm: np.ndarray, side: str, length_mm: float, instep_heig
         scoring_points=int((regions[chosen] == REGIONS.index("heel")).sum()),
         tip_y_mm=float(np.median(front[:, 1])), instep_height_mm=float(instep_height_mm),
         ball_girth_mm=float(ball_girth_mm),
-        instep_girth_mm=float(instep_girth_mm), heel_breadths_mm=_heel_breadths(points, length_mm),
+        instep_girth_mm=float(instep_girth_mm),
+        forefoot_girths_mm=forefoot_girths_mm(ball_girth_mm, instep_girth_mm), heel_breadths_mm=_heel_breadths(points, length_mm),
         heel_centre_y_mm=_mid_y(points[regions == REGIONS.index("heel")]),
         ball_centre_y_mm=_mid_y(points[regions == REGIONS.index("ball")]))
 
@@ -121,16 +127,24 @@ def _stratified(regions: np.ndarray) -> np.ndarray:
 
 
 def _heel_breadths(points: np.ndarray, length_mm: float) -> np.ndarray:
-    """Breadth of the heel's sides (HEEL_Z_MM) in slices at HEEL_SLICES of the length (the mailing's heel shape)."""
+    """Breadth of the heel's sides (HEEL_Z_MM) in slices at HEEL_SLICES of the length (the mailing's heel shape).
+
+    A light scan often sees the heel's sides near the back only (the stripes thin out toward the arch): a slice
+    with too few points takes the breadth of the nearest slice that has them (the sides run nearly parallel over
+    these few mm); only a heel seen in no slice is refused."""
     band = points[(points[:, 2] >= HEEL_Z_MM[0]) & (points[:, 2] < HEEL_Z_MM[1])]
-    out = np.empty(len(HEEL_SLICES))
+    out = np.full(len(HEEL_SLICES), np.nan)
     for i, at in enumerate(HEEL_SLICES):
         y = band[np.abs(band[:, 0] - at * length_mm) <= HEEL_SLICE_HALF * length_mm, 1]
-        if len(y) < 10:
-            raise MeasurementError(f"the foot has too few surface points at the heel's sides ({at:.0%} of the "
-                                   f"length): the scan misses part of the heel; scan again")
-        out[i] = np.percentile(y, 99) - np.percentile(y, 1)
-    return out
+        if len(y) >= HEEL_SLICE_MIN_POINTS:
+            out[i] = np.percentile(y, 99) - np.percentile(y, 1)
+    seen = np.flatnonzero(np.isfinite(out))
+    if len(seen) == 0:
+        raise MeasurementError(f"the foot has too few surface points at the heel's sides (12-35 mm up, "
+                               f"{HEEL_SLICES[0]:.0%}-{HEEL_SLICES[-1]:.0%} of the length): the scan misses the heel; "
+                               f"scan again")
+    nearest = seen[np.abs(np.asarray(HEEL_SLICES)[:, None] - np.asarray(HEEL_SLICES)[seen]).argmin(axis=1)]
+    return out[nearest]
 
 
 def _mid_y(points: np.ndarray) -> float:
@@ -189,6 +203,19 @@ def girth_room_mm(pose: np.ndarray, perimeters: np.ndarray, lengths_mm: np.ndarr
     return (_along(perimeters, pose[:, 0] * foot_x_mm + pose[:, 2], lengths_mm) - foot_girth_mm) / (2 * np.pi)
 
 
+def forefoot_girths_mm(ball_girth_mm: float, instep_girth_mm: float) -> np.ndarray:
+    """The foot's girth at FOREFOOT_STATIONS: from the instep girth (at INSTEP_AT) to the ball girth (at
+    BALL_CENTRE_AT) linearly, the ball girth in front of it (the tape girths are all a passport holds)."""
+    return np.interp(FOREFOOT_STATIONS, [INSTEP_AT, BALL_CENTRE_AT], [instep_girth_mm, ball_girth_mm])
+
+
+def forefoot_room_mm(pose: np.ndarray, perimeters: np.ndarray, lengths_mm: np.ndarray, foot_length_mm: float,
+                     girths_mm: np.ndarray) -> np.ndarray:
+    """(P,) the forefoot's girth room as a mean clearance: girth_room_mm averaged over FOREFOOT_STATIONS."""
+    return np.mean([girth_room_mm(pose, perimeters, lengths_mm, at * foot_length_mm, girth)
+                    for at, girth in zip(FOREFOOT_STATIONS, girths_mm)], axis=0)
+
+
 # --- region values and score -------------------------------------------------------------------------------
 
 
@@ -216,8 +243,8 @@ def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair
         sizes = size_of_pair[rows]
         pose[rows] = poses(foot, sections[sizes, :, 0], lengths_mm[sizes])
         toe[rows] = toe_room_mm(foot, pose[rows], lengths_mm[sizes])
-        ball[rows] = girth_room_mm(pose[rows], perimeters[sizes], lengths_mm[sizes], BALL_CENTRE_AT * foot.length_mm,
-                                   foot.ball_girth_mm)
+        ball[rows] = forefoot_room_mm(pose[rows], perimeters[sizes], lengths_mm[sizes], foot.length_mm,
+                                      foot.forefoot_girths_mm)
         instep[rows] = girth_room_mm(pose[rows], perimeters[sizes], lengths_mm[sizes], INSTEP_AT * foot.length_mm,
                                      foot.instep_girth_mm)
     used = [foot.scoring_points if scoring_only else len(foot.eval_points_mm) for foot in feet]
