@@ -8,7 +8,8 @@ size of every model is placed the same way at no cost.
 
 Its surface points fall into regions (toe, ball, instep, heel, or none: arch side, leg). Region values: toe =
 free length in front of the longest toe (inner length - placed tip); ball, instep = girth room as a mean
-clearance, (cavity girth - the foot's tape girth) / 2 pi (a scan does not see what faces down); heel = mean
+clearance, (cavity girth - the foot's tape girth) / 2 pi (a scan does not see what faces down), the ball's
+averaged over the forefoot from the vamp to the toes' roots (FOREFOOT_STATIONS); heel = mean
 signed clearance of the heel's points (pressing points count negative_weight times). Each value is compared with
 the model's profile (fitcore.fit_profiles): verdict tight / good / roomy, and a penalty ((value - ideal) /
 unit)^2 x weight, times tight_weight below the ideal; score = 100 exp(-sum / score_scale).
@@ -94,9 +95,9 @@ def prepare_foot(points_mm: np.ndarray, side: str, length_mm: float, instep_heig
         eval_points_mm=np.ascontiguousarray(points[chosen]), eval_regions=regions[chosen].astype(np.int64),
         scoring_points=int((regions[chosen] == REGIONS.index("heel")).sum()),
         tip_y_mm=float(np.median(front[:, 1])), instep_height_mm=float(instep_height_mm),
-        ball_girth_mm=float(ball_girth_mm),
-        instep_girth_mm=float(instep_girth_mm),
-        forefoot_girths_mm=forefoot_girths_mm(ball_girth_mm, instep_girth_mm), heel_breadths_mm=_heel_breadths(points, length_mm),
+        ball_girth_mm=float(ball_girth_mm), instep_girth_mm=float(instep_girth_mm),
+        forefoot_girths_mm=forefoot_girths_mm(ball_girth_mm, instep_girth_mm),
+        heel_breadths_mm=_heel_breadths(points, length_mm),
         heel_centre_y_mm=_mid_y(points[regions == REGIONS.index("heel")]),
         ball_centre_y_mm=_mid_y(points[regions == REGIONS.index("ball")]))
 
@@ -183,13 +184,15 @@ def heel_room_from_breadths_mm(pose: np.ndarray, breadths: np.ndarray, lengths_m
 
 
 def _along(rows: np.ndarray, x_mm: np.ndarray, lengths_mm: np.ndarray) -> np.ndarray:
-    """Per-station values (P, STATIONS) interpolated at x (P,) along each size's length."""
+    """Per-station values (P, STATIONS) interpolated at x (P,) or (P, S) along each size's length."""
     k_count = rows.shape[1]
-    u = np.clip(x_mm / np.asarray(lengths_mm, dtype=np.float64) * k_count - 0.5, 0.0, k_count - 1.0)
+    x_mm = np.asarray(x_mm, dtype=np.float64)
+    per_pair = (-1,) + (1,) * (x_mm.ndim - 1)
+    u = np.clip(x_mm / np.asarray(lengths_mm, dtype=np.float64).reshape(per_pair) * k_count - 0.5, 0.0, k_count - 1.0)
     k = np.minimum(u.astype(np.int64), k_count - 2)
     t = u - k
-    i = np.arange(len(k))
-    return (1 - t) * rows[i, k] + t * rows[i, k + 1]
+    flat = k + (np.arange(len(k)) * k_count).reshape(per_pair)  # flat indices: a take is cheaper than rows[i, k]
+    return (1 - t) * np.take(rows, flat) + t * np.take(rows, flat + 1)
 
 
 def girth_room_mm(pose: np.ndarray, perimeters: np.ndarray, lengths_mm: np.ndarray, foot_x_mm: float,
@@ -212,8 +215,8 @@ def forefoot_girths_mm(ball_girth_mm: float, instep_girth_mm: float) -> np.ndarr
 def forefoot_room_mm(pose: np.ndarray, perimeters: np.ndarray, lengths_mm: np.ndarray, foot_length_mm: float,
                      girths_mm: np.ndarray) -> np.ndarray:
     """(P,) the forefoot's girth room as a mean clearance: girth_room_mm averaged over FOREFOOT_STATIONS."""
-    return np.mean([girth_room_mm(pose, perimeters, lengths_mm, at * foot_length_mm, girth)
-                    for at, girth in zip(FOREFOOT_STATIONS, girths_mm)], axis=0)
+    x_mm = pose[:, :1] * (np.asarray(FOREFOOT_STATIONS) * foot_length_mm) + pose[:, 2:3]
+    return (_along(perimeters, x_mm, lengths_mm) - girths_mm).mean(axis=1) / (2 * np.pi)
 
 
 # --- region values and score -------------------------------------------------------------------------------
@@ -243,9 +246,9 @@ def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair
         sizes = size_of_pair[rows]
         pose[rows] = poses(foot, sections[sizes, :, 0], lengths_mm[sizes])
         toe[rows] = toe_room_mm(foot, pose[rows], lengths_mm[sizes])
-        ball[rows] = forefoot_room_mm(pose[rows], perimeters[sizes], lengths_mm[sizes], foot.length_mm,
-                                      foot.forefoot_girths_mm)
-        instep[rows] = girth_room_mm(pose[rows], perimeters[sizes], lengths_mm[sizes], INSTEP_AT * foot.length_mm,
+        girths = perimeters[sizes]
+        ball[rows] = forefoot_room_mm(pose[rows], girths, lengths_mm[sizes], foot.length_mm, foot.forefoot_girths_mm)
+        instep[rows] = girth_room_mm(pose[rows], girths, lengths_mm[sizes], INSTEP_AT * foot.length_mm,
                                      foot.instep_girth_mm)
     used = [foot.scoring_points if scoring_only else len(foot.eval_points_mm) for foot in feet]
     points = np.concatenate([foot.eval_points_mm[:n] for foot, n in zip(feet, used)])

@@ -24,7 +24,7 @@ import numba
 import numpy as np
 
 from fitcore.errors import CatalogError
-from fitcore.fit import BALL_CENTRE_AT, HEEL_CENTRE_AT, HEEL_SLICES, INSTEP_AT, MAX_YAW_DEG
+from fitcore.fit import BALL_CENTRE_AT, FOREFOOT_STATIONS, HEEL_CENTRE_AT, HEEL_SLICES, INSTEP_AT, MAX_YAW_DEG
 from fitcore.fit_profiles import FitProfiles
 
 DESCRIPTOR_FIELDS = ("length_mm", "ball_girth_mm", "instep_girth_mm", "heel_offset_mm", "heel_slope",
@@ -81,8 +81,12 @@ def _size_penalty(d, s, lengths, centre_y, perimeter, breadth, profile, lo, idea
         heel += _at(breadth[s], cos * HEEL_SLICES[i] * foot * per_mm) - d[_BREADTHS + i]
     p = profile[s]
     toe, t0 = _region_penalty(length - (cos * foot - sin * d[7]), p, TOE, lo, ideal, unit, weight, tight_weight)
-    ball, t1 = _region_penalty((_at(perimeter[s], cos * ball_x * per_mm) - d[1]) / (2 * np.pi), p, BALL, lo, ideal,
-                               unit, weight, tight_weight)
+    forefoot = 0.0  # fitcore.fit.forefoot_room_mm: the girth room over the vamp and the ball
+    for at in FOREFOOT_STATIONS:
+        girth = d[2] + (d[1] - d[2]) * min(max((at - INSTEP_AT) / (BALL_CENTRE_AT - INSTEP_AT), 0.0), 1.0)
+        forefoot += _at(perimeter[s], cos * at * foot * per_mm) - girth
+    ball, t1 = _region_penalty(forefoot / (len(FOREFOOT_STATIONS) * 2 * np.pi), p, BALL, lo, ideal, unit, weight,
+                               tight_weight)
     instep, t2 = _region_penalty((_at(perimeter[s], cos * INSTEP_AT * foot * per_mm) - d[2]) / (2 * np.pi), p,
                                  INSTEP, lo, ideal, unit, weight, tight_weight)
     heel, t3 = _region_penalty(d[3] + d[4] * 0.5 * heel / len(HEEL_SLICES), p, HEEL, lo, ideal, unit, weight,
@@ -109,16 +113,16 @@ def _fits_one(d, j, run_start, size_start, lengths, centre_y, perimeter, breadth
         cur = guess
         cur_penalty, cur_tight = _size_penalty(d, cur, lengths, centre_y, perimeter, breadth, profile, lo, ideal,
                                                unit, weight, tight_weight, max_sin)
-        came_from = -1  # the size we climbed from: already scored, and worse
-        while True:  # climb to the better neighbour (the smaller on a tie) until neither is better
-            nxt, nxt_penalty, nxt_tight = cur, cur_penalty, cur_tight
+        came_from = -1  # the size we climbed from: already scored, and not better
+        while True:  # climb to the better neighbour (the smaller on a tie); walk on across equal ones (a shell)
+            nxt, nxt_penalty, nxt_tight = cur, np.inf, cur_tight
             for s in (cur - 1, cur + 1):
                 if a <= s < b and s != came_from:
                     pen, tg = _size_penalty(d, s, lengths, centre_y, perimeter, breadth, profile, lo, ideal, unit,
                                             weight, tight_weight, max_sin)
-                    if pen < nxt_penalty or (pen == nxt_penalty and s < nxt):
+                    if pen < nxt_penalty:
                         nxt, nxt_penalty, nxt_tight = s, pen, tg
-            if nxt == cur:
+            if nxt == cur or nxt_penalty > cur_penalty:
                 break
             came_from, cur, cur_penalty, cur_tight = cur, nxt, nxt_penalty, nxt_tight
         if cur_penalty <= best_penalty:

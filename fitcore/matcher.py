@@ -328,7 +328,7 @@ class Matcher:
         best_score = np.full(len(runs), -np.inf)
         slot = np.full(len(self._run_start), -1)  # run -> index into `runs`
         slot[runs] = np.arange(len(runs))
-        pending = np.concatenate([best, self._neighbours(best, runs)])
+        pending = np.concatenate([best, self._neighbours(best)])
         for _ in range(MAX_ROUNDS):
             pending = np.unique(pending)
             pending = pending[np.isnan(s.score[self._order[pending]])]
@@ -339,7 +339,10 @@ class Matcher:
             score, verdict = scores(values, self._profile[sizes], self.profiles)
             s.score[sizes], s.tight[sizes] = score, (verdict == 0).any(axis=1)
             best, best_score = self._better(best, best_score, pending, score, slot[self._run_of_pos[pending]])
-            pending = self._neighbours(best, runs)
+            # walk on from each run's best and from sizes scoring as well (a ski boot's whole and half size share
+            # one shell: stopping at the first of two equal sizes left boots a shell too small)
+            level = pending[score >= best_score[slot[self._run_of_pos[pending]]]]
+            pending = np.concatenate([self._neighbours(best), self._neighbours(level)])
         for i in np.argsort(s.score[self._order[best]], kind="stable"):  # a model's best run comes last
             s.model_best[int(self._run_model[runs[i]])] = int(best[i])
         return s
@@ -373,10 +376,11 @@ class Matcher:
         _, first = np.unique(self._run_of_pos[at_lowest], return_index=True)
         return at_lowest[first]
 
-    def _neighbours(self, best: np.ndarray, runs: np.ndarray) -> np.ndarray:
-        """The positions one size down and up of each run's `best`, where the run has them."""
-        down, up = best - 1, best + 1
-        return np.concatenate([down[down >= self._run_start[runs]], up[up < self._run_end[runs]]])
+    def _neighbours(self, positions: np.ndarray) -> np.ndarray:
+        """The positions one size down and up of each of `positions`, where its run has them."""
+        run = self._run_of_pos[positions]
+        down, up = positions - 1, positions + 1
+        return np.concatenate([down[down >= self._run_start[run]], up[up < self._run_end[run]]])
 
     def _values(self, shapes: list[FootShape], foot_of_pair: np.ndarray, sizes: np.ndarray,
                 scoring_only: bool = False) -> PairValues:

@@ -61,6 +61,17 @@ def test_best_sizes_give_every_model_its_best_size_with_the_sizes_around(matcher
     json.dumps(fits[0].to_dict())
 
 
+def test_the_search_finds_the_best_size_of_every_run(matcher, feet):
+    """The climb from the length guess ends at the best size of each model, also across sizes of equal score
+    (a ski boot's whole and half size share one shell): checked against every size of the catalogue."""
+    fits = {f.model_id: f for f in matcher.best_sizes(feet)}
+    c = matcher.catalogue
+    every = matcher._size_fits(feet, np.arange(len(c.size_ids)))
+    for model_id, fit in fits.items():
+        best = max(every[int(i)].score for i in np.flatnonzero(c.model_ids == model_id))
+        assert fit.score == pytest.approx(best, abs=0.05)
+
+
 def test_the_best_size_moves_up_when_the_foot_grows(matcher, feet):
     grown = subject_feet(6, scale=1.05)  # ~13 mm longer: two EU sizes, one and a half UK/US sizes
     before = {f.model_id: _nominal(matcher, f.size_id) for f in matcher.best_sizes(feet)}
