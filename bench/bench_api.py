@@ -13,7 +13,8 @@
    authenticated route (the floor: key check, one row read), GET .../recommendations (top three, every model),
    GET .../tryon (the best size of each passport's first recommendation, with per-point clearance), and GET
    /v1/passports/{id} (the webshop view: what any passport route costs besides its fit work).
-   Every request is a full one: key check, tenant-scoped passport read, audit entry, fit result kept.
+   Every request goes through the key check, the tenant-scoped passport read and the audit entry; requests
+   repeat, so recommendations are served warm (the answer kept per passport version and request).
 Prints throughput, p50 and p99 per endpoint and each p50 as a multiple of the floor's (target:
 recommendations within 3x). wrk and the server share the machine's cores.
 """

@@ -61,3 +61,24 @@ def test_recommendations_size_and_tryon(database_url):
         assert kinds == ["recommendations", "recommendations", "recommendations", "size", "tryon"]
         kept_tryon = next(r for r in view["fit_results"] if r["kind"] == "tryon")["result"]
         assert "clearance_mm" not in kept_tryon["left"] and kept_tryon["left"]["fit"]["regions"]
+
+
+def test_a_kept_recommendation_is_recomputed_when_the_stock_changes(database_url):
+    with world(database_url) as w:
+        import_catalogue(w.engine)
+        with Session(w.engine) as session:
+            tenancy.add_store(session, "tenant-a", "STORE-01")
+        w.customer("A", "C1")
+        base = f"/v1/passports/{w.passport('A', 'C1')}"
+        query = {"store": "STORE-01", "n": 5}
+
+        first = w.call("A", "webshop", "GET", f"{base}/recommendations", params=query).json()
+        assert first and w.call("A", "webshop", "GET", f"{base}/recommendations", params=query).json() == first
+        sold_out = first[0]["fit"]["sku"]
+        r = w.call("A", "admin", "PUT", "/v1/stores/STORE-01/stock", json={"items": [{"sku": sold_out, "quantity": 0}]})
+        assert r.status_code == 200, r.text
+
+        after = w.call("A", "webshop", "GET", f"{base}/recommendations", params=query).json()
+        assert sold_out not in {rec["fit"]["sku"] for rec in after}
+        kept = [f for f in w.call("A", "webshop", "GET", base).json()["fit_results"] if f["kind"] == "recommendations"]
+        assert len(kept) == 1 and kept[0]["result"] == after  # the newest answer per request, stored once

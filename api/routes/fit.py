@@ -43,9 +43,10 @@ def recommendations(passport_id: PassportId,
         repo.store_id(store)  # another tenant's store is not found
     filters = MatchFilters(category=category, gender=gender, use=use, level=level, price_min=price_min,
                            price_max=price_max, store=store)
-    result = [RecommendationOut.model_validate(r.to_dict())
-              for r in fit.matcher().top(fit.feet(record), n=n, filters=filters)]
-    repo.save_fit_result(record, "recommendations", {"n": n, **filters.__dict__}, _dump(result))
+    result, computed = fit.answer(record, ("recommendations", n, filters), lambda: [
+        RecommendationOut.model_validate(r.to_dict()) for r in fit.matcher().top(fit.feet(record), n=n, filters=filters)])
+    if computed:  # a kept answer is stored already: a rescan or a catalogue change makes a new one
+        repo.save_fit_result(record, "recommendations", {"n": n, **filters.__dict__}, _dump(result))
     return result
 
 
