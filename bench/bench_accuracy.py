@@ -21,56 +21,23 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import open3d as o3d
 
-from device.frame_stamp import FrameStamp
 from device.profile import get_profile
-from device.rawscan import FootFrames
-from device.session import LASERS
-from fitcore.calibrate import DEFAULT_VIEWS, Still, calibration_from_stills
+from fitcore.calibrate import calibration_from_stills
 from fitcore.measure import measure_mesh, measure_points
 from fitcore.mesh import Mesh
 from fitcore.reconstruct import horus_baseline, reconstruct_foot
 from fitcore.sizes import sizes_for
 from simulator.camera import VirtualCamera
+from simulator.offline import render_stills, render_sweep
 from simulator.rig import rig_geometry
-from simulator.scene import Scene, SceneState
+from simulator.scene import Scene
 from simulator.subjects import population_subject, template_subject
 
 MEASURES = ("length_mm", "ball_width_mm", "ball_girth_mm", "instep_girth_mm", "heel_width_mm", "instep_height_mm")
 GIRTHS = ("ball_girth_mm", "instep_girth_mm")
-
-
-def _frame(camera: VirtualCamera, state: SceneState) -> np.ndarray:
-    """What the driver gets: rendered, stamped, JPEG-encoded by the camera, decoded by OpenCV."""
-    encoded = camera.capture(state, FrameStamp(True, state.version))
-    return cv2.imdecode(np.frombuffer(encoded.jpeg, np.uint8), cv2.IMREAD_COLOR)
-
-
-def render_stills(scene: Scene, camera: VirtualCamera) -> list[Still]:
-    camera.binning = 1
-    stills = []
-    steps = [("off", None, DEFAULT_VIEWS.plate_angles_deg)]
-    steps += [("target", k, a) for k, a in enumerate(DEFAULT_VIEWS.target_angles_deg)]
-    for placement, target, angles in steps:
-        for angle in angles:
-            def shot(lasers):
-                return _frame(camera, SceneState(placement, angle, lasers, target or 0, 0))
-            red = (shot((True, False))[..., 2].copy(), shot((False, True))[..., 2].copy())
-            stills.append(Still(angle, target, shot((False, False)), red))
-    return stills
-
-
-def render_sweep(scene: Scene, camera: VirtualCamera, profile, side: str) -> FootFrames:
-    camera.binning = profile.binning
-    n, pattern = profile.frames_per_foot, profile.laser_pattern
-    angles = np.arange(n) * profile.step_deg
-    lasers = np.array([LASERS[pattern[k % len(pattern)]] for k in range(n)], dtype=bool)
-    images = np.stack([_frame(camera, SceneState(side, float(a), tuple(l), 0, k))[..., 2]
-                       for k, (a, l) in enumerate(zip(angles, lasers))])
-    return FootFrames(side, angles, lasers, images)
 
 
 def surface_distances(points: np.ndarray, mesh: Mesh) -> np.ndarray:

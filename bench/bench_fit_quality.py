@@ -1,6 +1,6 @@
 """Fit quality: does the recommended size match the size simulated customers find best? (issue 5, Quality)
 
-    .venv/bin/python -m bench.bench_fit_quality [--customers 300] [--models 300] [--profile light] [--jobs 2]
+    .venv/bin/python bench/bench_fit_quality.py [--customers 300] [--models 300] [--profile light] [--jobs 2]
 
 (run as a module from the checkout: the customers' scans reuse bench/bench_accuracy.py's renderers.)
 

@@ -27,6 +27,7 @@ from fitcore.errors import ScanQualityError, SimulatorError
 from fitcore.pipeline import passport_from_scan
 from fitcore.settings import get_settings
 from simulator.camera import VirtualCamera
+from simulator.offline import render_stills, render_sweep
 from simulator.plate import VirtualPlate
 from simulator.rig import rig_geometry
 from simulator.scene import Scene
@@ -94,7 +95,6 @@ def rig_calibration(serial: str = RIG_SERIAL) -> RigCalibration:
     path = get_settings().data_dir / "bench" / "customers" / f"calibration-{serial}.json"
     if path.is_file():
         return RigCalibration.from_json(json.loads(path.read_text()))
-    from bench.bench_accuracy import render_stills
 
     rig = rig_geometry(serial)
     scene = Scene(rig, *_placeholder_feet(), body_weight_kg=75.0, seed=0)
@@ -157,7 +157,6 @@ def _scan_into(folder: Path, subject: Subject, seed: int, calibration: RigCalibr
 
 def render_scan(subject: Subject, seed: int, rig_serial: str, profile: ScanProfile) -> RawScan:
     """What the scan session would have recorded: both sweeps and the standing plate, without the transport."""
-    from bench.bench_accuracy import render_sweep
 
     scene = Scene(rig_geometry(rig_serial), subject.left, subject.right, subject.body_weight_kg, seed)
     camera = VirtualCamera(scene, seed=seed)
