@@ -97,7 +97,7 @@ def rig_calibration(serial: str = RIG_SERIAL) -> RigCalibration:
         return RigCalibration.from_json(json.loads(path.read_text()))
 
     rig = rig_geometry(serial)
-    scene = Scene(rig, *_placeholder_feet(), body_weight_kg=75.0, seed=0)
+    scene = Scene(rig, *_feet_on_the_side_pads(), body_weight_kg=75.0, seed=0)
     calibration = calibration_from_stills(render_stills(scene, VirtualCamera(scene, seed=0)), serial)
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomically(path, json.dumps(calibration.to_json()))
@@ -185,7 +185,7 @@ def plate_recording(scene: Scene, seed: int, seconds: float) -> PlateRecording:
     return PlateRecording(pressures.astype(np.float32), times, np.arange(len(times)), plate.identity.pitch_mm, 0)
 
 
-def _placeholder_feet():
+def _feet_on_the_side_pads():
     """Calibration needs no feet on the rig; the scene still wants a pair (they stay on the side pads)."""
     subject = population_subject(0)
     return subject.left, subject.right
