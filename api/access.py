@@ -30,10 +30,11 @@ def authenticated(credentials: HTTPAuthorizationCredentials | None = Security(be
 def access(scope: str | None) -> Callable[..., Repository]:
     """A dependency: the tenant-scoped repository, for a caller holding `scope` (None: any valid key)."""
 
-    def repository(principal: Principal = Depends(authenticated), session: Session = Depends(db_session)) -> Repository:
+    def repository(request: Request, principal: Principal = Depends(authenticated),
+                   session: Session = Depends(db_session)) -> Repository:
         if scope is not None:
             require_scope(principal, scope)
-        return Repository(session, principal)
+        return Repository(session, principal, passport_stored=request.app.state.fitting.prepare)
 
     repository.scope = scope  # read by the route inventory test and the docs
     return repository

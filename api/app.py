@@ -15,6 +15,7 @@ from api.db import open_service_db
 from api.fitting import Fitting
 from api.gate import ConcurrencyGate
 from api.mailing import MailingRunner
+from api.pages import mount_pages
 from api.routes import v1_router
 from api.scans import ScanManager
 from api.schemas import ErrorBody, FieldError
@@ -33,11 +34,13 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.state.engine = engine
     app.state.settings = settings
     app.state.fitting = Fitting(engine)
-    app.state.scans = ScanManager(engine, settings)
+    app.state.scans = ScanManager(engine, settings, passport_stored=app.state.fitting.prepare)
     app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service.mailing_chunk_passports)
-    for background in (app.state.scans, app.state.mailing):  # scans release their rigs, queued jobs stop
+    # scans release their rigs, queued jobs and fit preparations stop
+    for background in (app.state.scans, app.state.mailing, app.state.fitting):
         app.router.add_event_handler("shutdown", background.close)
     app.include_router(v1_router())
+    mount_pages(app, settings.service.tryon_frame_ancestors)
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(MeasurementError, _unprocessable)
     app.add_exception_handler(CatalogError, _unprocessable)

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from fitcore.settings import get_settings
 from api import auth, privacy, tenancy
 from api.db import open_service_db
+from api.models import SIZE_SYSTEMS, TenantStore
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -55,8 +56,16 @@ def cmd_tenants_list(_args: argparse.Namespace) -> int:
 
 def cmd_stores_add(args: argparse.Namespace) -> int:
     with _session() as session:
-        store = tenancy.add_store(session, args.tenant, args.code)
-    print(f"store {store.code} belongs to tenant {args.tenant}")
+        store = tenancy.add_store(session, args.tenant, args.code, args.size_system)
+        size_system = session.get(TenantStore, store.id).size_system
+    print(f"store {store.code} belongs to tenant {args.tenant} (sizes: {size_system})")
+    return 0
+
+
+def cmd_stores_update(args: argparse.Namespace) -> int:
+    with _session() as session:
+        tenancy.set_size_system(session, args.tenant, args.code, args.size_system)
+    print(f"store {args.code} of tenant {args.tenant}: sizes shown in {args.size_system}")
     return 0
 
 
@@ -126,10 +135,18 @@ def add_service_commands(sub) -> None:
     tenants.add_parser("list", help="tenants and their stores").set_defaults(func=cmd_tenants_list)
 
     stores = _group(sub, "stores", "a tenant's stores (the catalogue's stock locations)")
-    add = stores.add_parser("add", help="give a tenant a store")
+    add = stores.add_parser("add", aliases=["create"], help="give a tenant a store")
     add.add_argument("--tenant", required=True)
     add.add_argument("code", help="store code, as in the catalogue's stock column")
+    add.add_argument("--size-system", choices=SIZE_SYSTEMS,
+                     help="the sizes its staff and customers use, shown by the kiosk (default: eu for a new store)")
     add.set_defaults(func=cmd_stores_add)
+    update = stores.add_parser("update", help="change a store's settings")
+    update.add_argument("--tenant", required=True)
+    update.add_argument("code")
+    update.add_argument("--size-system", choices=SIZE_SYSTEMS, required=True,
+                        help="the sizes its staff and customers use, shown by the kiosk")
+    update.set_defaults(func=cmd_stores_update)
 
     kiosks = _group(sub, "kiosks", "scanner rigs in a tenant's stores")
     add = kiosks.add_parser("add", help="register a rig in a store")

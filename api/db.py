@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from shoe_db.db import open_catalog
 
@@ -22,7 +22,18 @@ def open_service_db(url: str | None = None) -> Engine:
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         with engine.begin() as conn:  # readers do not wait for the writer (audit entries are written on reads)
             conn.execute(text("PRAGMA journal_mode=WAL"))
+        # In WAL mode NORMAL syncs at checkpoints, not at every commit: a commit survives the service crashing
+        # and the database stays consistent; only a power cut can lose the last moments' commits. Every read of
+        # a passport commits an audit entry, so a sync per commit would cost more than the read.
+        event.listen(engine, "connect", _sync_at_checkpoints)
+        engine.dispose()  # pooled connections get it too
     return engine
+
+
+def _sync_at_checkpoints(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def downgrade_service(engine: Engine, revision: str = "base") -> None:

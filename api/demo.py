@@ -41,8 +41,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _ensure_calibration()
     service = get_settings().service
     host, port = args.host or service.host, args.port if args.port is not None else service.port
-    print(f"footfit demo: kiosk at http://{host}:{port}/v1 (rig {DEMO_RIG_SERIAL} in store {STORE} of tenant "
-          f"{TENANT}; API docs at http://{host}:{port}/docs)\n"
+    print(f"footfit demo: kiosk page at http://{host}:{port}/kiosk (sign in with the kiosk key; rig "
+          f"{DEMO_RIG_SERIAL} in store {STORE} of tenant {TENANT}), webshop try-on page at "
+          f"http://{host}:{port}/tryon, API at http://{host}:{port}/v1 (docs at http://{host}:{port}/docs)\n"
           f"kiosk key:  {tokens['kiosk']}\n"
           f"tenant key: {tokens['tenant']}  (every scope: export, erase, catalogue, mailing jobs)\n"
           f"try: curl -H 'Authorization: Bearer {tokens['kiosk']}' http://{host}:{port}/v1/me", flush=True)

@@ -20,6 +20,7 @@ CONSENT_PURPOSES = ("scan_storage", "webshop", "marketing")
 CONSENT_SOURCES = ("kiosk", "webshop", "staff", "paper", "email")  # where the customer decided
 FEEDBACK_EVENTS = ("recommended", "tried", "chosen", "bought", "returned")
 RETURN_REASONS = ("too_small", "too_large", "other")
+SIZE_SYSTEMS = ("eu", "uk", "us", "mondopoint")  # how a store's staff and customers speak of sizes
 
 
 def utc_now() -> datetime:
@@ -51,6 +52,7 @@ class TenantStore(SQLModel, table=True):
 
     store_id: int = Field(foreign_key="store.id", primary_key=True)
     tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    size_system: str = Field(default="eu", max_length=12)  # one of SIZE_SYSTEMS: the kiosk shows sizes in it
 
 
 class Kiosk(SQLModel, table=True):
@@ -120,6 +122,16 @@ class PassportRecord(SQLModel, table=True):
     passport_json: str
     left_points: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     right_points: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class PressureMapRecord(SQLModel, table=True):
+    """The standing pressure picture of a kiosk scan (fitcore.pressure.PressureMap as JSON; plate frame, kPa).
+    Derived from the scan, so erased with its passport; an uploaded passport has none."""
+
+    __tablename__ = "pressure_map"
+
+    passport_id: str = Field(foreign_key="passport.id", primary_key=True, max_length=32)
+    map_json: str
 
 
 class FitResult(SQLModel, table=True):

@@ -22,10 +22,12 @@ from sqlmodel import Session, select
 
 from fitcore.mesh import write_points
 from api import audit
-from api.models import Consent, Customer, Feedback, FitResult, MailingMatch, PassportRecord, Tenant, utc_now
+from api.models import (Consent, Customer, Feedback, FitResult, MailingMatch, PassportRecord, PressureMapRecord, Tenant,
+                        utc_now)
 from api.passport_upload import SIDES, points_from_blob
 
-PASSPORT_DERIVED = (FitResult, Feedback, MailingMatch)  # rows keyed by passport_id, erased with their passport
+PASSPORT_DERIVED = (FitResult, Feedback, MailingMatch, PressureMapRecord)  # keyed by passport_id, erased with it
+EXPORTED_AS_FILES = (PressureMapRecord,)  # exported as a file beside the passport, not as rows of customer.json
 CUSTOMER_OWNED = (Consent,)  # rows keyed by customer_id, erased with their customer
 
 
@@ -51,14 +53,15 @@ def erase_customer(session: Session, customer: Customer) -> Counter:
 
 
 def export_customer(session: Session, customer: Customer) -> bytes:
-    """A zip: customer.json (consent history, passports' records, feedback, fit results) and each passport's
-    passport.json, left.ply and right.ply under passports/<id>/."""
+    """A zip: customer.json (consent history, passports' records, feedback, fit results, mailing matches) and each
+    passport's passport.json, left.ply, right.ply and (kiosk scans) pressure_map.json under passports/<id>/."""
     passports = list(session.exec(select(PassportRecord).where(PassportRecord.customer_id == customer.id)
                                   .order_by(PassportRecord.created_at.desc())))
     ids = [p.id for p in passports]
     consents = session.exec(select(Consent).where(Consent.customer_id == customer.id).order_by(Consent.id))
     derived = {table.__tablename__: [row.model_dump(mode="json") for row in session.exec(
-        select(table).where(table.passport_id.in_(ids)).order_by(table.id))] for table in PASSPORT_DERIVED}
+        select(table).where(table.passport_id.in_(ids)).order_by(table.id))]
+        for table in PASSPORT_DERIVED if table not in EXPORTED_AS_FILES}
     record = {
         "loyalty_id": customer.loyalty_id,
         "created_at": customer.created_at.isoformat(),
@@ -72,6 +75,9 @@ def export_customer(session: Session, customer: Customer) -> bytes:
         archive.writestr("customer.json", json.dumps(record, indent=1))
         for p in passports:
             archive.writestr(f"passports/{p.id}/passport.json", p.passport_json)
+            picture = session.get(PressureMapRecord, p.id)
+            if picture is not None:
+                archive.writestr(f"passports/{p.id}/pressure_map.json", picture.map_json)
             for side in SIDES:
                 points = points_from_blob(getattr(p, f"{side}_points"))
                 archive.writestr(f"passports/{p.id}/{side}.ply", ply_bytes(points))

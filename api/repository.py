@@ -7,26 +7,44 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
+from typing import NamedTuple
 
 from sqlalchemy import delete, func
+from sqlalchemy.orm import defer
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from fitcore.errors import Conflict, Forbidden, InvalidInput, NotFound
+from fitcore.pressure import PressureMap
 from shoe_db.models import SizeVariant, Stock, Store
 from api import audit, privacy
 from api.auth import Principal
 from api.models import (CONSENT_PURPOSES, Consent, Customer, Feedback, FitResult, Kiosk, MailingJob, MailingMatch,
-                        PassportRecord, Tenant, TenantStore, as_utc, utc_now)
+                        PassportRecord, PressureMapRecord, Tenant, TenantStore, as_utc, utc_now)
 from api.passport_upload import PassportUpload, points_blob
 from api.schemas import ConsentIn, FeedbackIn
 
 
+class StoreRow(NamedTuple):
+    code: str
+    kiosks: list[str]  # rig serials
+    size_system: str
+
+
+# A passport's points (~300 kB) are read only when used: most requests are answered from the points kept in
+# memory by the fit service (api/fitting.py) or need none.
+POINTS_WHEN_USED = (defer(PassportRecord.left_points), defer(PassportRecord.right_points))
+FIT_RESULTS_KEPT = 5  # per passport and kind of answer (recommendations, size, tryon)
+
+
 class Repository:
-    def __init__(self, session: Session, principal: Principal):
+    def __init__(self, session: Session, principal: Principal,
+                 passport_stored: Callable[[PassportRecord], None] | None = None):
         self.session = session
         self.principal = principal
         self.tenant_id = principal.tenant_id
+        self._passport_stored = passport_stored or (lambda record: None)  # the service prepares its fit work
 
     # --- the caller ---
     def tenant(self) -> Tenant:
@@ -92,7 +110,8 @@ class Repository:
         """The tenant's passport (read audited). A webshop key (no store) also needs the customer's consent to
         webshop use."""
         record = self.session.exec(select(PassportRecord).where(PassportRecord.id == passport_id,
-                                                                PassportRecord.tenant_id == self.tenant_id)).first()
+                                                                PassportRecord.tenant_id == self.tenant_id)
+                                   .options(*POINTS_WHEN_USED)).first()
         if record is None:
             raise NotFound(f"no passport {passport_id!r}: list a customer's passports with "
                            f"GET /v1/customers/{{loyalty_id}}/passports")
@@ -114,21 +133,29 @@ class Repository:
     def loyalty_id_of(self, record: PassportRecord) -> str:
         return self.session.get(Customer, record.customer_id).loyalty_id
 
-    def add_passport(self, customer: Customer, upload: PassportUpload, source: str) -> PassportRecord:
+    def add_passport(self, customer: Customer, upload: PassportUpload, source: str,
+                     pressure: PressureMap | None = None) -> PassportRecord:
+        """Store a scan (with its pressure map when it comes from a kiosk scan) in one transaction."""
         self._require_scan_storage(customer)
         record = PassportRecord(tenant_id=self.tenant_id, customer_id=customer.id, source=source,
                                 scanned_at=as_utc(upload.passport.scanned_at), passport_json=upload.passport.to_json(),
                                 left_points=points_blob(upload.points_mm["left"]),
                                 right_points=points_blob(upload.points_mm["right"]))
         self.session.add(record)
+        self._keep_pressure_map(record, pressure)
         self.session.commit()
         self.session.refresh(record)
+        self._passport_stored(record)
         return record
 
-    def replace_passport(self, record: PassportRecord, upload: PassportUpload) -> PassportRecord:
-        """A rescan: the same passport id gets the new scan; the fit results of the old one are dropped."""
+    def replace_passport(self, record: PassportRecord, upload: PassportUpload,
+                         pressure: PressureMap | None = None) -> PassportRecord:
+        """A rescan: the same passport id gets the new scan; the fit results and the pressure map of the old one
+        are dropped (an uploaded rescan has no map)."""
         self._require_scan_storage(self.session.get(Customer, record.customer_id))
         self.session.exec(delete(FitResult).where(FitResult.passport_id == record.id))
+        self.session.exec(delete(PressureMapRecord).where(PressureMapRecord.passport_id == record.id))
+        self._keep_pressure_map(record, pressure)
         record.passport_json = upload.passport.to_json()
         record.left_points = points_blob(upload.points_mm["left"])
         record.right_points = points_blob(upload.points_mm["right"])
@@ -137,7 +164,20 @@ class Repository:
         self.session.add(record)
         self.session.commit()
         self.session.refresh(record)
+        self._passport_stored(record)
         return record
+
+    def _keep_pressure_map(self, record: PassportRecord, pressure: PressureMap | None) -> None:
+        if pressure is not None:
+            self.session.add(PressureMapRecord(passport_id=record.id, map_json=pressure.model_dump_json()))
+
+    def pressure_map(self, record: PassportRecord) -> PressureMap:
+        """The passport's pressure map (a record the caller has read through `passport`)."""
+        picture = self.session.get(PressureMapRecord, record.id)
+        if picture is None:
+            raise NotFound(f"passport {record.id} has no pressure map: only kiosk scans record one (an uploaded "
+                           f"passport has its pressure summary in the staff view); scan the customer at a kiosk")
+        return PressureMap.model_validate_json(picture.map_json)
 
     def _require_scan_storage(self, customer: Customer) -> None:
         if not self.consent_in_force(customer)["scan_storage"]:
@@ -150,12 +190,16 @@ class Repository:
                                       .order_by(FitResult.id.desc())))
 
     def save_fit_result(self, record: PassportRecord, kind: str, request: dict, result_json: str) -> None:
-        """Keep the newest answer per kind and request."""
+        """Keep the newest answer per kind and request, and of each kind the newest FIT_RESULTS_KEPT (a webshop
+        asking with ever new filters must not grow the passport without end)."""
         request_json = json.dumps(request, sort_keys=True)
-        self.session.exec(delete(FitResult).where(FitResult.passport_id == record.id, FitResult.kind == kind,
-                                                  FitResult.request_json == request_json))
+        same_kind = (FitResult.passport_id == record.id, FitResult.kind == kind)
+        self.session.exec(delete(FitResult).where(*same_kind, FitResult.request_json == request_json))
         self.session.add(FitResult(passport_id=record.id, kind=kind, request_json=request_json,
                                    result_json=result_json))
+        self.session.flush()
+        newest = select(FitResult.id).where(*same_kind).order_by(FitResult.id.desc()).limit(FIT_RESULTS_KEPT)
+        self.session.exec(delete(FitResult).where(*same_kind, FitResult.id.not_in(newest.scalar_subquery())))
         self.session.commit()
 
     def add_feedback(self, record: PassportRecord, event: FeedbackIn) -> tuple[Feedback, str, str | None]:
@@ -180,12 +224,14 @@ class Repository:
             raise InvalidInput(f"unknown SKU {sku!r}: use a SKU of the catalogue (footfit catalog list)")
         return size_id
 
-    def stores(self) -> list[tuple[str, list[str]]]:
-        """The tenant's store codes with their kiosks' rig serials."""
-        stores = self.session.exec(select(Store).join(TenantStore, TenantStore.store_id == Store.id)
+    def stores(self) -> list[StoreRow]:
+        """The tenant's stores with their kiosks' rig serials and size systems."""
+        stores = self.session.exec(select(Store, TenantStore.size_system)
+                                   .join(TenantStore, TenantStore.store_id == Store.id)
                                    .where(TenantStore.tenant_id == self.tenant_id).order_by(Store.code)).all()
         kiosks = self.session.exec(select(Kiosk).where(Kiosk.tenant_id == self.tenant_id)).all()
-        return [(s.code, sorted(k.rig_serial for k in kiosks if k.store_id == s.id)) for s in stores]
+        return [StoreRow(s.code, sorted(k.rig_serial for k in kiosks if k.store_id == s.id), size_system)
+                for s, size_system in stores]
 
     def store_id(self, code: str) -> int:
         store_id = self.session.exec(select(Store.id).join(TenantStore, TenantStore.store_id == Store.id)
@@ -215,7 +261,7 @@ class Repository:
         return written
 
     def all_store_ids(self) -> dict[str, int]:
-        return {code: self.store_id(code) for code, _ in self.stores()}
+        return {store.code: self.store_id(store.code) for store in self.stores()}
 
     # --- privacy ---
     def erase_passport(self, record: PassportRecord) -> Counter:

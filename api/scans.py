@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import cv2
 import numpy as np
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -37,7 +40,7 @@ from fitcore.pipeline import SIDES, ScanResult, passport_from_scan
 from fitcore.settings import DeviceSettings, Settings
 from simulator.process import SimulatorProcess, simulator_argv
 from api.auth import Principal
-from api.models import new_public_id, utc_now
+from api.models import PassportRecord, new_public_id, utc_now
 from api.passport_upload import PassportUpload
 from api.repository import Repository
 
@@ -48,6 +51,9 @@ MEASURE_SHARE = 0.12
 SIMULATED_SUBJECTS = 10_000  # population seeds a simulated rig picks its subject from
 KEPT_JOBS = 200  # finished jobs kept for polling; older ones are forgotten
 CLOSE_WAIT_S = 15.0  # for a cancelled attempt to stop when the service stops
+PREVIEW_WIDTH_PX = 320  # the camera preview's width (grey JPEG)
+PREVIEW_MAX_FPS = 4.0  # a preview is encoded at most this often; requests in between get the last one
+PREVIEW_JPEG_QUALITY = 70
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class ScanStatus:
     started_at: datetime
     finished_at: datetime | None
     version: int = 0
+    failed_device: str | None = None  # a device failure: which device ("board", "plate", "camera")
 
 
 @dataclass
@@ -99,6 +106,60 @@ class ResumingSession(ScanSession):
         if side not in self.kept.feet:
             self.kept.feet[side] = super()._scan_foot(side, collector, recorder)
         return self.kept.feet[side]
+
+
+class CameraPreview:
+    """The latest camera frame of a running attempt, for staff to see the customer's feet are in view. Kept in
+    memory only (never stored: it shows the customer); the camera thread only hands over its frame, and encoding
+    (grey, PREVIEW_WIDTH_PX wide) happens when asked, at most PREVIEW_MAX_FPS times a second."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._image: np.ndarray | None = None
+        self._jpeg: bytes | None = None
+        self._encoded_at = -1.0
+
+    def offer(self, image: np.ndarray) -> None:
+        with self._lock:
+            self._image = image
+
+    def clear(self) -> None:
+        with self._lock:
+            self._image, self._jpeg = None, None
+
+    def jpeg(self) -> bytes | None:
+        """The latest frame as JPEG; None before the first frame (and after the attempt ended)."""
+        with self._lock:
+            image = self._image
+            if image is None:
+                return None
+            if self._jpeg is not None and time.monotonic() - self._encoded_at < 1.0 / PREVIEW_MAX_FPS:
+                return self._jpeg
+            self._jpeg, self._encoded_at = preview_jpeg(image), time.monotonic()
+            return self._jpeg
+
+
+def preview_jpeg(image: np.ndarray) -> bytes:
+    """A camera frame (BGR or grey) as a small grey JPEG."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    height = max(1, round(grey.shape[0] * PREVIEW_WIDTH_PX / grey.shape[1]))
+    small = cv2.resize(grey, (PREVIEW_WIDTH_PX, height), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, PREVIEW_JPEG_QUALITY])[1].tobytes()
+
+
+class PreviewingCamera:
+    """The rig's camera as the scan session uses it, handing every frame it reads to the preview."""
+
+    def __init__(self, camera, preview: CameraPreview):
+        self._camera, self._preview = camera, preview
+
+    def read(self):
+        frame = self._camera.read()
+        self._preview.offer(frame.image)
+        return frame
+
+    def __getattr__(self, name: str):
+        return getattr(self._camera, name)
 
 
 class SimulatedRig:
@@ -134,12 +195,15 @@ class ScanJob:
     """One customer's scan on one rig: attempts (the first and retries) in a background thread each."""
 
     def __init__(self, scan_id: str, kiosk_store_id: int, principal: Principal, rig_serial: str, loyalty_id: str,
-                 rescan_of: str | None, engine: Engine, settings: Settings):
+                 rescan_of: str | None, engine: Engine, settings: Settings,
+                 passport_stored: Callable[[PassportRecord], None] | None = None):
         self.id, self.store_id, self.principal = scan_id, kiosk_store_id, principal
+        self.passport_stored = passport_stored
         self.rig_serial, self.loyalty_id, self.rescan_of = rig_serial, loyalty_id, rescan_of
         self.engine, self.settings = engine, settings
         self.profile = get_profile(settings.scan_profile)
         self.kept = KeptScan()
+        self.preview = CameraPreview()
         self.status = ScanStatus(scan_id, rig_serial, loyalty_id, "running", "connect", 0.0, None, None,
                                  "starting", 0, (), None, utc_now(), None)
         self._lock = threading.Lock()
@@ -151,7 +215,8 @@ class ScanJob:
     # --- control (request threads) ---
     def start(self) -> None:
         self._update(state="running", phase="connect", fraction=0.0, eta_s=None, arm_angle_deg=None,
-                     message="starting the scan", attempts=self.status.attempts + 1, finished_at=None)
+                     message="starting the scan", attempts=self.status.attempts + 1, finished_at=None,
+                     failed_device=None)
         self._thread = threading.Thread(target=self._attempt, name=f"scan-{self.id}", daemon=True)
         self._thread.start()
 
@@ -178,6 +243,7 @@ class ScanJob:
     def _attempt(self) -> None:
         try:
             raw, calibration = self._scan()
+            self.preview.clear()  # the camera is done: no frame of the customer stays in memory
             self._update(phase="measure", fraction=SCAN_SHARE, eta_s=None, arm_angle_deg=None,
                          message="reconstructing and measuring both feet")
             result = passport_from_scan(raw, calibration)
@@ -191,7 +257,8 @@ class ScanJob:
             cause = exc.__cause__ if isinstance(exc, ScanFailed) and exc.__cause__ is not None else exc
             kept = self.kept.parts()
             self._fail(f"device failure: {cause}. POST /v1/scans/{self.id}/retry scans "
-                       + (f"the rest ({', '.join(kept)} kept)" if kept else "again"))
+                       + (f"the rest ({', '.join(kept)} kept)" if kept else "again"),
+                       device=getattr(cause, "device", None))
         except FootfitError as exc:  # calibration, scan quality, consent or customer gone: nothing worth keeping
             self.kept = KeptScan()
             self._fail(f"{exc}. POST /v1/scans/{self.id}/retry scans again once that is fixed")
@@ -217,7 +284,8 @@ class ScanJob:
             calibration["rig"] = load_calibration(self.settings.data_dir, identity.serial)
 
         with open_scanner(devices, self.profile) as scanner:
-            session = ResumingSession(scanner.board, scanner.plate, scanner.camera, self.profile,
+            camera = PreviewingCamera(scanner.camera, self.preview)
+            session = ResumingSession(scanner.board, scanner.plate, camera, self.profile,
                                       on_progress=self._on_progress, reconnect_window_s=devices.reconnect_window_s,
                                       check_rig=check_rig, kept=self.kept)
             with self._lock:
@@ -246,24 +314,28 @@ class ScanJob:
         upload = PassportUpload(result.passport, {side: result.points_in_foot_frame(side)[0].astype(np.float32)
                                                   for side in SIDES})
         with Session(self.engine, expire_on_commit=False) as session:
-            repo = Repository(session, self.principal)
+            repo = Repository(session, self.principal, passport_stored=self.passport_stored)
             customer = repo.customer(self.loyalty_id)
             if self.rescan_of:
-                return repo.replace_passport(repo.passport(self.rescan_of, purpose="kiosk rescan"), upload).id
-            return repo.add_passport(customer, upload, source="kiosk").id
+                record = repo.passport(self.rescan_of, purpose="kiosk rescan")
+                return repo.replace_passport(record, upload, pressure=result.pressure_map).id
+            return repo.add_passport(customer, upload, source="kiosk", pressure=result.pressure_map).id
 
     # --- state ---
     def _update(self, **changes) -> None:
         with self._lock:
             self.status = replace(self.status, version=self.status.version + 1, **changes)
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, device: str | None = None) -> None:
         if self._cancel.is_set():  # cancelled while the failure happened: the operator's word wins
             self._finish("cancelled", "scan cancelled by the operator; nothing was kept")
             return
-        self._update(state="failed", message=message, eta_s=None, kept=self.kept.parts(), finished_at=utc_now())
+        self.preview.clear()
+        self._update(state="failed", message=message, eta_s=None, kept=self.kept.parts(), finished_at=utc_now(),
+                     failed_device=device)
 
     def _finish(self, state: str, message: str, passport_id: str | None = None) -> None:
+        self.preview.clear()
         with self._lock:
             if self.status.state in ("done", "cancelled"):
                 return
@@ -280,8 +352,10 @@ class ScanJob:
 class ScanManager:
     """The scan jobs of one service process, by id, and which job holds each rig."""
 
-    def __init__(self, engine: Engine, settings: Settings):
+    def __init__(self, engine: Engine, settings: Settings,
+                 passport_stored: Callable[[PassportRecord], None] | None = None):
         self.engine, self.settings = engine, settings
+        self.passport_stored = passport_stored  # told of each stored scan (the service prepares its fit work)
         self._jobs: dict[str, ScanJob] = {}
         self._rigs: dict[str, ScanJob] = {}
         self._lock = threading.Lock()
@@ -301,7 +375,7 @@ class ScanManager:
                 raise Conflict(f"rig {rig_serial} is scanning (scan {holder.id}): wait for it to finish or cancel "
                                f"it with POST /v1/scans/{holder.id}/cancel")
             job = ScanJob(new_public_id(), kiosk.store_id, repo.principal, rig_serial, loyalty_id, rescan_of,
-                          self.engine, self.settings)
+                          self.engine, self.settings, self.passport_stored)
             self._jobs[job.id] = job
             self._rigs[rig_serial] = job
             self._forget_old()

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fitcore.passport import MeasurementsModel, Passport, SizesModel
-from api.models import CONSENT_PURPOSES, CONSENT_SOURCES, FEEDBACK_EVENTS, RETURN_REASONS
+from api.models import CONSENT_PURPOSES, CONSENT_SOURCES, FEEDBACK_EVENTS, RETURN_REASONS, SIZE_SYSTEMS
 
 LoyaltyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
                                  description="the tenant's loyalty id of the customer")]
@@ -17,6 +17,7 @@ Purpose = Literal[CONSENT_PURPOSES]
 ConsentSource = Literal[CONSENT_SOURCES]
 FeedbackEvent = Literal[FEEDBACK_EVENTS]
 ReturnReason = Literal[RETURN_REASONS]
+SizeSystem = Literal[SIZE_SYSTEMS]
 
 
 class _In(BaseModel):
@@ -38,6 +39,8 @@ class Me(BaseModel):
     tenant: str
     store: str | None = Field(description="set for a kiosk key: the store it belongs to")
     scopes: list[str]
+    retention_days: int = Field(description="the tenant keeps a passport this many days after its last scan (what "
+                                            "the kiosk tells customers before they consent)")
 
 
 class CustomerIn(_In):
@@ -161,6 +164,8 @@ class StockOut(BaseModel):
 class StoreOut(BaseModel):
     code: str
     kiosks: list[str] = Field(description="rig serials")
+    size_system: SizeSystem = Field(description="the sizes the store's staff and customers use (the kiosk shows "
+                                                "these); set with `footfit stores update --size-system`")
 
 
 class ImportRowError(BaseModel):
@@ -254,3 +259,34 @@ class TryOnOut(BaseModel):
     size: SizeFitOut
     left: FootTryOnOut
     right: FootTryOnOut
+
+
+class DrawnFootOut(BaseModel):
+    points_mm: list[tuple[float, float, float]] = Field(
+        description="the foot's points thinned to at most 3,000 (voxel grid), in the shoe frame as the matcher "
+                    "placed the foot (a right foot mirrored)")
+    clearance_mm: list[float] = Field(description="signed clearance at each drawn point: positive room, negative "
+                                                  "pressure")
+    in_shoe: list[bool] = Field(description="false: above the shoe's opening (the leg)")
+    points_total: int = Field(description="the foot's points before thinning")
+
+
+class ShoeRingOut(BaseModel):
+    x_mm: float = Field(description="where the cross-section lies along the shoe")
+    points_mm: list[tuple[float, float]] = Field(description="(y, z) of the interior wall around the section, a "
+                                                             "closed ring")
+
+
+class TryOnDrawingOut(BaseModel):
+    """What a page needs to draw the feet in the shoe; shoe frame: mm, the LEFT shoe, heel counter at x = 0, +x
+    toward the toe, insole at z = 0, +y lateral (docs/catalog.md)."""
+
+    inner_length_mm: float
+    shoe: list[ShoeRingOut] = Field(description="the interior's cross-sections, heel to toe")
+    left: DrawnFootOut
+    right: DrawnFootOut
+
+
+class TryOnDrawnOut(TryOnOut):
+    drawing: TryOnDrawingOut | None = Field(default=None, description="with drawing=true: the feet placed in the "
+                                                                      "shoe and the shoe's interior, to draw")

@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from fitcore.errors import ConfigError
 from shoe_db.models import Store
-from api.models import Kiosk, Tenant, TenantStore
+from api.models import SIZE_SYSTEMS, Kiosk, Tenant, TenantStore
 
 
 def create_tenant(session: Session, name: str, retention_days: int) -> Tenant:
@@ -45,8 +45,10 @@ def list_tenants(session: Session) -> list[tuple[Tenant, list[str]]]:
     return [(t, sorted(stores.get(t.id, []))) for t in session.exec(select(Tenant).order_by(Tenant.name))]
 
 
-def add_store(session: Session, tenant: str, code: str) -> Store:
-    """Give the tenant a store: the catalogue's store of that code (created when new), unless another owns it."""
+def add_store(session: Session, tenant: str, code: str, size_system: str | None = None) -> Store:
+    """Give the tenant a store: the catalogue's store of that code (created when new), unless another owns it.
+    `size_system` (default: eu for a new store, unchanged for one the tenant has) is how its kiosk shows sizes."""
+    _check_size_system(size_system)
     tenant_row = tenant_named(session, tenant)
     store = session.exec(select(Store).where(Store.code == code)).first()
     if store is None:
@@ -57,10 +59,29 @@ def add_store(session: Session, tenant: str, code: str) -> Store:
     if owner is not None and owner.tenant_id != tenant_row.id:
         raise ConfigError(f"store {code!r} belongs to another tenant: a store has one owner")
     if owner is None:
-        session.add(TenantStore(store_id=store.id, tenant_id=tenant_row.id))
+        owner = TenantStore(store_id=store.id, tenant_id=tenant_row.id)
+    if size_system is not None:
+        owner.size_system = size_system
+    session.add(owner)
     session.commit()
     session.refresh(store)
     return store
+
+
+def set_size_system(session: Session, tenant: str, code: str, size_system: str) -> TenantStore:
+    """Change the size system of one of the tenant's stores."""
+    _check_size_system(size_system)
+    owner = session.get(TenantStore, store_of_tenant(session, tenant_named(session, tenant), code))
+    owner.size_system = size_system
+    session.add(owner)
+    session.commit()
+    session.refresh(owner)
+    return owner
+
+
+def _check_size_system(size_system: str | None) -> None:
+    if size_system is not None and size_system not in SIZE_SYSTEMS:
+        raise ConfigError(f"unknown size system {size_system!r}: use one of {', '.join(SIZE_SYSTEMS)}")
 
 
 def add_kiosk(session: Session, tenant: str, store: str, rig_serial: str, name: str = "") -> Kiosk:

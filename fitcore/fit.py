@@ -312,11 +312,21 @@ def foot_fit(side: str, values: PairValues, row: int, score: float, verdict: np.
     return FootFit(side, round(float(score), 1), overall, regions)
 
 
-def point_clearance_mm(foot: FootShape, sections: np.ndarray, length_mm: float) -> tuple[np.ndarray, np.ndarray]:
-    """Clearance of every point of the foot placed in one size, and which points are in the shoe (not the leg)."""
+def point_clearance_mm(foot: FootShape, sections: np.ndarray,
+                       length_mm: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clearance of every point of the foot placed in one size, which points are in the shoe (not the leg), and
+    the placement: pose (cos, sin, dx, dy) taking the foot's points into the shoe frame (`placed_points_mm`)."""
     pose = poses(foot, sections[None, :, 0], np.array([length_mm]))[0]
     clearance = placed_clearance_mm(foot.points_mm, sections.astype(np.float64), float(length_mm), pose)
-    return clearance, ~_leg(foot, sections, length_mm)
+    return clearance, ~_leg(foot, sections, length_mm), pose
+
+
+def placed_points_mm(foot: FootShape, pose: np.ndarray) -> np.ndarray:
+    """The foot's points (shoe side) moved by a pose (cos, sin, dx, dy) into the shoe frame: a yaw about the
+    pternion, then the shift."""
+    c, s, dx, dy = pose
+    x, y = foot.points_mm[:, 0], foot.points_mm[:, 1]
+    return np.column_stack([c * x - s * y + dx, s * x + c * y + dy, foot.points_mm[:, 2]])
 
 
 def _leg(foot: FootShape, sections: np.ndarray, length_mm: float) -> np.ndarray:

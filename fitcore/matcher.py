@@ -158,6 +158,7 @@ class FootTryOn:
     fit: FootFit
     clearance_mm: np.ndarray  # (N,) float32, aligned with the foot's points
     in_shoe: np.ndarray  # (N,) bool; False: above the cavity's cap behind the instep (the leg)
+    pose: np.ndarray  # (cos, sin, dx, dy): how the foot sits in the shoe (fitcore.fit.placed_points_mm)
 
 
 @dataclass(frozen=True)
@@ -190,18 +191,36 @@ class MatchFilters:
 
 
 @dataclass
-class _Search:
-    """The full search for one pair of feet: the deciding foot's score per size (NaN: not scored) and the best
-    size of each model."""
+class FitSearch:
+    """The search for one pair of feet: the deciding foot's score per size (NaN: not scored) and the best size of
+    each model searched. A search over every model (`Matcher.search`) answers any later filters, so a service can
+    search once per passport and catalogue and filter per request."""
 
     decider: int  # 0 left, 1 right
     score: np.ndarray  # (n_sizes,)
     tight: np.ndarray  # (n_sizes,) bool: a region of the deciding foot is tight
     model_best: dict[int, int] = field(default_factory=dict)  # model id -> position of its best size
+    complete: bool = False  # every model searched
+    _index: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
-    def ranked(self, order: np.ndarray) -> list[tuple[int, int]]:
-        """(model id, position) best score first."""
-        return sorted(self.model_best.items(), key=lambda kv: -self.score[order[kv[1]]])
+    def ranked(self, order: np.ndarray, model_ids: np.ndarray | None = None) -> list[tuple[int, int]]:
+        """(model id, position) best score first (the lower model id on a tie), of all models searched or of
+        those asked for."""
+        ids, positions = self._by_model_id()
+        if model_ids is not None:
+            at = np.searchsorted(ids, np.asarray(model_ids, dtype=np.int64))
+            ids, positions = ids[at], positions[at]
+        ranking = np.argsort(-self.score[order[positions]], kind="stable")
+        return list(zip(ids[ranking].tolist(), positions[ranking].tolist()))
+
+    def _by_model_id(self) -> tuple[np.ndarray, np.ndarray]:
+        """Model ids in order and their best positions (indexed once: a kept search is asked many times)."""
+        if self._index is None:
+            ids = np.fromiter(self.model_best, dtype=np.int64, count=len(self.model_best))
+            positions = np.fromiter(self.model_best.values(), dtype=np.int64, count=len(ids))
+            sort = np.argsort(ids)
+            self._index = ids[sort], positions[sort]
+        return self._index
 
 
 class Matcher:
@@ -241,16 +260,24 @@ class Matcher:
 
     # --- public API ---
 
-    def best_sizes(self, feet: ScannedFeet, model_ids=None) -> list[ModelFit]:
-        """Per model (all, or those asked for) the best size for the pair, best first."""
-        s = self._search(feet, None if model_ids is None else self._model_ids_checked(model_ids))
-        return self._model_fits(feet, s, s.ranked(self._order))
+    def search(self, feet: ScannedFeet) -> FitSearch:
+        """The best size of every model for these feet, kept to answer `top` and `best_sizes` without searching
+        again (valid while this matcher's catalogue is)."""
+        return self._search(feet, None)
 
-    def top(self, feet: ScannedFeet, n: int = 3, filters: MatchFilters = MatchFilters()) -> list[Recommendation]:
+    def best_sizes(self, feet: ScannedFeet, model_ids=None, search: FitSearch | None = None) -> list[ModelFit]:
+        """Per model (all, or those asked for) the best size for the pair, best first."""
+        ids = None if model_ids is None else self._model_ids_checked(model_ids)
+        s = self._searched(feet, ids, search)
+        return self._model_fits(feet, s, s.ranked(self._order, ids))
+
+    def top(self, feet: ScannedFeet, n: int = 3, filters: MatchFilters = MatchFilters(),
+            search: FitSearch | None = None) -> list[Recommendation]:
         """The n best models after the filters, each in its best size, with a reason to say aloud."""
-        s = self._search(feet, self._filtered_models(filters))
+        ids = self._filtered_models(filters)
+        s = self._searched(feet, ids, search)
         chosen = []
-        for model_id, pos in s.ranked(self._order):
+        for model_id, pos in s.ranked(self._order, ids):
             if filters.store and not self._in_stock(filters.store, int(self.catalogue.size_ids[self._order[pos]])):
                 continue
             chosen.append((model_id, pos))
@@ -270,8 +297,8 @@ class Matcher:
         size = self._size_fits(feet, np.array([i]))[i]
         tried = []
         for shape, fit in ((feet.left.shape, size.left), (feet.right.shape, size.right)):
-            clearance, in_shoe = point_clearance_mm(shape, c.sections[i], float(self._lengths[i]))
-            tried.append(FootTryOn(fit, clearance, in_shoe))
+            clearance, in_shoe, pose = point_clearance_mm(shape, c.sections[i], float(self._lengths[i]))
+            tried.append(FootTryOn(fit, clearance, in_shoe, pose))
         return TryOn(int(model_id), size, *tried)
 
     def fits(self, feet: ScannedFeet, model_ids) -> np.ndarray:
@@ -314,7 +341,13 @@ class Matcher:
 
     # --- the full search ---
 
-    def _search(self, feet: ScannedFeet, model_ids: np.ndarray | None) -> _Search:
+    def _searched(self, feet: ScannedFeet, model_ids: np.ndarray | None, search: FitSearch | None) -> FitSearch:
+        """The given search when it covers every model, else a search of `model_ids` (None: all)."""
+        if search is not None and search.complete:
+            return search
+        return self._search(feet, model_ids)
+
+    def _search(self, feet: ScannedFeet, model_ids: np.ndarray | None) -> FitSearch:
         """Per run, the best size for the deciding foot: the size whose toe room is best by length, its
         neighbours, and the neighbours of the best so far until the best's neighbours are all scored."""
         decider = SIDES.index(feet.deciding_side)
@@ -323,7 +356,7 @@ class Matcher:
         if model_ids is not None:
             runs = runs[np.isin(self._run_model, model_ids)]
         n = len(self.catalogue.size_ids)
-        s = _Search(decider, np.full(n, np.nan), np.zeros(n, dtype=bool))
+        s = FitSearch(decider, np.full(n, np.nan), np.zeros(n, dtype=bool), complete=model_ids is None)
         best = self._length_guess(shape, runs)
         best_score = np.full(len(runs), -np.inf)
         slot = np.full(len(self._run_start), -1)  # run -> index into `runs`
@@ -416,7 +449,7 @@ class Matcher:
                                      round(float(score[rows[decider]]), 1), left, right)
         return out
 
-    def _model_fits(self, feet: ScannedFeet, s: _Search, chosen: list[tuple[int, int]]) -> list[ModelFit]:
+    def _model_fits(self, feet: ScannedFeet, s: FitSearch, chosen: list[tuple[int, int]]) -> list[ModelFit]:
         """ModelFits of the chosen (model id, position) pairs, with the sizes around each."""
         around = []
         for _, pos in chosen:

@@ -17,7 +17,7 @@ from fitcore.calibration import RigCalibration
 from fitcore.measure import FootMeasurements, measure_points
 from fitcore.mesh import write_points
 from fitcore.passport import Passport, QualityModel, build_passport
-from fitcore.pressure import plate_metrics
+from fitcore.pressure import PressureMap, plate_metrics, pressure_map
 from fitcore.reconstruct import FootCloud, reconstruct_foot
 
 SIDES = ("left", "right")
@@ -29,6 +29,7 @@ class ScanResult:
     clouds: dict[str, FootCloud]  # plate frame
     measurements: dict[str, FootMeasurements]
     stage_seconds: dict[str, float]
+    pressure_map: PressureMap  # the plate recording's picture (plate frame), kept with the passport by the service
 
     def points_in_foot_frame(self, side: str) -> tuple[np.ndarray, np.ndarray]:
         """The foot's points and normals in its own foot frame (docs/frames.md)."""
@@ -65,6 +66,7 @@ def passport_from_scan(raw: RawScan, cal: RigCalibration) -> ScanResult:
         seconds[f"measure {side}"] = time.perf_counter() - started
     started = time.perf_counter()
     plate = plate_metrics(raw.plate.pressures_kpa, raw.plate.pitch_mm)
+    picture = pressure_map(raw.plate.pressures_kpa, raw.plate.pitch_mm, plate)
     seconds["plate"] = time.perf_counter() - started
     passport = build_passport(
         measured["left"], measured["right"], plate, rig_serial=raw.rig_serial,
@@ -72,4 +74,4 @@ def passport_from_scan(raw: RawScan, cal: RigCalibration) -> ScanResult:
         finished_at=datetime.fromisoformat(raw.finished_at), measured_at=datetime.now(timezone.utc),
         quality={side: _quality(clouds[side]) for side in SIDES},
     )
-    return ScanResult(passport, clouds, measured, seconds)
+    return ScanResult(passport, clouds, measured, seconds, picture)

@@ -8,13 +8,18 @@ Per foot: contact area, peak pressure, centre-of-pressure sway, the arch index o
 its class. The footprints are separated at the emptiest band of columns between the feet; each footprint's own
 axis is its principal axis, toes forward (+x). Toes are cut off where, in front of the ball (the widest slice of
 the front half), the print first narrows below TOE_LINE_WIDTH of the ball's width: the toe sulcus.
+
+`pressure_map` keeps the recording's picture for people (the kiosk's heat map): the mean pressure around the feet,
+the centre-of-pressure paths and the footprints' outlines.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from fitcore.errors import MeasurementError
 
@@ -24,6 +29,8 @@ TOE_LINE_WIDTH = 0.6  # the toes begin where the print narrows below this fracti
 HIGH_ARCH_MAX = 0.21  # Cavanagh & Rodgers: AI <= 0.21 high, 0.21 < AI < 0.26 normal, AI >= 0.26 flat
 FLAT_ARCH_MIN = 0.26
 ARCH_TYPES = ("high", "normal", "flat")
+COP_PATH_MAX_POINTS = 300  # a pressure map's centre-of-pressure paths are averaged down to this many points
+MAP_MARGIN_SENSELS = 2  # sensels kept around the contact area in a pressure map
 
 
 @dataclass(frozen=True)
@@ -46,35 +53,52 @@ class PlateMetrics:
     frames: int
 
 
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FootPrintMap(_Frozen):
+    """One foot on the pressure map (plate frame, mm)."""
+
+    arch_index: float = Field(ge=0, le=1)
+    arch_type: Literal[ARCH_TYPES]
+    cop_path_mm: list[tuple[float, float]] = Field(description="the foot's centre of pressure over the recording, "
+                                                               "(x, y) in the plate frame")
+    outlines_mm: list[list[tuple[float, float]]] = Field(
+        description="closed polygons around the footprint's parts (heel, forefoot, toes where they are apart) "
+                    "through their edge sensels' centres, largest first; (x, y) in the plate frame")
+
+
+class PressureMap(_Frozen):
+    """The standing pressure of a scan as a picture: the mean pressure per sensel over the window of the plate
+    around the contact area (row i at plate x = x0_mm + i * pitch_mm, column j at y = y0_mm + j * pitch_mm; +x
+    toward the toes, +y to the customer's left) and the centre-of-pressure paths."""
+
+    pitch_mm: float = Field(gt=0)
+    x0_mm: float = Field(description="plate x of the centres of row 0's sensels")
+    y0_mm: float = Field(description="plate y of the centres of column 0's sensels")
+    mean_kpa: list[list[float]] = Field(description="rows (along plate x) of columns (along plate y), kPa")
+    max_kpa: float = Field(ge=0)
+    frames: int = Field(gt=0, description="pressure frames averaged (100 per second)")
+    cop_path_mm: list[tuple[float, float]] = Field(description="the whole body's centre of pressure, (x, y) mm")
+    left: FootPrintMap
+    right: FootPrintMap
+
+
 def plate_metrics(pressures_kpa: np.ndarray, pitch_mm: float) -> PlateMetrics:
     """All metrics from a recording (n, rows, cols) of zeroed pressures (kPa) with both feet on the plate."""
-    p = np.asarray(pressures_kpa, dtype=np.float64)
-    if p.ndim != 3 or len(p) == 0:
-        raise MeasurementError(f"expected pressure frames (n, rows, cols), got shape {p.shape}: record the plate again")
-    if not np.isfinite(p).all():
-        raise MeasurementError("the plate recording holds NaN or infinite pressures: record the plate again")
-    rows, cols = p.shape[1:]
-    x_mm = (np.arange(rows) - (rows - 1) / 2) * pitch_mm
-    y_mm = (np.arange(cols) - (cols - 1) / 2) * pitch_mm
-    contact = p.mean(axis=0) > CONTACT_KPA
-    left_cols, right_cols = _split_feet(contact)
+    p = _checked_recording(pressures_kpa)
+    x_mm, y_mm = sensel_axes_mm(*p.shape[1:], pitch_mm)
+    masks = _foot_masks(p)
     area_cm2 = (pitch_mm / 10.0) ** 2
     force_n = {}
     feet = {}
     cop = {}
-    for side, in_cols in (("left", left_cols), ("right", right_cols)):
-        mask = contact & in_cols[None, :]
-        if mask.sum() < MIN_FOOT_SENSELS:
-            raise MeasurementError(
-                f"no {side} footprint on the plate ({int(mask.sum())} sensels in contact): ask the customer to "
-                "stand on both feet, then record again"
-            )
+    for side, mask in masks.items():
         frames = p * mask  # (n, rows, cols)
         force = frames.sum(axis=(1, 2)) * area_cm2 / 10.0  # kPa * cm2 = N / 10
         force_n[side] = force
-        xs = (frames.sum(axis=2) @ x_mm) / np.maximum(frames.sum(axis=(1, 2)), 1e-9)
-        ys = (frames.sum(axis=1) @ y_mm) / np.maximum(frames.sum(axis=(1, 2)), 1e-9)
-        cop[side] = np.column_stack([xs, ys])
+        cop[side] = _cop_path_mm(frames, x_mm, y_mm)
         r, c = np.nonzero(mask)
         axis = _footprint_axis(np.column_stack([x_mm[r], y_mm[c]]))
         index = arch_index(np.column_stack([x_mm[r], y_mm[c]]), axis, pitch_mm)
@@ -88,14 +112,101 @@ def plate_metrics(pressures_kpa: np.ndarray, pitch_mm: float) -> PlateMetrics:
             axis_deg=float(np.degrees(np.arctan2(axis[1], axis[0]))),
         )
     total = force_n["left"] + force_n["right"]
-    body_cop = (cop["left"] * force_n["left"][:, None] + cop["right"] * force_n["right"][:, None]) / total[:, None]
     return PlateMetrics(
         left=feet["left"],
         right=feet["right"],
         load_left_percent=float(100.0 * (force_n["left"] / total).mean()),
-        cop_sway_mm=_sway_mm(body_cop),
+        cop_sway_mm=_sway_mm(_body_cop_mm(cop, force_n)),
         frames=len(p),
     )
+
+
+def pressure_map(pressures_kpa: np.ndarray, pitch_mm: float, metrics: PlateMetrics) -> PressureMap:
+    """The picture of a recording for people: the mean pressure around the feet's contact area, the centre of
+    pressure paths (body and each foot, at most COP_PATH_MAX_POINTS points each) and each footprint's outline,
+    with the arch classes of `metrics` (plate_metrics of the same recording)."""
+    p = _checked_recording(pressures_kpa)
+    x_mm, y_mm = sensel_axes_mm(*p.shape[1:], pitch_mm)
+    mean_kpa = p.mean(axis=0)
+    rows, cols = _contact_window(mean_kpa > CONTACT_KPA)
+    cop, force, prints = {}, {}, {}
+    for side, mask in _foot_masks(p).items():
+        frames = p * mask
+        cop[side], force[side] = _cop_path_mm(frames, x_mm, y_mm), frames.sum(axis=(1, 2))
+        foot = getattr(metrics, side)
+        prints[side] = FootPrintMap(arch_index=round(foot.arch_index, 4), arch_type=foot.arch_type,
+                                    cop_path_mm=_map_path(cop[side]),
+                                    outlines_mm=[_map_path(o) for o in _outlines_mm(mask, x_mm, y_mm)])
+    return PressureMap(
+        pitch_mm=pitch_mm, x0_mm=float(x_mm[rows.start]), y0_mm=float(y_mm[cols.start]),
+        mean_kpa=np.round(mean_kpa[rows, cols], 1).tolist(), max_kpa=round(float(mean_kpa.max()), 1), frames=len(p),
+        cop_path_mm=_map_path(_body_cop_mm(cop, force)), left=prints["left"], right=prints["right"],
+    )
+
+
+def _contact_window(contact: np.ndarray) -> tuple[slice, slice]:
+    """Rows and columns of the bounding box of the sensels in contact with a margin of MAP_MARGIN_SENSELS (the
+    map's window: a stray noisy sensel far from the feet does not widen it)."""
+    r, c = np.nonzero(contact)
+    rows, cols = contact.shape
+    return (slice(max(r.min() - MAP_MARGIN_SENSELS, 0), min(r.max() + MAP_MARGIN_SENSELS + 1, rows)),
+            slice(max(c.min() - MAP_MARGIN_SENSELS, 0), min(c.max() + MAP_MARGIN_SENSELS + 1, cols)))
+
+
+def _outlines_mm(mask: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray) -> list[np.ndarray]:
+    """(k, 2) boundaries of the footprint's parts (heel and forefoot are apart under a high arch; toes often are)
+    through their edge sensels' centres (plate x, y), largest first; parts too small for a polygon are left out."""
+    import cv2
+
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    parts = sorted((c.reshape(-1, 2) for c in contours if len(c) >= 3), key=cv2.contourArea, reverse=True)
+    return [np.column_stack([x_mm[col_row[:, 1]], y_mm[col_row[:, 0]]]) for col_row in parts]
+
+
+def _body_cop_mm(cop: dict[str, np.ndarray], force: dict[str, np.ndarray]) -> np.ndarray:
+    """The whole body's centre of pressure per frame: the feet's, weighted by their forces."""
+    total = force["left"] + force["right"]
+    return (cop["left"] * force["left"][:, None] + cop["right"] * force["right"][:, None]) / total[:, None]
+
+
+def _map_path(path_mm: np.ndarray) -> list[tuple[float, float]]:
+    """A path of at most COP_PATH_MAX_POINTS points (means of consecutive runs), rounded to 0.01 mm."""
+    chunks = np.array_split(path_mm, min(len(path_mm), COP_PATH_MAX_POINTS))
+    return [(round(float(x), 2), round(float(y), 2)) for x, y in (chunk.mean(axis=0) for chunk in chunks)]
+
+
+def _checked_recording(pressures_kpa: np.ndarray) -> np.ndarray:
+    p = np.asarray(pressures_kpa, dtype=np.float64)
+    if p.ndim != 3 or len(p) == 0:
+        raise MeasurementError(f"expected pressure frames (n, rows, cols), got shape {p.shape}: record the plate again")
+    if not np.isfinite(p).all():
+        raise MeasurementError("the plate recording holds NaN or infinite pressures: record the plate again")
+    return p
+
+
+def sensel_axes_mm(rows: int, cols: int, pitch_mm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Plate x of each row's sensel centres and plate y of each column's (mm, centred on the plate)."""
+    return (np.arange(rows) - (rows - 1) / 2) * pitch_mm, (np.arange(cols) - (cols - 1) / 2) * pitch_mm
+
+
+def _foot_masks(p: np.ndarray) -> dict[str, np.ndarray]:
+    """Each foot's sensels in contact (rows, cols), left then right; refused unless both feet stand."""
+    contact = p.mean(axis=0) > CONTACT_KPA
+    masks = {}
+    for side, in_cols in zip(("left", "right"), _split_feet(contact)):
+        masks[side] = contact & in_cols[None, :]
+        if masks[side].sum() < MIN_FOOT_SENSELS:
+            raise MeasurementError(
+                f"no {side} footprint on the plate ({int(masks[side].sum())} sensels in contact): ask the customer "
+                "to stand on both feet, then record again"
+            )
+    return masks
+
+
+def _cop_path_mm(frames: np.ndarray, x_mm: np.ndarray, y_mm: np.ndarray) -> np.ndarray:
+    """(n, 2) centre of pressure per frame (plate x, y in mm) of frames (n, rows, cols) masked to one foot."""
+    total = np.maximum(frames.sum(axis=(1, 2)), 1e-9)
+    return np.column_stack([(frames.sum(axis=2) @ x_mm) / total, (frames.sum(axis=1) @ y_mm) / total])
 
 
 def _split_feet(contact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

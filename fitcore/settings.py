@@ -54,6 +54,9 @@ class ServiceSettings(BaseModel):
     max_concurrent_requests: int = Field(
         default=15, gt=0, lt=40, description="requests inside the service at once, the rest wait (api/gate.py): at "
                                              "most the database pool's 15 connections, below the 40 worker threads")
+    tryon_frame_ancestors: list[str] = Field(
+        default=[], description="origins (https://shop.example) allowed to embed the webshop try-on page in a frame, "
+                                "besides the service itself (docs/webshop-tryon.md)")
 
 
 class Settings(BaseSettings):

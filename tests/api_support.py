@@ -143,7 +143,7 @@ def world(database_url: str, **settings_changes) -> Iterator[World]:
     app = create_app(engine=engine, settings=_settings(**settings_changes))
     with running(app) as url:
         w = World(url, engine)
-        w.tenants = tenants
+        w.app, w.tenants = app, tenants
         try:
             yield w
         finally:

@@ -36,6 +36,27 @@ def test_every_route_but_the_schema_and_docs_requires_a_key(tmp_path):
     assert served == {(m.lower(), "/v1" + r.path) for r in routes for m in r.methods}  # nothing else is served
 
 
+
+def test_outside_v1_only_the_schema_docs_and_static_pages_are_served(tmp_path):
+    from starlette.routing import Mount
+    from starlette.staticfiles import StaticFiles
+
+    from api.pages import ASSETS_PATH, PAGES, WEB_DIR, WithHeaders
+
+    app = create_app(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert {r.original_router.prefix for r in app.routes if not hasattr(r, "path")} == {"/v1"}  # included routers
+    outside = {route.path: route for route in app.routes if hasattr(route, "path")}
+    schema_and_docs = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}
+    assert set(outside) == schema_and_docs | set(PAGES) | {ASSETS_PATH}
+    for path in PAGES:  # the pages: GET only, no parameters, no dependencies, not in the schema
+        page = outside[path]
+        assert page.methods == {"GET"} and not page.include_in_schema and not page.dependant.dependencies
+        assert not page.dependant.query_params and not page.dependant.path_params
+    static = outside[ASSETS_PATH]  # the assets: files of api/web, nothing else
+    assert isinstance(static, Mount) and isinstance(static.app, WithHeaders) and isinstance(static.app.app, StaticFiles)
+    assert static.app.app.directory == WEB_DIR
+
+
 def test_no_route_answers_without_a_valid_key(database_url):
     with world(database_url) as w:
         schema = w.http.get("/openapi.json").json()

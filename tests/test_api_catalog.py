@@ -96,7 +96,8 @@ def test_stock_updates_are_checked_and_scoped(database_url):
             assert w.call("A", "admin", "PUT", "/v1/stores/STORE-A/stock", json=body).status_code == 422
         r = w.call("A", "kiosk", "PUT", "/v1/stores/STORE-A/stock", json={"items": [{"sku": skus[0], "quantity": 1}]})
         assert r.status_code == 403
-        assert w.call("A", "webshop", "GET", "/v1/stores").json() == [{"code": "STORE-A", "kiosks": []}]
+        assert w.call("A", "webshop", "GET", "/v1/stores").json() == [
+            {"code": "STORE-A", "kiosks": [], "size_system": "eu"}]
 
 
 def test_bad_product_files_are_refused_with_the_rows_to_fix(database_url):

@@ -3,9 +3,12 @@ passport's fit results. On SQLite and PostgreSQL, through a real HTTP server."""
 
 from __future__ import annotations
 
+import time
+
 from sqlmodel import Session, select
 
 from api import tenancy
+from api.repository import FIT_RESULTS_KEPT
 from shoe_db.models import Stock, Store
 from tests.api_support import POINTS_PER_FOOT, import_catalogue, world
 
@@ -82,3 +85,33 @@ def test_a_kept_recommendation_is_recomputed_when_the_stock_changes(database_url
         assert sold_out not in {rec["fit"]["sku"] for rec in after}
         kept = [f for f in w.call("A", "webshop", "GET", base).json()["fit_results"] if f["kind"] == "recommendations"]
         assert len(kept) == 1 and kept[0]["result"] == after  # the newest answer per request, stored once
+
+
+def test_a_stored_passport_is_searched_before_anyone_asks(database_url):
+    with world(database_url) as w:
+        import_catalogue(w.engine)
+        w.customer("A", "C1")
+        passport_id = w.passport("A", "C1")
+        fitting = w.app.state.fitting
+        deadline = time.monotonic() + 30
+        while not any(key[0] == passport_id for key in fitting._searches) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (key, kept), = [(k, v) for k, v in fitting._searches.items() if k[0] == passport_id]
+        assert kept.search.complete
+        r = w.call("A", "webshop", "GET", f"/v1/passports/{passport_id}/recommendations", params={"n": 3})
+        assert r.status_code == 200 and len(r.json()) == 3
+        assert r.json()[0]["fit"]["score"] == kept.matcher.top(kept.feet, 3)[0].fit.score
+        assert list(fitting._searches) == [key]  # answered from the prepared search, not searched again
+
+
+def test_a_passport_keeps_the_newest_answers_of_each_kind(database_url):
+    with world(database_url) as w:
+        import_catalogue(w.engine)
+        w.customer("A", "C1")
+        base = f"/v1/passports/{w.passport('A', 'C1')}"
+        limits = [500.0 + i for i in range(FIT_RESULTS_KEPT + 5)]
+        for limit in limits:
+            assert w.call("A", "webshop", "GET", f"{base}/recommendations", params={"price_max": limit}).status_code == 200
+        kept = [f["request"]["price_max"] for f in w.call("A", "webshop", "GET", base).json()["fit_results"]
+                if f["kind"] == "recommendations"]
+        assert sorted(kept) == limits[-FIT_RESULTS_KEPT:]

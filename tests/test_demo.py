@@ -34,7 +34,7 @@ def start_demo(env: dict, port: int) -> tuple[subprocess.Popen, str, dict[str, s
         line = proc.stdout.readline()
         assert line and time.monotonic() < deadline, f"demo stopped: {''.join(lines)} {proc.stderr.read()[-2000:]}"
         lines.append(line)
-        if found := re.search(r"kiosk at (http://\S+/v1)", line):
+        if found := re.search(r"API at (http://\S+/v1) ", line):
             address = found.group(1)
         if found := re.match(r"(kiosk|tenant) key:\s+(ff_\S+)", line):
             keys[found.group(1)] = found.group(2)
@@ -68,13 +68,16 @@ def test_the_demo_serves_a_kiosk_with_printed_keys_and_starts_again(tmp_path):
     proc, address, keys = start_demo(env, port)
     try:
         assert address == f"http://127.0.0.1:{port}/v1"
+        assert f"kiosk page at http://127.0.0.1:{port}/kiosk" in start_demo.output
         assert "generating a catalogue of 8 shoe models" in start_demo.output
         me = get(address, "/me", keys["kiosk"])
         assert me.status_code == 200, me.text
         assert me.json()["tenant"] == "demo" and me.json()["store"] == "STORE-01"
         assert "scans:write" in me.json()["scopes"]
+        kiosk_page = httpx.get(f"http://127.0.0.1:{port}/kiosk", timeout=10)
+        assert kiosk_page.status_code == 200 and "<html" in kiosk_page.text.lower()
         stores = get(address, "/stores", keys["tenant"]).json()
-        assert {"code": "STORE-01", "kiosks": [DEMO_RIG_SERIAL]} in stores
+        assert {"code": "STORE-01", "kiosks": [DEMO_RIG_SERIAL], "size_system": "eu"} in stores
     finally:
         stop(proc)
     assert (data_dir / "footfit.sqlite").exists()

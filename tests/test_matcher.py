@@ -99,6 +99,22 @@ def test_top_gives_distinct_models_after_the_filters(matcher, feet):
         matcher.top(feet, 3, MatchFilters(store="NOWHERE"))
 
 
+def test_a_kept_search_of_every_model_answers_any_filters_alike(matcher, feet):
+    search = matcher.search(feet)
+    assert search.complete and len(search.model_best) == len(np.unique(matcher.catalogue.model_ids))
+    models = matcher.catalogue.models
+    for filters in (MatchFilters(), MatchFilters(category=str(models.category[0])), MatchFilters(gender="women"),
+                    MatchFilters(price_min=60.0, price_max=120.0), MatchFilters(store="STORE-01")):
+        fresh, kept = matcher.top(feet, 5, filters), matcher.top(feet, 5, filters, search)
+        assert [r.to_dict() for r in kept] == [r.to_dict() for r in fresh]
+    some = [int(m) for m in models.model_ids[:4]]
+    assert [f.to_dict() for f in matcher.best_sizes(feet, some, search)] == \
+        [f.to_dict() for f in matcher.best_sizes(feet, some)]
+    partial = matcher._search(feet, np.array(some[:1]))  # a search of some models is never taken for all
+    assert not partial.complete
+    assert [r.to_dict() for r in matcher.top(feet, 3, search=partial)] == [r.to_dict() for r in matcher.top(feet, 3)]
+
+
 def test_tryon_gives_region_verdicts_and_the_clearance_at_every_point(matcher, feet):
     best = matcher.best_sizes(feet)[0]
     tried = matcher.tryon(feet, best.model_id, best.size_id)

@@ -10,7 +10,7 @@ import pytest
 
 from device.plate import PLATE_COLS, PLATE_PITCH_MM, PLATE_ROWS, PressurePlate, sensel_centres_mm
 from fitcore.errors import MeasurementError
-from fitcore.pressure import arch_index, arch_type, plate_metrics
+from fitcore.pressure import CONTACT_KPA, COP_PATH_MAX_POINTS, arch_index, arch_type, plate_metrics, pressure_map
 from simulator.plate import GRAVITY_M_S2, VirtualPlate
 from simulator.ports import InProcessLink
 from simulator.rig import DEMO_RIG_SERIAL, rig_geometry
@@ -79,6 +79,48 @@ def test_bad_recordings_are_refused_with_the_reason():
         plate_metrics(np.zeros((PLATE_ROWS, PLATE_COLS)), PLATE_PITCH_MM)
 
 
+def test_the_pressure_map_keeps_the_mean_picture_cop_paths_and_outlines_in_the_plate_frame():
+    left, right = footprint(110.0, 25.0, kpa=60.0), footprint(-110.0, 25.0, kpa=40.0)
+    # 700 frames: the weight shifts from the left foot to the right one and back, so the body's COP moves in y
+    shift = np.sin(np.linspace(0, 2 * np.pi, 700))[:, None, None]
+    frames = (left * (1 + 0.5 * shift) + right * (1 - 0.5 * shift)).astype(np.float32)
+    m = pressure_map(frames, PLATE_PITCH_MM, plate_metrics(frames, PLATE_PITCH_MM))
+
+    grid = np.array(m.mean_kpa)
+    mean = frames.mean(axis=0)
+    r0, c0 = np.flatnonzero(np.isclose(X_MM, m.x0_mm))[0], np.flatnonzero(np.isclose(Y_MM, m.y0_mm))[0]
+    assert np.allclose(grid, np.round(mean[r0:r0 + grid.shape[0], c0:c0 + grid.shape[1]], 1))
+    assert grid.sum() == pytest.approx(mean.sum(), rel=1e-3), "the window holds every loaded sensel"
+    assert grid.shape[0] < PLATE_ROWS and grid.shape[1] < PLATE_COLS, "cropped to the feet"
+    noisy = frames.copy()
+    noisy[:, 0, 0] = CONTACT_KPA / 2  # a noisy sensel in the plate's corner, below contact
+    assert np.array(pressure_map(noisy, PLATE_PITCH_MM, plate_metrics(noisy, PLATE_PITCH_MM)).mean_kpa).shape == \
+        grid.shape, "stray noise does not widen the window"
+    assert m.max_kpa == pytest.approx(mean.max(), abs=0.05) and m.frames == 700
+
+    body = np.array(m.cop_path_mm)
+    assert len(body) == COP_PATH_MAX_POINTS
+    assert body[:, 1].max() > 20 and body[:, 1].min() < -20, "the body's COP follows the weight from side to side"
+    for side, centre_y in (("left", 110.0), ("right", -110.0)):
+        foot = getattr(m, side)
+        path = np.array(foot.cop_path_mm)
+        assert len(path) <= COP_PATH_MAX_POINTS and np.abs(path[:, 1] - path[0, 1]).max() < 1e-6, "one print's COP"
+        print_x = X_MM[np.nonzero((left if side == "left" else right).any(axis=1))[0]]
+        main = np.array(foot.outlines_mm[0])  # heel, midfoot and ball; the toes are apart
+        assert main[:, 0].min() == pytest.approx(print_x.min()) and main[:, 0].max() < 95
+        assert main[:, 1].mean() == pytest.approx(centre_y, abs=15)
+        every = np.vstack([np.array(o) for o in foot.outlines_mm])
+        assert every[:, 0].max() == pytest.approx(print_x.max()), "the toes have outlines of their own"
+        assert foot.arch_type == arch_type(foot.arch_index)
+
+
+def test_a_pressure_map_of_a_bad_recording_is_refused_like_the_metrics():
+    one_foot = np.stack([footprint(110.0, 25.0)] * 3)
+    metrics = plate_metrics(np.stack([footprint(110.0, 25.0) + footprint(-110.0, 25.0)] * 3), PLATE_PITCH_MM)
+    with pytest.raises(MeasurementError, match="both feet"):
+        pressure_map(one_foot, PLATE_PITCH_MM, metrics)
+
+
 @pytest.fixture(scope="module")
 def recording():
     """Two seconds of the virtual plate with a population subject standing, read through the real driver."""
@@ -121,3 +163,17 @@ def test_a_recording_of_the_virtual_plate(recording):
         yaw_deg = np.degrees(np.arctan2(pose[1, 0], pose[0, 0]))
         assert foot.axis_deg == pytest.approx(yaw_deg, abs=6.0)  # principal axis vs the mesh's x axis
     assert 0 < m.cop_sway_mm < 10
+
+
+def test_the_pressure_map_of_a_virtual_plate_recording(recording):
+    _, _, _, frames = recording
+    metrics = plate_metrics(frames, PLATE_PITCH_MM)
+    m = pressure_map(frames, PLATE_PITCH_MM, metrics)
+    assert (m.left.arch_type, m.right.arch_type) == (metrics.left.arch_type, metrics.right.arch_type)
+    for side, sign in (("left", 1), ("right", -1)):  # +y is the customer's left
+        foot = getattr(m, side)
+        outline, path = np.vstack([np.array(o) for o in foot.outlines_mm]), np.array(foot.cop_path_mm)
+        assert sign * outline[:, 1].mean() > 50 and len(path) == len(frames)
+        lo, hi = outline.min(axis=0), outline.max(axis=0)
+        assert ((path >= lo) & (path <= hi)).all(), "the foot's COP lies on its print"
+        assert 150 < hi[0] - lo[0] < 330, "a foot's length of print"

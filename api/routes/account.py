@@ -11,5 +11,6 @@ router = APIRouter(tags=["account"])
 
 @router.get("/me", response_model=Me, summary="The calling key: tenant, store, scopes")
 def me(repo: Repository = Depends(access(None))) -> Me:
-    p = repo.principal
-    return Me(key_id=p.key_id, tenant=repo.tenant().name, store=repo.store_code(p.store_id), scopes=sorted(p.scopes))
+    p, tenant = repo.principal, repo.tenant()
+    return Me(key_id=p.key_id, tenant=tenant.name, store=repo.store_code(p.store_id), scopes=sorted(p.scopes),
+              retention_days=tenant.retention_days)

@@ -20,7 +20,7 @@ StoreCode = Annotated[str, Field(min_length=1, max_length=40)]
 
 @router.get("/stores", response_model=list[StoreOut], summary="Your stores and their kiosks")
 def list_stores(repo: Repository = Depends(access(None))) -> list[StoreOut]:
-    return [StoreOut(code=code, kiosks=kiosks) for code, kiosks in repo.stores()]
+    return [StoreOut(**store._asdict()) for store in repo.stores()]
 
 
 @router.put("/stores/{code}/stock", response_model=StockOut,

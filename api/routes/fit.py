@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 
 from fitcore.errors import NotFound
@@ -16,7 +16,8 @@ from shoe_db.models import CATEGORIES, GENDERS, LEVELS
 from api.access import access
 from api.fitting import Fitting, fitting
 from api.repository import Repository
-from api.schemas import ModelFitOut, RecommendationOut, TryOnOut
+from api.schemas import ModelFitOut, RecommendationOut, TryOnDrawnOut
+from api.tryon_view import tryon_drawing
 
 router = APIRouter(prefix="/passports/{passport_id}", tags=["fit"])
 PassportId = Annotated[str, Field(min_length=1, max_length=32)]
@@ -36,18 +37,22 @@ def recommendations(passport_id: PassportId,
                     store: Annotated[str | None, Query(max_length=40, description="one of your store codes; kiosk "
                                                                                   "keys default to theirs")] = None,
                     repo: Repository = Depends(access("recommendations:read")),
-                    fit: Fitting = Depends(fitting)) -> list[RecommendationOut]:
+                    fit: Fitting = Depends(fitting)) -> Response:
     record = repo.passport(passport_id, purpose="recommendations")
     store = store or repo.store_code(repo.principal.store_id)
     if store:
         repo.store_id(store)  # another tenant's store is not found
     filters = MatchFilters(category=category, gender=gender, use=use, level=level, price_min=price_min,
                            price_max=price_max, store=store)
-    result, computed = fit.answer(record, ("recommendations", n, filters), lambda: [
-        RecommendationOut.model_validate(r.to_dict()) for r in fit.matcher().top(fit.feet(record), n=n, filters=filters)])
+    def top() -> str:
+        m = fit.searched(record)
+        return _dump([RecommendationOut.model_validate(r, from_attributes=True)
+                      for r in m.matcher.top(m.feet, n, filters, m.search)])
+
+    answer, computed = fit.answer(record, ("recommendations", n, filters), top)
     if computed:  # a kept answer is stored already: a rescan or a catalogue change makes a new one
-        repo.save_fit_result(record, "recommendations", {"n": n, **filters.__dict__}, _dump(result))
-    return result
+        repo.save_fit_result(record, "recommendations", {"n": n, **filters.__dict__}, answer)
+    return Response(answer, media_type="application/json")  # validated when made: sent as it was kept
 
 
 @router.get("/sizes/{model_id}", response_model=ModelFitOut, summary="The best size of one product for these feet")
@@ -55,24 +60,30 @@ def size_for_product(passport_id: PassportId, model_id: int,
                      repo: Repository = Depends(access("recommendations:read")),
                      fit: Fitting = Depends(fitting)) -> ModelFitOut:
     record = repo.passport(passport_id, purpose="size for a product")
-    fits = fit.matcher().best_sizes(fit.feet(record), model_ids=[model_id])
+    m = fit.searched(record)
+    fits = m.matcher.best_sizes(m.feet, [model_id], m.search)
     if not fits:
         raise NotFound(f"model {model_id} has no size with an interior: the matcher cannot size it")
-    result = ModelFitOut.model_validate(fits[0].to_dict())
+    result = ModelFitOut.model_validate(fits[0], from_attributes=True)
     repo.save_fit_result(record, "size", {"model_id": model_id}, _dump(result))
     return result
 
 
-@router.get("/tryon", response_model=TryOnOut,
+@router.get("/tryon", response_model=TryOnDrawnOut,
             summary="Virtual try-on of one product in one size: both feet's region verdicts and the clearance at "
-                    "every foot point (mm)")
+                    "every foot point (mm); with drawing=true also the feet placed in the shoe, to draw")
 def tryon(passport_id: PassportId, model_id: Annotated[int, Query()], size_id: Annotated[int, Query()],
+          drawing: Annotated[bool, Query(description="add the feet placed in the shoe (thinned to 3,000 points "
+                                                     "each, shoe frame) and the interior's cross-sections")] = False,
           repo: Repository = Depends(access("recommendations:read")),
-          fit: Fitting = Depends(fitting)) -> TryOnOut:
+          fit: Fitting = Depends(fitting)) -> TryOnDrawnOut:
     record = repo.passport(passport_id, purpose="try-on")
-    result = TryOnOut.model_validate(fit.matcher().tryon(fit.feet(record), model_id, size_id).to_dict())
+    matcher, feet = fit.matcher(), fit.feet(record)
+    tried = matcher.tryon(feet, model_id, size_id)
+    result = TryOnDrawnOut.model_validate(
+        {**tried.to_dict(), "drawing": tryon_drawing(matcher, feet, tried) if drawing else None})
     kept = result.model_dump(mode="json", exclude={"left": {"clearance_mm", "in_shoe"},
-                                                   "right": {"clearance_mm", "in_shoe"}})
+                                                   "right": {"clearance_mm", "in_shoe"}, "drawing": True})
     repo.save_fit_result(record, "tryon", {"model_id": model_id, "size_id": size_id}, json.dumps(kept))
     return result
 

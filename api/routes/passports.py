@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from pydantic import Field
 
+from fitcore.pressure import PressureMap
 from api.access import access
 from api.auth import require_scope
 from api.passport_upload import SIDES, parse_upload, points_from_blob
@@ -42,6 +43,14 @@ def get_points(passport_id: PassportId, side: Literal["left", "right"],
     return Response(ply_bytes(points_from_blob(getattr(record, f"{side}_points"))),
                     media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{side}.ply"'})
+
+
+@router.get("/{passport_id}/pressure", response_model=PressureMap,
+            summary="The standing pressure map of a kiosk scan (staff: needs scans:read too): mean pressure per sensel "
+                    "(kPa) and centre-of-pressure paths in the plate frame (mm); an uploaded passport has none (404)")
+def get_pressure_map(passport_id: PassportId, repo: Repository = Depends(access("passports:read"))) -> PressureMap:
+    require_scope(repo.principal, "scans:read")
+    return repo.pressure_map(repo.passport(passport_id, purpose="pressure map"))
 
 
 @router.put("/{passport_id}", response_model=PassportSummary,

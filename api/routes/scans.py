@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from fitcore.errors import NotFound
 from api.access import access
 from api.repository import Repository
 from api.scans import ScanJob, ScanManager, ScanStatus
@@ -48,6 +49,8 @@ class ScanOut(BaseModel):
     passport_id: str | None = Field(description="set when done: the stored passport")
     started_at: datetime
     finished_at: datetime | None
+    failed_device: Literal["board", "plate", "camera"] | None = Field(
+        description="set for a device failure: the device to check (board = the arm's motor board)")
 
 
 def scan_manager(request: Request) -> ScanManager:
@@ -84,6 +87,20 @@ def scan_events(scan_id: ScanId, repo: Repository = Depends(access("scans:write"
     repo.release()
     return StreamingResponse(_events(job), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/scans/{scan_id}/preview", response_class=Response,
+            summary="The latest camera frame of a running scan as a small grey JPEG (kept in memory only, never "
+                    "stored); 404 before the first frame and once the camera is done",
+            responses={200: {"content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+                             "description": "about 320 px wide, refreshed a few times a second"}})
+def scan_preview(scan_id: ScanId, repo: Repository = Depends(access("scans:write")),
+                 scans: ScanManager = Depends(scan_manager)) -> Response:
+    jpeg = scans.job(repo.principal, scan_id).preview.jpeg()
+    if jpeg is None:
+        raise NotFound(f"scan {scan_id} has no camera frame yet: the preview shows the camera while the rig scans "
+                       f"(not before it starts, nor after the feet are scanned)")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/scans/{scan_id}/cancel", response_model=ScanOut,

@@ -1,0 +1,73 @@
+"""What a page needs to draw a try-on (`GET .../tryon?drawing=true`): each foot as the matcher placed it in the
+shoe, thinned to a few thousand points, with their clearance, and the shoe interior's cross-sections.
+
+Everything is in the shoe frame (docs/catalog.md): mm, the LEFT shoe, heel counter at x = 0, +x toward the toe,
+insole at z = 0, +y lateral. A right foot is mirrored (y -> -y) as the matcher mirrors it (fitcore.fit.
+prepare_foot); then both feet are placed by the pose the matcher's try-on used for that size (a yaw about the
+pternion and a shift in x and y), so a drawn point's clearance is the clearance of the interior at that very
+place.
+
+Thinning is a voxel grid: the first point (in PLY order) of every occupied cube is kept, and the cube grows
+from VOXEL_START_MM by VOXEL_GROWTH until at most `max_points` remain: deterministic, and even over the surface
+(a random sample would leave holes and clumps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fitcore.fit import placed_points_mm
+from fitcore.matcher import SIDES, Matcher, ScannedFeet, TryOn
+from shoe_db.sections import ANGLES_RAD, station_x_mm
+from api.schemas import DrawnFootOut, ShoeRingOut, TryOnDrawingOut
+
+MAX_DRAWN_POINTS = 3000
+VOXEL_START_MM = 3.0
+VOXEL_GROWTH = 1.25
+
+
+def tryon_drawing(matcher: Matcher, feet: ScannedFeet, tried: TryOn,
+                  max_points: int = MAX_DRAWN_POINTS) -> TryOnDrawingOut:
+    """Both feet of a try-on placed in its size and the size's interior, in the shoe frame."""
+    sections, length_mm = _interior(matcher, tried.size.size_id)
+    drawn = {}
+    for side in SIDES:
+        result = getattr(tried, side)
+        placed = placed_points_mm(feet.foot(side).shape, result.pose)  # a right foot is mirrored (y -> -y)
+        keep = voxel_subsample(placed, max_points)
+        drawn[side] = DrawnFootOut(points_mm=np.round(placed[keep], 1).tolist(),
+                                   clearance_mm=np.round(result.clearance_mm[keep].astype(float), 2).tolist(),
+                                   in_shoe=result.in_shoe[keep].tolist(), points_total=len(placed))
+    return TryOnDrawingOut(inner_length_mm=round(length_mm, 1), shoe=interior_rings(sections, length_mm), **drawn)
+
+
+def voxel_subsample(points_mm: np.ndarray, max_points: int) -> np.ndarray:
+    """Indices (ascending) of at most `max_points` points: the first of each occupied voxel, voxels grown until
+    few enough remain."""
+    voxel = VOXEL_START_MM
+    while True:
+        cells = np.floor(points_mm / voxel).astype(np.int64)
+        cells -= cells.min(axis=0)
+        span = cells.max(axis=0) + 1
+        key = (cells[:, 0] * span[1] + cells[:, 1]) * span[2] + cells[:, 2]  # one integer per voxel
+        _, first = np.unique(key, return_index=True)
+        if len(first) <= max_points:
+            return np.sort(first)
+        voxel *= VOXEL_GROWTH
+
+
+def interior_rings(sections: np.ndarray, length_mm: float) -> list[ShoeRingOut]:
+    """Each cross-section of the interior as a closed ring of (y, z) wall points at its station x."""
+    rings = []
+    for x, row in zip(station_x_mm(length_mm), sections.astype(np.float64)):
+        cy, cz, radii = row[0], row[1], row[2:]
+        wall = np.column_stack([cy + radii * np.cos(ANGLES_RAD), cz + radii * np.sin(ANGLES_RAD)])
+        rings.append(ShoeRingOut(x_mm=round(float(x), 1), points_mm=np.round(wall, 1).tolist()))
+    return rings
+
+
+def _interior(matcher: Matcher, size_id: int) -> tuple[np.ndarray, float]:
+    """The sections and inner length of a size the matcher has (the try-on found it, so it is there)."""
+    c = matcher.catalogue
+    i = int(np.searchsorted(c.size_ids, size_id))
+    return c.sections[i], float(c.inner_length_mm[i])

@@ -1,0 +1,109 @@
+/**
+ * Following a kiosk scan (docs/api.md "Kiosk scans"): its progress as server-sent events and the camera preview.
+ *
+ * EventSource cannot send the key's Authorization header, so the event stream is read with fetch() and parsed
+ * here (events `progress`, then one of `done`, `failed`, `cancelled`). If the stream breaks off while the scan
+ * still runs, polling GET /v1/scans/{id} takes over; either way `follow` resolves with the finished scan.
+ *
+ *   import { follow, CameraPreview } from "/web/kiosk/scanning.js";
+ *   const scan = await follow(api, scanId, (scan) => showProgress(scan));   // state: done | failed | cancelled
+ *   const preview = new CameraPreview(api, imgElement); preview.start(scanId); preview.stop();
+ */
+
+import { ApiError, errorMessage } from "../shared/api.js";
+
+const POLL_MS = 500;
+const PREVIEW_MS = 400; // the service encodes at most a few frames a second
+
+export async function follow(api, scanId, onScan) {
+  try {
+    await streamEvents(api, scanId, onScan);
+  } catch (error) {
+    if (error instanceof ApiError && error.status !== 0) throw error; // refused: polling would be refused too
+  }
+  for (;;) {
+    const scan = await api.get(`/scans/${scanId}`);
+    onScan(scan);
+    if (scan.state !== "running") return scan;
+    await sleep(POLL_MS);
+  }
+}
+
+async function streamEvents(api, scanId, onScan) {
+  let response;
+  try {
+    response = await fetch(api.url(`/scans/${scanId}/events`),
+      { headers: { Authorization: `Bearer ${api.key}`, Accept: "text/event-stream" } });
+  } catch {
+    throw new ApiError(0, "The fit service cannot be reached: check the connection.");
+  }
+  if (!response.ok) {
+    const body = await response.json().catch(() => null);
+    throw new ApiError(response.status, errorMessage(response.status, body), body);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const data = buffer.slice(0, end).split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6));
+      buffer = buffer.slice(end + 2);
+      if (data.length) onScan(JSON.parse(data.join("\n")));
+    }
+  }
+}
+
+/** The latest camera frame of a running scan in an <img>, fetched with the key (an <img src> could not send it). */
+export class CameraPreview {
+  constructor(api, img) {
+    this.api = api;
+    this.img = img;
+    this.timer = null;
+    this.busy = false;
+  }
+
+  start(scanId) {
+    this.stop();
+    this.timer = setInterval(() => this.refresh(scanId), PREVIEW_MS);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  clear() {
+    this.stop();
+    if (this.img.src) URL.revokeObjectURL(this.img.src);
+    this.img.removeAttribute("src");
+    this.img.hidden = true;
+  }
+
+  async refresh(scanId) {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const response = await fetch(this.api.url(`/scans/${scanId}/preview`),
+        { headers: { Authorization: `Bearer ${this.api.key}` }, cache: "no-store" });
+      if (response.ok && this.timer !== null) this.show(await response.blob());
+    } catch {
+      // no frame this time (the camera is between frames, or the scan moved on): the next refresh tries again
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  show(blob) {
+    const previous = this.img.src;
+    this.img.src = URL.createObjectURL(blob);
+    this.img.hidden = false;
+    if (previous) URL.revokeObjectURL(previous);
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
