@@ -115,3 +115,13 @@ def test_a_passport_keeps_the_newest_answers_of_each_kind(database_url):
         kept = [f["request"]["price_max"] for f in w.call("A", "webshop", "GET", base).json()["fit_results"]
                 if f["kind"] == "recommendations"]
         assert sorted(kept) == limits[-FIT_RESULTS_KEPT:]
+
+
+def test_a_store_with_nothing_in_stock_has_no_recommendations(database_url):
+    with world(database_url) as w:
+        import_catalogue(w.engine)
+        w.customer("A", "C1")
+        base = f"/v1/passports/{w.passport('A', 'C1')}"
+        r = w.call("A", "webshop", "GET", f"{base}/recommendations", params={"store": "STORE-A"})
+        assert r.status_code == 200 and r.json() == []  # STORE-A is the tenant's, and stocks nothing
+        assert w.call("A", "webshop", "GET", f"{base}/recommendations", params={"store": "STORE-B"}).status_code == 404

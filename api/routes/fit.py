@@ -46,6 +46,8 @@ def recommendations(passport_id: PassportId,
                            price_max=price_max, store=store)
     def top() -> str:
         m = fit.searched(record)
+        if store and store not in m.matcher.catalogue.stock:  # the tenant's store, with nothing in stock
+            return "[]"
         return _dump([RecommendationOut.model_validate(r, from_attributes=True)
                       for r in m.matcher.top(m.feet, n, filters, m.search)])
 
