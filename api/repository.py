@@ -45,6 +45,7 @@ class Repository:
         self.principal = principal
         self.tenant_id = principal.tenant_id
         self._passport_stored = passport_stored or (lambda record: None)  # the service prepares its fit work
+        self._unwritten_audit: list[tuple[str, str, str, str]] = []
 
     # --- the caller ---
     def tenant(self) -> Tenant:
@@ -106,9 +107,10 @@ class Repository:
         return consent, erased
 
     # --- passports ---
-    def passport(self, passport_id: str, purpose: str) -> PassportRecord:
+    def passport(self, passport_id: str, purpose: str, commit: bool = True) -> PassportRecord:
         """The tenant's passport (read audited). A webshop key (no store) also needs the customer's consent to
-        webshop use."""
+        webshop use. `commit=False` leaves the audit entry to be committed with the answer (`save_fit_result`
+        or `commit`): one write per request, and a request that fails before answering has read nothing out."""
         record = self.session.exec(select(PassportRecord).where(PassportRecord.id == passport_id,
                                                                 PassportRecord.tenant_id == self.tenant_id)
                                    .options(*POINTS_WHEN_USED)).first()
@@ -120,9 +122,18 @@ class Repository:
             if not self.consent_in_force(customer)["webshop"]:
                 raise Forbidden("the customer has not consented to webshop use of their passport: record it with "
                                 "POST /v1/customers/{loyalty_id}/consents (purpose webshop) first")
-        self._audit("read", "passport", record.id, purpose)
-        self.session.commit()
+        self._unwritten_audit.append(("read", "passport", record.id, purpose))
+        if commit:
+            self.commit()
         return record
+
+    def commit(self) -> None:
+        """Commit, with the audit entries of reads made with `commit=False` (added only now: a query in between
+        would otherwise write them early and hold the database's write lock through the fit work)."""
+        for entry in self._unwritten_audit:
+            self._audit(*entry)
+        self._unwritten_audit.clear()
+        self.session.commit()
 
     def passports_of(self, customer: Customer) -> list[PassportRecord]:
         """Newest first."""
@@ -194,13 +205,12 @@ class Repository:
         asking with ever new filters must not grow the passport without end)."""
         request_json = json.dumps(request, sort_keys=True)
         same_kind = (FitResult.passport_id == record.id, FitResult.kind == kind)
-        self.session.exec(delete(FitResult).where(*same_kind, FitResult.request_json == request_json))
+        others = (*same_kind, FitResult.request_json != request_json)
+        kept = select(FitResult.id).where(*others).order_by(FitResult.id.desc()).limit(FIT_RESULTS_KEPT - 1)
+        self.session.exec(delete(FitResult).where(*same_kind, FitResult.id.not_in(kept.scalar_subquery())))
         self.session.add(FitResult(passport_id=record.id, kind=kind, request_json=request_json,
                                    result_json=result_json))
-        self.session.flush()
-        newest = select(FitResult.id).where(*same_kind).order_by(FitResult.id.desc()).limit(FIT_RESULTS_KEPT)
-        self.session.exec(delete(FitResult).where(*same_kind, FitResult.id.not_in(newest.scalar_subquery())))
-        self.session.commit()
+        self.commit()
 
     def add_feedback(self, record: PassportRecord, event: FeedbackIn) -> tuple[Feedback, str, str | None]:
         size_id = self.size_id(event.sku)

@@ -8,6 +8,7 @@ import time
 from sqlmodel import Session, select
 
 from api import tenancy
+from api.models import AuditEntry
 from api.repository import FIT_RESULTS_KEPT
 from shoe_db.models import Stock, Store
 from tests.api_support import POINTS_PER_FOOT, import_catalogue, world
@@ -125,3 +126,21 @@ def test_a_store_with_nothing_in_stock_has_no_recommendations(database_url):
         r = w.call("A", "webshop", "GET", f"{base}/recommendations", params={"store": "STORE-A"})
         assert r.status_code == 200 and r.json() == []  # STORE-A is the tenant's, and stocks nothing
         assert w.call("A", "webshop", "GET", f"{base}/recommendations", params={"store": "STORE-B"}).status_code == 404
+
+
+def test_every_fit_answer_is_audited_once_and_a_failed_one_not_at_all(database_url):
+    with world(database_url) as w:
+        import_catalogue(w.engine)
+        w.customer("A", "C1")
+        passport_id = w.passport("A", "C1")
+        base = f"/v1/passports/{passport_id}"
+        for _ in range(2):  # computed, then the kept answer
+            assert w.call("A", "webshop", "GET", f"{base}/recommendations").status_code == 200
+        top = w.call("A", "webshop", "GET", f"{base}/recommendations").json()[0]["fit"]
+        assert w.call("A", "webshop", "GET", f"{base}/sizes/{top['model_id']}").status_code == 200
+        r = w.call("A", "webshop", "GET", f"{base}/tryon", params={"model_id": top["model_id"], "size_id": 10**9})
+        assert r.status_code == 422  # no such size: nothing was read out
+        with Session(w.engine) as session:
+            purposes = [e.detail for e in session.exec(select(AuditEntry).where(AuditEntry.object_id == passport_id,
+                                                                               AuditEntry.action == "read"))]
+        assert sorted(purposes) == ["recommendations"] * 3 + ["size for a product"]

@@ -38,7 +38,7 @@ def recommendations(passport_id: PassportId,
                                                                                   "keys default to theirs")] = None,
                     repo: Repository = Depends(access("recommendations:read")),
                     fit: Fitting = Depends(fitting)) -> Response:
-    record = repo.passport(passport_id, purpose="recommendations")
+    record = repo.passport(passport_id, purpose="recommendations", commit=False)  # audited with the answer
     store = store or repo.store_code(repo.principal.store_id)
     if store:
         repo.store_id(store)  # another tenant's store is not found
@@ -54,6 +54,8 @@ def recommendations(passport_id: PassportId,
     answer, computed = fit.answer(record, ("recommendations", n, filters), top)
     if computed:  # a kept answer is stored already: a rescan or a catalogue change makes a new one
         repo.save_fit_result(record, "recommendations", {"n": n, **filters.__dict__}, answer)
+    else:
+        repo.commit()
     return Response(answer, media_type="application/json")  # validated when made: sent as it was kept
 
 
@@ -61,7 +63,7 @@ def recommendations(passport_id: PassportId,
 def size_for_product(passport_id: PassportId, model_id: int,
                      repo: Repository = Depends(access("recommendations:read")),
                      fit: Fitting = Depends(fitting)) -> ModelFitOut:
-    record = repo.passport(passport_id, purpose="size for a product")
+    record = repo.passport(passport_id, purpose="size for a product", commit=False)  # audited with the answer
     m = fit.searched(record)
     fits = m.matcher.best_sizes(m.feet, [model_id], m.search)
     if not fits:
@@ -79,7 +81,7 @@ def tryon(passport_id: PassportId, model_id: Annotated[int, Query()], size_id: A
                                                      "each, shoe frame) and the interior's cross-sections")] = False,
           repo: Repository = Depends(access("recommendations:read")),
           fit: Fitting = Depends(fitting)) -> TryOnDrawnOut:
-    record = repo.passport(passport_id, purpose="try-on")
+    record = repo.passport(passport_id, purpose="try-on", commit=False)  # audited with the answer
     matcher, feet = fit.matcher(), fit.feet(record)
     tried = matcher.tryon(feet, model_id, size_id)
     result = TryOnDrawnOut.model_validate(
