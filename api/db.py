@@ -3,6 +3,7 @@ history (api/migrations, version table `api_alembic_version`) applied after the 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from alembic import command
@@ -27,7 +28,43 @@ def open_service_db(url: str | None = None) -> Engine:
         # a passport commits an audit entry, so a sync per commit would cost more than the read.
         event.listen(engine, "connect", _sync_at_checkpoints)
         engine.dispose()  # pooled connections get it too
+        WriterQueue(engine)
     return engine
+
+
+class WriterQueue:
+    """One writing transaction at a time in this process, the others queued on a lock.
+
+    SQLite lets one connection write at a time; another writer gets "busy" and its driver sleeps and retries
+    (1, 2, 5 ... up to 100 ms per try), so under load writers wait far longer than the writes take. Here a
+    transaction takes the lock at its first INSERT, UPDATE or DELETE and gives it back when it commits or rolls
+    back (or its connection returns to the pool), and the next writer is woken at once. A writer that cannot
+    get the lock within `wait_s` (e.g. a thread writing on a second connection while its first one writes)
+    goes on without it and SQLite's own waiting applies, as before."""
+
+    KEY = "footfit_writer"
+
+    def __init__(self, engine: Engine, wait_s: float = 10.0):
+        self._lock = threading.Lock()
+        self._wait_s = wait_s
+        event.listen(engine, "before_cursor_execute", self._before_statement)
+        event.listen(engine, "commit", self._transaction_ends)
+        event.listen(engine, "rollback", self._transaction_ends)
+        event.listen(engine.pool, "reset", self._connection_returns)
+
+    def _before_statement(self, conn, _cursor, statement: str, *_args) -> None:
+        if self.KEY not in conn.info and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            conn.info[self.KEY] = self._lock.acquire(timeout=self._wait_s)
+
+    def _transaction_ends(self, conn) -> None:
+        self._release(conn.info)
+
+    def _connection_returns(self, dbapi_connection, connection_record, reset_state) -> None:
+        self._release(connection_record.info)
+
+    def _release(self, info: dict) -> None:
+        if info.pop(self.KEY, False):
+            self._lock.release()
 
 
 def _sync_at_checkpoints(dbapi_connection, _record) -> None:
