@@ -83,9 +83,14 @@ class Repository:
                                       .order_by(Consent.id)))
 
     def consent_in_force(self, customer: Customer) -> dict[str, bool]:
+        return self._consent_state(customer.id)
+
+    def _consent_state(self, customer_id: int) -> dict[str, bool]:
+        """Purpose -> granted, by the newest decision of each (read as plain rows: every webshop read asks)."""
         state = {purpose: False for purpose in CONSENT_PURPOSES}
-        for decision in self.consents(customer):
-            state[decision.purpose] = decision.granted
+        decisions = self.session.exec(select(Consent.purpose, Consent.granted)
+                                      .where(Consent.customer_id == customer_id).order_by(Consent.id))
+        state.update(decisions.all())
         return state
 
     def record_consent(self, customer: Customer, decision: ConsentIn) -> tuple[Consent, int]:
@@ -118,8 +123,7 @@ class Repository:
             raise NotFound(f"no passport {passport_id!r}: list a customer's passports with "
                            f"GET /v1/customers/{{loyalty_id}}/passports")
         if not self.principal.is_kiosk:
-            customer = self.session.get(Customer, record.customer_id)
-            if not self.consent_in_force(customer)["webshop"]:
+            if not self._consent_state(record.customer_id)["webshop"]:
                 raise Forbidden("the customer has not consented to webshop use of their passport: record it with "
                                 "POST /v1/customers/{loyalty_id}/consents (purpose webshop) first")
         self._unwritten_audit.append(("read", "passport", record.id, purpose))
