@@ -33,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +48,7 @@ from sqlmodel import Session  # noqa: E402
 from api import auth, tenancy  # noqa: E402
 from api.db import open_service_db  # noqa: E402
 from tests.api_support import scan_files  # noqa: E402
-from tests.conftest import _free_port  # noqa: E402
+from tests.conftest import PostgresServer, _free_port  # noqa: E402
 
 CATALOGUE_SEED = 1
 SUBJECT_SEEDS = tuple(range(2, 12))  # distinct feet; passports cycle through them
@@ -81,13 +83,12 @@ def main() -> int:
     parser.add_argument("--passports", type=int, default=50)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="sqlite: the embedded default; postgresql: a throwaway server on loopback (as the "
+                             "tests start it), the catalogue generated into it")
     args = parser.parse_args()
     wrk = _wrk()
-    catalogue = _catalogue(args.models)
-    with tempfile.TemporaryDirectory(prefix="footfit-bench-api-") as folder:
-        database = Path(folder) / "footfit.sqlite"
-        shutil.copy(catalogue, database)
-        url = f"sqlite:///{database}"
+    with tempfile.TemporaryDirectory(prefix="footfit-bench-api-") as folder, _database(args, Path(folder)) as url:
         token = _tenant_key(url)
         port = _free_port()
         server = _serve(url, Path(folder), port)
@@ -113,6 +114,31 @@ def _wrk() -> str:
     return found
 
 
+@contextmanager
+def _database(args: argparse.Namespace, folder: Path) -> Iterator[str]:
+    """The service's database URL with the catalogue in it: a copy of the cached SQLite file, or a new
+    PostgreSQL database the catalogue is generated into."""
+    if args.database == "sqlite":
+        database = folder / "footfit.sqlite"
+        shutil.copy(_catalogue(args.models), database)
+        yield f"sqlite:///{database}"
+        return
+    server = PostgresServer()
+    try:
+        url = server.new_database()
+        print(f"generating {args.models} models into PostgreSQL...", file=sys.stderr)
+        _generate(url, args.models)
+        yield url
+    finally:
+        server.stop()
+
+
+def _generate(url: str, models: int) -> None:
+    env = dict(os.environ, FOOTFIT_DATABASE_URL=url)
+    subprocess.run([sys.executable, "-m", "api.cli", "catalog", "generate", "--models", str(models), "--seed",
+                    str(CATALOGUE_SEED), "--stores", "2"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
 def _catalogue(models: int) -> Path:
     path = ROOT / "var" / "bench" / f"api-catalogue-{models}-seed{CATALOGUE_SEED}.sqlite"
     if not path.exists():
@@ -120,9 +146,7 @@ def _catalogue(models: int) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.sqlite")
         partial.unlink(missing_ok=True)
-        env = dict(os.environ, FOOTFIT_DATABASE_URL=f"sqlite:///{partial}")
-        subprocess.run([sys.executable, "-m", "api.cli", "catalog", "generate", "--models", str(models), "--seed",
-                        str(CATALOGUE_SEED), "--stores", "2"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        _generate(f"sqlite:///{partial}", models)
         partial.rename(path)
     return path
 
@@ -238,7 +262,7 @@ def _parse(name: str, text: str) -> LoadResult:
 def _report(results: list[LoadResult], single: dict[str, float], args: argparse.Namespace) -> None:
     floor = results[0].p50_ms
     print(f"\nfit service under load: {args.clients} clients (wrk, {WRK_THREADS} threads), {args.seconds} s per "
-          f"endpoint, {args.models} models, {args.passports} passports, SQLite, one uvicorn worker, "
+          f"endpoint, {args.models} models, {args.passports} passports, {args.database}, one uvicorn worker, "
           f"{os.cpu_count()} cores shared by server and load generator\n")
     print(f"{'endpoint':18s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'p50 / floor':>12s} {'requests':>9s} "
           f"{'errors':>7s}")

@@ -244,6 +244,7 @@ class Matcher:
         self._run_end = np.r_[self._run_start[1:], len(m)]
         self._run_of_pos = np.cumsum(new_run) - 1
         self._run_model = m[self._run_start]
+        self._sized = np.isin(catalogue.models.model_ids, self._run_model)  # models with a size to fit, in id order
         self._profile = self._profiles_of_sizes()
 
     @classmethod
@@ -483,7 +484,7 @@ class Matcher:
 
     def _filtered_models(self, f: MatchFilters) -> np.ndarray:
         models = self.catalogue.models
-        keep = np.ones(len(models.model_ids), dtype=bool)
+        keep = self._sized.copy()
         if f.category:
             keep &= models.category == f.category
         if f.gender:
@@ -499,7 +500,7 @@ class Matcher:
         if f.store is not None and f.store not in self.catalogue.stock:
             raise CatalogError(f"store {f.store!r} has nothing in stock in the catalogue: check the store code "
                                f"(`footfit catalog stock --store CODE`)")
-        return np.intersect1d(models.model_ids[keep], self._run_model)
+        return models.model_ids[keep]
 
     def _in_stock(self, store: str, size_id: int) -> bool:
         ids = self.catalogue.stock.get(store, np.zeros(0, dtype=np.int64))
