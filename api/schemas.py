@@ -249,9 +249,11 @@ class RecommendationOut(BaseModel):
 
 class FootTryOnOut(BaseModel):
     fit: FootFitOut
-    clearance_mm: list[float] = Field(description="signed clearance at each of the foot's points (the passport's "
-                                                   "PLY, in order): positive room, negative pressure")
-    in_shoe: list[bool] = Field(description="false: above the shoe's opening (the leg)")
+    clearance_mm: list[float] | None = Field(description="signed clearance at each of the foot's points (the "
+                                                          "passport's PLY, in order): positive room, negative "
+                                                          "pressure; null when asked with per_point=false")
+    in_shoe: list[bool] | None = Field(description="false: above the shoe's opening (the leg); null when asked with "
+                                                   "per_point=false")
 
 
 class TryOnOut(BaseModel):

@@ -168,10 +168,11 @@ class TryOn:
     left: FootTryOn
     right: FootTryOn
 
-    def to_dict(self) -> dict:
+    def to_dict(self, per_point: bool = True) -> dict:
+        """As plain data; `per_point=False` leaves out the clearance of every point (None), which is most of it."""
         def foot(t: FootTryOn) -> dict:
-            return {"fit": asdict(t.fit), "clearance_mm": np.round(t.clearance_mm, 2).tolist(),
-                    "in_shoe": t.in_shoe.tolist()}
+            return {"fit": asdict(t.fit), "clearance_mm": np.round(t.clearance_mm, 2).tolist() if per_point else None,
+                    "in_shoe": t.in_shoe.tolist() if per_point else None}
         return {"model_id": self.model_id, "size": asdict(self.size), "left": foot(self.left),
                 "right": foot(self.right)}
 

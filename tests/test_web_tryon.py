@@ -99,6 +99,15 @@ def test_tryon_drawing_places_thinned_feet_in_the_shoe_frame(shop):
     assert "drawing" not in kept
 
 
+def test_tryon_can_leave_out_the_clearance_of_every_point(shop):
+    fit = shop.api(f"/sizes/{shop.model_id}")
+    full = shop.api("/tryon", model_id=shop.model_id, size_id=fit["size_id"], drawing="true")
+    lean = shop.api("/tryon", model_id=shop.model_id, size_id=fit["size_id"], drawing="true", per_point="false")
+    assert len(full["left"]["clearance_mm"]) == POINTS_PER_FOOT
+    assert lean["left"]["clearance_mm"] is None and lean["right"]["in_shoe"] is None
+    assert lean["drawing"] == full["drawing"] and lean["size"] == full["size"]  # only the per-point lists go
+
+
 def test_tryon_drawing_flag_must_be_a_boolean(shop):
     r = shop.w.call("A", "webshop", "GET", f"/v1/passports/{shop.passport}/tryon",
                     params={"model_id": shop.model_id, "size_id": 1, "drawing": "maybe"})

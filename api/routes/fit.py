@@ -79,13 +79,16 @@ def size_for_product(passport_id: PassportId, model_id: int,
 def tryon(passport_id: PassportId, model_id: Annotated[int, Query()], size_id: Annotated[int, Query()],
           drawing: Annotated[bool, Query(description="add the feet placed in the shoe (thinned to 3,000 points "
                                                      "each, shoe frame) and the interior's cross-sections")] = False,
+          per_point: Annotated[bool, Query(description="false: leave out the clearance at every point of the "
+                                                       "passport's PLY (24,000 numbers), e.g. when only the "
+                                                       "drawing is wanted")] = True,
           repo: Repository = Depends(access("recommendations:read")),
           fit: Fitting = Depends(fitting)) -> TryOnDrawnOut:
     record = repo.passport(passport_id, purpose="try-on", commit=False)  # audited with the answer
     matcher, feet = fit.matcher(), fit.feet(record)
     tried = matcher.tryon(feet, model_id, size_id)
     result = TryOnDrawnOut.model_validate(
-        {**tried.to_dict(), "drawing": tryon_drawing(matcher, feet, tried) if drawing else None})
+        {**tried.to_dict(per_point), "drawing": tryon_drawing(matcher, feet, tried) if drawing else None})
     kept = result.model_dump(mode="json", exclude={"left": {"clearance_mm", "in_shoe"},
                                                    "right": {"clearance_mm", "in_shoe"}, "drawing": True})
     repo.save_fit_result(record, "tryon", {"model_id": model_id, "size_id": size_id}, json.dumps(kept))

@@ -182,7 +182,7 @@ export class Result {
 
   async tryOn(name, modelId, size) {
     const tried = await this.api.get(`/passports/${this.passportId}/tryon`,
-      { model_id: modelId, size_id: size.size_id, drawing: true });
+      { model_id: modelId, size_id: size.size_id, drawing: true, per_point: false });
     for (const b of $("in-shoe-sizes").children) b.setAttribute("aria-pressed", b.dataset.sizeId == size.size_id);
     $("in-shoe-view").hidden = false;
     this.shoeView = this.shoeView || new FootView($("in-shoe-view"),

@@ -5,7 +5,7 @@
  *
  * It makes three calls, all with the key as "Authorization: Bearer":
  *   GET /v1/passports/{id}/sizes/{model}                               the recommended size and one down and up
- *   GET /v1/passports/{id}/tryon?model_id=&size_id=&drawing=true       region verdicts + the feet in the shoe
+ *   GET /v1/passports/{id}/tryon?model_id=&size_id=&drawing=true&per_point=false   verdicts + the feet in the shoe
  *   GET /v1/passports/{id}/recommendations?n=3&category=               shoes that fit, each in its best size
  * The key comes from the URL fragment (never sent to a server) or the key field; a webshop should rather proxy
  * these calls and keep its key on its server.
@@ -68,7 +68,7 @@ function showRecommended(fit) {
 
 async function tryOn(modelId, sizeId) {
   const tried = await page.api.get(`/passports/${page.passport}/tryon`,
-    { model_id: modelId, size_id: sizeId, drawing: true });
+    { model_id: modelId, size_id: sizeId, drawing: true, per_point: false });
   const section = $("tryon");
   section.hidden = false;
   for (const button of $("sizes").children) button.setAttribute("aria-pressed", button.dataset.sizeId == sizeId);
