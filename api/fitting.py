@@ -95,6 +95,8 @@ class Fitting:
             self.searched(record)
         except FootfitError as e:  # the request that needs it will get the error itself
             log.info("passport %s not prepared for fitting: %s", record.id, e)
+        except Exception:  # a background thread: nobody else would hear of it
+            log.exception("preparing passport %s for fitting failed", record.id)
 
     def _kept(self, cache: OrderedDict, size: int, key: Hashable, compute: Callable[[], T]) -> T:
         return self._kept_or_computed(cache, size, key, compute)[0]
