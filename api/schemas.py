@@ -198,6 +198,10 @@ class RegionFitOut(BaseModel):
     value_mm: float = Field(description="toe: free length in front of the longest toe; others: mean clearance")
     pressure_mm: float = Field(description="mean of the negative clearances in the region (0: nothing presses)")
     good_range_mm: tuple[float, float]
+    width_mm: float | None = Field(default=None, description="ball only: room across the ball, the interior's widest "
+                                                             "breadth near the insole minus the foot's ball width "
+                                                             "(the verdict judges girth and width)")
+    width_good_range_mm: tuple[float, float] | None = Field(default=None, description="ball only")
 
 
 class FootFitOut(BaseModel):

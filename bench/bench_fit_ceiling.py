@@ -10,11 +10,18 @@ model's size from what the product can know: the catalogue's interiors (the impo
 are read: 48 cross-sections of 36 radii between flat ends at the heel and the toe). Its first-size-right rate
 is the most a matcher can reach with this catalogue; the gap to 100% is the catalogue's, not the matcher's.
 
-Beside it, for the same customers and the same sizes: the oracle on the TRUE lasts (100% by construction: a
-check of this script), the oracle on the true lasts cut into the catalogue's representation (48 x 36 sections:
-what the representation alone loses, before any grading), the matcher and the label baseline
-(bench/bench_fit_quality.py's recommenders), and how far the catalogue's interiors are from the true lasts
-(ball girth and inner length of every size tried).
+Beside it, for the same customers and the same sizes:
+- the oracle on the TRUE lasts (100% by construction: a check of this script);
+- the oracle on the true lasts cut into the catalogue's representation (48 x 36 sections): what the
+  representation loses before any grading;
+- both oracles again with the representation's systematic bias taken off every region value (the mean of
+  sections-minus-true over the run, e.g. the outline's polygon reads the girth ~0.9 mm small): a matcher could
+  learn such an offset, so the ceiling should not charge it;
+- the matcher on the customer's scan, the matcher on a PERFECT scan (the true foot meshes sampled densely and
+  measured by the product's code: what a flawless scanner would give it) and the label baseline;
+- per chooser, the comfort lost against the best size, and how often the chosen size is within a margin of the
+  best (a customer who cannot tell sizes that close apart would call it right);
+- how far the catalogue's interiors are from the true lasts (inner length and girth of every size tried).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import argparse
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,15 +40,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bench_fit_quality as quality  # noqa: E402
 from device.profile import get_profile  # noqa: E402
+from fitcore.matcher import ScannedFeet  # noqa: E402
+from fitcore.measure import measure_mesh, sample_surface  # noqa: E402
 from fitcore.mesh import Mesh  # noqa: E402
+from fitcore.passport import Passport, foot_model  # noqa: E402
 from shoe_db.matcher_catalogue import load_matcher_catalogue  # noqa: E402
 from fitcore.clearance import outline_measures  # noqa: E402
 from shoe_db.sections import STATIONS, section_outlines_mm, sections_from_mesh, station_x_mm  # noqa: E402
 from simulator.catalog import last_interior, true_last  # noqa: E402
-from simulator.comfort import Cavity, comfort, preference  # noqa: E402
+from simulator.comfort import WEIGHTS, Cavity, RegionFit, preference, region_costs, region_fit  # noqa: E402
 from simulator.customers import draw_customer, rig_calibration, scanned_customer, subject_of  # noqa: E402
 
 _worker: dict = {}
+VALUES = ("toe_room_mm", "toe_box_pressure_mm", "forefoot_girth_mm", "forefoot_width_mm", "instep_pressure_mm",
+          "heel_width_mm")  # the region values the customer's costs are made of
+MARGINS = (0.0, 0.5, 1.0, 2.0)  # comfort margins (squared perception thresholds) of the "could not tell" columns
+PERFECT_SCAN_PER_MM2 = 0.5  # ~40,000 points per foot, over the whole skin (sole included)
 
 
 def sections_mesh(sections: np.ndarray, length_mm: float) -> Mesh:
@@ -72,29 +87,62 @@ def _init(models: int, seed: int) -> None:
 
 
 def oracle_choices(seed: int) -> list[dict]:
-    """Per model: the truth's scores (true lasts) and the oracle's (catalogue interiors) of the sizes tried."""
+    """Per model and size tried: the truth's score, and each foot's region fit in the true last, in the true last
+    cut into sections and in the catalogue's interior (scored later, once the representation's bias is known)."""
     customer = draw_customer(seed)
     feet = quality.placed_feet(subject_of(customer))
     truth = {c.model_code: c for c in quality._timed_truth(customer)[0]}
     c = _worker["interiors"]
     out = []
     for model in quality.models_for(customer, _worker["models"]):
-        wants = preference(model.category, model.level)
-        catalogue_scores, sections_scores, gaps = {}, {}, []
+        fits, gaps = {"true": {}, "sections": {}, "catalogue": {}}, []
         for sku in truth[model.code].scores:
             i = _worker["sizes"][sku]
             known, known_length = c.sections[i].astype(np.float64), float(c.inner_length_mm[i])
             true = last_interior(true_last(_worker["catalogue"], sku))
             true_length = float(np.ptp(true.vertices_mm[:, 0]))
             true_sections = sections_from_mesh(true.vertices_mm, true.triangles, true_length).astype(np.float64)
-            for scores, sections, length in ((catalogue_scores, known, known_length),
-                                             (sections_scores, true_sections, true_length)):
-                cavity = Cavity(sections_mesh(sections, length))
-                scores[sku] = sum(comfort(foot, cavity, wants).score for foot in feet.values())
+            for name, cavity in (("true", Cavity(true)),
+                                 ("sections", Cavity(sections_mesh(true_sections, true_length))),
+                                 ("catalogue", Cavity(sections_mesh(known, known_length)))):
+                fits[name][sku] = [region_fit(foot, cavity) for foot in feet.values()]
             gaps.append(_interior_gap(known, known_length, true_sections, true_length))
-        out.append(dict(model=model.code, truth=truth[model.code].scores, sections=sections_scores,
-                        catalogue=catalogue_scores, gaps=gaps))
+        out.append(dict(model=model.code, truth=truth[model.code].scores, fits=fits, gaps=gaps))
     return out
+
+
+def representation_bias(per_customer: list[list[dict]]) -> np.ndarray:
+    """Per region value (VALUES): the mean of what the true last cut into 48 x 36 sections reads minus what the
+    true last itself reads, over every foot and size of this run. A systematic offset of the representation
+    (e.g. a polygon's outline inside the curve it samples) that any matcher could learn and take off."""
+    differences = [[getattr(a, k) - getattr(b, k) for k in VALUES]
+                   for choices in per_customer for choice in choices for sku in choice["fits"]["true"]
+                   for a, b in zip(choice["fits"]["sections"][sku], choice["fits"]["true"][sku])]
+    return np.mean(differences, axis=0)
+
+
+def pair_score(fits: list[RegionFit], wants, bias: np.ndarray | None = None) -> float:
+    """The customer's comfort of the pair from the feet's region fits (simulator.comfort's costs), optionally with
+    the representation's bias taken off every value first."""
+    if bias is not None:
+        fits = [replace(f, **{k: getattr(f, k) - d for k, d in zip(VALUES, bias)}) for f in fits]
+    return -sum(WEIGHTS[k] * v for f in fits for k, v in region_costs(f, wants).items())
+
+
+def perfect_scan(scan) -> ScannedFeet:
+    """The customer's feet as a flawless scanner would deliver them: the true foot meshes, densely sampled,
+    measured into the foot frame by the product's own code (fitcore.measure), in the scanned passport's place."""
+    passport = Passport.load(scan.passport_path)
+    subject, feet, points = subject_of(scan.customer), {}, {}
+    for side in ("left", "right"):
+        mesh = getattr(subject, side)
+        measured = measure_mesh(mesh, side)
+        t = measured.foot_from_plate
+        points[side] = sample_surface(mesh, per_mm2=PERFECT_SCAN_PER_MM2)[0] @ t[:3, :3].T + t[:3, 3]
+        scanned = getattr(passport.feet, side)
+        feet[side] = foot_model(measured, scanned.pressure, scanned.quality)
+    passport = passport.model_copy(update={"feet": passport.feet.model_copy(update=feet)})
+    return ScannedFeet.from_arrays(passport, points["left"], points["right"])
 
 
 def _interior_gap(known: np.ndarray, known_length_mm: float, true: np.ndarray, true_length_mm: float):
@@ -119,34 +167,59 @@ def main() -> None:
         per_customer = list(pool.map(oracle_choices, seeds))
     calibration, profile = rig_calibration(), get_profile("light")
     scans = [scanned_customer(draw_customer(s), calibration, profile) for s in seeds]
-    recommenders = {"matcher": quality.matcher_recommender(engine), "label": quality.label_size}
+    recommenders = {"matcher": quality.matcher_recommender(engine),
+                    "matcher, perfect scan": quality.matcher_recommender(engine, perfect_scan),
+                    "label": quality.label_size}
     picks = {name: [recommend(scan, quality.models_for(scan.customer, models)) for scan in scans]
              for name, recommend in recommenders.items()}
+    bias = representation_bias(per_customer)
 
-    rows = {name: [] for name in ("oracle, true lasts", "oracle, true lasts as sections", "oracle, catalogue",
-                                  *recommenders)}
+    rows = {name: [] for name in ("oracle, true lasts", "oracle, true lasts as sections",
+                                  "oracle, sections, bias taken off", "oracle, catalogue",
+                                  "oracle, catalogue, bias taken off", *recommenders)}
     gaps = []
     for k, choices in enumerate(per_customer):
         for choice in choices:
+            model = models[choice["model"]]
+            wants = preference(model.category, model.level)
             best = quality.TrueChoice(choice["model"], choice["truth"]).best
-            sizes = {s.sku: s for s in models[choice["model"]].sizes}
-            chosen = {"oracle, true lasts": max(choice["truth"], key=choice["truth"].get),
-                      "oracle, true lasts as sections": max(choice["sections"], key=choice["sections"].get),
-                      "oracle, catalogue": max(choice["catalogue"], key=choice["catalogue"].get),
+            sizes = {s.sku: s for s in model.sizes}
+
+            def choose(name: str, unbiased: bool = False) -> str:
+                fits = choice["fits"][name]
+                return max(fits, key=lambda sku: pair_score(fits[sku], wants, bias if unbiased else None))
+
+            chosen = {"oracle, true lasts": choose("true"),
+                      "oracle, true lasts as sections": choose("sections"),
+                      "oracle, sections, bias taken off": choose("sections", unbiased=True),
+                      "oracle, catalogue": choose("catalogue"),
+                      "oracle, catalogue, bias taken off": choose("catalogue", unbiased=True),
                       **{name: picks[name][k][choice["model"]] for name in recommenders}}
-            for name, sku in chosen.items():  # (right, within one size)
-                rows[name].append((sku in best, min(sizes[sku].distance(sizes[b]) for b in best) <= 1 + 1e-6))
+            for name, sku in chosen.items():  # (right, within one size, comfort lost)
+                score = choice["truth"].get(sku)
+                if score is None:  # a size the truth did not try (a recommender's pick far off): tried now
+                    score = quality.pair_comfort(quality.placed_feet(subject_of(draw_customer(seeds[k]))), model,
+                                                 sku, catalogue)
+                rows[name].append((sku in best, min(sizes[sku].distance(sizes[b]) for b in best) <= 1 + 1e-6,
+                                   max(choice["truth"].values()) - score))
             gaps += choice["gaps"]
     gaps = np.array(gaps)
     print(f"\nfit-quality ceiling: {len(seeds)} customers, {len(rows['matcher'])} customer-model pairs, "
           f"catalogue {args.models} models (seed {args.catalogue_seed}); among the sizes the truth tried\n")
-    print(f"  {'chooser':32} {'first size right':>17} {'within one size':>16}")
+    print(f"  {'chooser':34} {'first size right':>17} {'within one size':>16} {'comfort lost':>13}   "
+          + "  ".join(f"{f'<= {m:g}':>6}" for m in MARGINS))
     for name, outcomes in rows.items():
-        right, within = np.mean(outcomes, axis=0)
-        print(f"  {name:32} {100 * right:16.1f}% {100 * within:15.1f}%")
+        right, within, lost = np.mean(outcomes, axis=0)
+        lost_each = np.array([o[2] for o in outcomes])
+        print(f"  {name:34} {100 * right:16.1f}% {100 * within:15.1f}% {lost:13.2f}   "
+              + "  ".join(f"{100 * np.mean(lost_each <= m + 1e-9):5.1f}%" for m in MARGINS))
+    print("  (<= m: the chosen size's true comfort within m squared perception thresholds of the best: right if the "
+          "customer could not tell sizes that close apart)")
     print(f"\n  catalogue interior minus true last over {len(gaps)} sizes tried: inner length "
           f"{gaps[:, 0].mean():+.1f} +- {gaps[:, 0].std():.1f} mm, girth at 71% {gaps[:, 1].mean():+.1f} +- "
           f"{gaps[:, 1].std():.1f} mm")
+    print("  representation bias (true last as sections minus true last), per foot: "
+          + ", ".join(f"{k} {d:+.2f}" for k, d in zip(VALUES, bias)))
     print(f"  time {time.perf_counter() - started:.0f} s")
 
 

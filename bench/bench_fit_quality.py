@@ -211,16 +211,18 @@ def label_size(scan: ScannedCustomer, models: list[Model]) -> dict[str, str]:
     return chosen
 
 
-def matcher_recommender(engine) -> Recommender:
+def matcher_recommender(engine, feet_of: Callable[[ScannedCustomer], "ScannedFeet"] | None = None) -> Recommender:
+    """The matcher on the imported catalogue, given the customer's scanned files (or what `feet_of` gives)."""
     from fitcore.matcher import Matcher, ScannedFeet
 
+    feet_of = feet_of or (lambda scan: ScannedFeet.load(scan.passport_path))
     matcher = Matcher.from_engine(engine)
     with engine.connect() as conn:
         ids = {code: i for i, code in conn.execute(select(ShoeModel.id, ShoeModel.code))}
 
     def recommend(scan: ScannedCustomer, models: list[Model]) -> dict[str, str]:
         code_of = {ids[m.code]: m.code for m in models}
-        fits = matcher.best_sizes(ScannedFeet.load(scan.passport_path), model_ids=list(code_of))
+        fits = matcher.best_sizes(feet_of(scan), model_ids=list(code_of))
         return {code_of[f.model_id]: f.sku for f in fits}
 
     return recommend
@@ -232,6 +234,7 @@ def matcher_recommender(engine) -> Recommender:
 @dataclass(frozen=True)
 class Outcome:
     recommender: str
+    seed: int  # the customer's (even seeds tune the matcher's profile, odd ones check it: docs/fit-model.md)
     category: str
     tendency: str
     right: bool
@@ -240,17 +243,17 @@ class Outcome:
     comfort_loss: float  # best true comfort minus the recommended size's (squared thresholds); NaN: refused
 
 
-def outcome(name: str, model: Model, choice: TrueChoice, sku: str, recommended_score: float) -> Outcome:
+def outcome(name: str, seed: int, model: Model, choice: TrueChoice, sku: str, recommended_score: float) -> Outcome:
     sizes = {s.sku: s for s in model.sizes}
     rec = sizes[sku]
     nearest = min((sizes[b] for b in choice.best), key=rec.distance)
     steps = (rec.nominal_mm - nearest.nominal_mm) / SIZE_SYSTEMS[rec.system].step_mm
-    return Outcome(name, model.category, model.tendency, sku in choice.best, rec.distance(nearest) <= 1 + 1e-6,
+    return Outcome(name, seed, model.category, model.tendency, sku in choice.best, rec.distance(nearest) <= 1 + 1e-6,
                    float(steps), max(choice.scores.values()) - recommended_score)
 
 
-def refused(name: str, model: Model) -> Outcome:
-    return Outcome(name, model.category, model.tendency, False, False, float("nan"), float("nan"))
+def refused(name: str, seed: int, model: Model) -> Outcome:
+    return Outcome(name, seed, model.category, model.tendency, False, False, float("nan"), float("nan"))
 
 
 def table(outcomes: list[Outcome], names: list[str], key: Callable[[Outcome], str], title: str) -> list[str]:
@@ -293,7 +296,7 @@ def recommend_all(recommenders: dict[str, Recommender], customers: list[Customer
                 chosen = recommend(scan, models_for(customer, models))
             except FootfitError as e:
                 refusals[name].append(f"seed {customer.seed}: {e}")
-                outcomes += [refused(name, models[code]) for code in by_code]
+                outcomes += [refused(name, customer.seed, models[code]) for code in by_code]
                 continue
             for code, sku in chosen.items():
                 score = by_code[code].scores.get(sku)
@@ -303,7 +306,7 @@ def recommend_all(recommenders: dict[str, Recommender], customers: list[Customer
                         feet = placed_feet(subject_of(customer))
                         extra_tries[key] = pair_comfort(feet, models[code], sku, catalogue)
                     score = extra_tries[key]
-                outcomes.append(outcome(name, models[code], by_code[code], sku, score))
+                outcomes.append(outcome(name, customer.seed, models[code], by_code[code], sku, score))
         seconds[f"recommend: {name}"] = time.perf_counter() - started
     return outcomes, refusals
 
@@ -311,6 +314,7 @@ def recommend_all(recommenders: dict[str, Recommender], customers: list[Customer
 def report(outcomes: list[Outcome], refusals: dict[str, list[str]], names: list[str]) -> None:
     print("\n".join(table(outcomes, names, lambda o: o.category, "category")))
     print("\n".join(table(outcomes, names, lambda o: o.tendency, "brand runs")[2:]))
+    print("\n".join(table(outcomes, names, lambda o: ("even", "odd")[o.seed % 2] + " seeds", "customers")[2:]))
     print(f"\n  {'recommender':12} {'right':>7} {'within 1':>9} {'too small':>10} {'too large':>10} "
           f"{'mean steps':>11} {'comfort loss':>13} {'customers refused':>18}")
     for name in names:

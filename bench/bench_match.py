@@ -44,8 +44,9 @@ class PlainMatcher(Matcher):
     """The same search, with the clearance summed by the numpy reference instead of the numba kernel."""
 
     def _values(self, shapes, foot_of_pair, sizes, scoring_only=False):
-        return evaluate_pairs(shapes, foot_of_pair, sizes, self._sections, self._perimeters, self._lengths,
-                              self.profiles.negative_weight, scoring_only, kernel=summarise_pairs_reference)
+        return evaluate_pairs(shapes, foot_of_pair, sizes, self._sections, self._perimeters, self._ball_breadths,
+                              self._lengths, self.profiles.negative_weight, scoring_only,
+                              kernel=summarise_pairs_reference)
 
 
 class PairCounter(Matcher):

@@ -10,7 +10,9 @@ Its surface points fall into regions (toe, ball, instep, heel, or none: arch sid
 free length in front of the longest toe (inner length - placed tip); ball, instep = girth room as a mean
 clearance, (cavity girth - the foot's tape girth) / 2 pi (a scan does not see what faces down), the ball's
 averaged over the forefoot from the vamp to the toes' roots (FOREFOOT_STATIONS); heel = mean
-signed clearance of the heel's points (pressing points count negative_weight times). Each value is compared with
+signed clearance of the heel's points (pressing points count negative_weight times). The ball is judged by its
+width as well: the interior's widest breadth near the sole over the forefoot minus the foot's ball width (a
+girth that fits can still be too narrow a sole for a wide, flat forefoot). Each value is compared with
 the model's profile (fitcore.fit_profiles): verdict tight / good / roomy, and a penalty ((value - ideal) /
 unit)^2 x weight, times tight_weight below the ideal; score = 100 exp(-sum / score_scale).
 """
@@ -21,9 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fitcore.clearance import OUTSIDE, REGIONS, placed_clearance_mm, summarise_pairs, summarise_pairs_serial
+from fitcore.clearance import (N_REGIONS, OUTSIDE, REGIONS, outline_measures, placed_clearance_mm, summarise_pairs,
+                               summarise_pairs_serial)
 from fitcore.errors import MeasurementError
-from fitcore.fit_profiles import FitProfiles
+from fitcore.fit_profiles import MEASURES, FitProfiles
 from fitcore.footframe import medial_sign
 
 MAX_YAW_DEG = 4.0
@@ -42,6 +45,10 @@ HEEL_SLICE_HALF = 0.015
 HEEL_SLICE_MIN_POINTS = 10  # a slice with fewer takes the nearest seen slice's breadth
 HEEL_BREADTH_Z_MM = 23.5  # the cavity's heel breadth is read at this height (middle of HEEL_Z_MM)
 BALL_CENTRE_AT = 0.71
+# The ball's width: the interior's breadth at these heights above the insole (the widest of them) at these
+# fractions of the foot length (the forefoot, vamp to toes' roots), against the passport's ball width.
+BALL_WIDTH_HEIGHTS_MM = (6.0, 10.0, 14.0, 18.0)
+BALL_WIDTH_STATIONS = tuple(round(0.55 + 0.025 * i, 3) for i in range(11))
 # The forefoot's girth is judged over the vamp and the ball (an upper laced round the foot holds the whole band,
 # and a high instep is tight there before it is at the ball), at these fractions of the foot length:
 FOREFOOT_STATIONS = (0.55, 0.60, 0.65, 0.70, 0.75, 0.80)
@@ -51,6 +58,7 @@ LEG_ABOVE_INSTEP_MM = 10.0  # and anywhere, points this far above the instep's t
 VERDICTS = ("tight", "good", "roomy")
 MIN_POINTS = 500
 PARALLEL_FROM_PAIRS = 64  # fewer (foot, size) pairs run on one thread
+_BALL, _WIDTH = REGIONS.index("ball"), MEASURES.index("ball_width")
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class FootShape:
     instep_height_mm: float
     ball_girth_mm: float  # the passport's tape girths
     instep_girth_mm: float
+    ball_width_mm: float  # the passport's ball width
     forefoot_girths_mm: np.ndarray  # (len(FOREFOOT_STATIONS),) the foot's girth there, from the tape girths
     heel_breadths_mm: np.ndarray  # (len(HEEL_SLICES),) breadth of the heel's sides at those fractions of the length
     heel_centre_y_mm: float
@@ -74,7 +83,7 @@ class FootShape:
 
 
 def prepare_foot(points_mm: np.ndarray, side: str, length_mm: float, instep_height_mm: float,
-                 ball_girth_mm: float, instep_girth_mm: float) -> FootShape:
+                 ball_girth_mm: float, instep_girth_mm: float, ball_width_mm: float) -> FootShape:
     """The foot's points (foot frame, mm) put into the shoe-side frame and sampled per region.
 
     Raises MeasurementError for points that are not a finite (N, 3) array of at least MIN_POINTS.
@@ -96,7 +105,7 @@ def prepare_foot(points_mm: np.ndarray, side: str, length_mm: float, instep_heig
         scoring_points=int((regions[chosen] == REGIONS.index("heel")).sum()),
         tip_y_mm=float(np.median(front[:, 1])), instep_height_mm=float(instep_height_mm),
         ball_girth_mm=float(ball_girth_mm), instep_girth_mm=float(instep_girth_mm),
-        forefoot_girths_mm=forefoot_girths_mm(ball_girth_mm, instep_girth_mm),
+        ball_width_mm=float(ball_width_mm), forefoot_girths_mm=forefoot_girths_mm(ball_girth_mm, instep_girth_mm),
         heel_breadths_mm=_heel_breadths(points, length_mm),
         heel_centre_y_mm=_mid_y(points[regions == REGIONS.index("heel")]),
         ball_centre_y_mm=_mid_y(points[regions == REGIONS.index("ball")]))
@@ -219,6 +228,20 @@ def forefoot_room_mm(pose: np.ndarray, perimeters: np.ndarray, lengths_mm: np.nd
     return (_along(perimeters, x_mm, lengths_mm) - girths_mm).mean(axis=1) / (2 * np.pi)
 
 
+def ball_breadths_mm(sections: np.ndarray) -> np.ndarray:
+    """(n, STATIONS) per size and station: the outline's widest breadth over BALL_WIDTH_HEIGHTS_MM (near the
+    sole, where a forefoot is widest)."""
+    return np.max([outline_measures(sections, z)[1] for z in BALL_WIDTH_HEIGHTS_MM], axis=0)
+
+
+def ball_width_room_mm(pose: np.ndarray, ball_breadths: np.ndarray, lengths_mm: np.ndarray, foot_length_mm: float,
+                       foot_ball_width_mm: float) -> np.ndarray:
+    """(P,) the interior's widest breadth near the sole over the placed forefoot (BALL_WIDTH_STATIONS) minus the
+    foot's ball width: the room across the ball (both sides together, mm)."""
+    x_mm = pose[:, :1] * (np.asarray(BALL_WIDTH_STATIONS) * foot_length_mm) + pose[:, 2:3]
+    return _along(ball_breadths, x_mm, lengths_mm).max(axis=1) - foot_ball_width_mm
+
+
 # --- region values and score -------------------------------------------------------------------------------
 
 
@@ -228,10 +251,11 @@ class PairValues:
 
     value_mm: np.ndarray  # (P, N_REGIONS)
     pressure_mm: np.ndarray  # (P, N_REGIONS), <= 0
+    ball_width_mm: np.ndarray  # (P,) room across the ball (ball_width_room_mm)
 
 
 def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair: np.ndarray,
-                   sections: np.ndarray, perimeters: np.ndarray, lengths_mm: np.ndarray,
+                   sections: np.ndarray, perimeters: np.ndarray, ball_breadths: np.ndarray, lengths_mm: np.ndarray,
                    negative_weight: float, scoring_only: bool = False, kernel=None) -> PairValues:
     """Region values of each (feet[foot_of_pair[p]], size size_of_pair[p]) pair (one numba pass); a point
     pressing the shoe out (negative clearance) counts `negative_weight` times in its region's mean.
@@ -240,7 +264,7 @@ def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair
     foot_of_pair = np.asarray(foot_of_pair, dtype=np.int64)
     size_of_pair = np.asarray(size_of_pair, dtype=np.int64)
     pose = np.empty((len(foot_of_pair), 4))
-    toe, ball, instep = (np.empty(len(foot_of_pair)) for _ in range(3))
+    toe, ball, instep, width = (np.empty(len(foot_of_pair)) for _ in range(4))
     for f, foot in enumerate(feet):
         rows = np.flatnonzero(foot_of_pair == f)
         sizes = size_of_pair[rows]
@@ -250,6 +274,8 @@ def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair
         ball[rows] = forefoot_room_mm(pose[rows], girths, lengths_mm[sizes], foot.length_mm, foot.forefoot_girths_mm)
         instep[rows] = girth_room_mm(pose[rows], girths, lengths_mm[sizes], INSTEP_AT * foot.length_mm,
                                      foot.instep_girth_mm)
+        width[rows] = ball_width_room_mm(pose[rows], ball_breadths[sizes], lengths_mm[sizes], foot.length_mm,
+                                         foot.ball_width_mm)
     used = [foot.scoring_points if scoring_only else len(foot.eval_points_mm) for foot in feet]
     points = np.concatenate([foot.eval_points_mm[:n] for foot, n in zip(feet, used)])
     regions = np.concatenate([foot.eval_regions[:n] for foot, n in zip(feet, used)])
@@ -264,17 +290,27 @@ def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair
     value[:, REGIONS.index("toe")] = toe
     value[:, REGIONS.index("ball")] = ball
     value[:, REGIONS.index("instep")] = instep
-    return PairValues(value, pressure)
+    return PairValues(value, pressure, width)
 
 
 def scores(values: PairValues, profile_of_pair: np.ndarray, profiles: FitProfiles) -> tuple[np.ndarray, np.ndarray]:
     """(score 0..100 (P,), verdict code per region (P, N_REGIONS): 0 tight, 1 good, 2 roomy)."""
     p = np.asarray(profile_of_pair, dtype=np.int64)
-    deviation = (values.value_mm - profiles.ideal[p]) / profiles.unit[p]
+    value = np.column_stack([values.value_mm, values.ball_width_mm])  # the profile's MEASURES
+    deviation = (value - profiles.ideal[p]) / profiles.unit[p]
     penalty = deviation ** 2 * np.where(deviation < 0, profiles.tight_weight, 1.0)
     total = (penalty * profiles.weight[p]).sum(axis=1)
-    verdict = np.where(values.value_mm < profiles.lo[p], 0, np.where(values.value_mm > profiles.hi[p], 2, 1))
-    return 100.0 * np.exp(-total / profiles.score_scale), verdict
+    verdict = np.where(value < profiles.lo[p], 0, np.where(value > profiles.hi[p], 2, 1))
+    return 100.0 * np.exp(-total / profiles.score_scale), _ball_judged_by_width(verdict)
+
+
+def _ball_judged_by_width(verdict: np.ndarray) -> np.ndarray:
+    """Per region verdicts (P, N_REGIONS) from the measures' (P, MEASURES): the ball is tight when its girth or its
+    width is, else roomy when either is."""
+    girth, width = verdict[:, _BALL], verdict[:, _WIDTH]
+    out = verdict[:, :N_REGIONS].copy()
+    out[:, _BALL] = np.where((girth == 0) | (width == 0), 0, np.maximum(girth, width))
+    return out
 
 
 # --- results -----------------------------------------------------------------------------------------------
@@ -283,10 +319,12 @@ def scores(values: PairValues, profile_of_pair: np.ndarray, profiles: FitProfile
 @dataclass(frozen=True)
 class RegionFit:
     region: str
-    verdict: str  # tight | good | roomy
+    verdict: str  # tight | good | roomy (the ball's: by girth and width)
     value_mm: float  # toe: free length in front of the longest toe; ball, instep: girth room / 2 pi; heel: clearance
     pressure_mm: float  # mean of the negative clearances over the region's points (0: nothing presses)
     good_range_mm: tuple[float, float]
+    width_mm: float | None = None  # ball only: room across the ball (interior's breadth - foot's ball width)
+    width_good_range_mm: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -303,9 +341,13 @@ class FootFit:
 def foot_fit(side: str, values: PairValues, row: int, score: float, verdict: np.ndarray, profile: int,
              profiles: FitProfiles) -> FootFit:
     """The typed fit of one foot in one size from row `row` of the pair arrays."""
+    def good_range(m: int) -> tuple[float, float]:
+        return float(profiles.lo[profile, m]), float(profiles.hi[profile, m])
+
+    width = dict(width_mm=round(float(values.ball_width_mm[row]), 2), width_good_range_mm=good_range(_WIDTH))
     regions = tuple(RegionFit(name, VERDICTS[int(verdict[r])], round(float(values.value_mm[row, r]), 2),
-                              round(float(values.pressure_mm[row, r]), 2),
-                              (float(profiles.lo[profile, r]), float(profiles.hi[profile, r])))
+                              round(float(values.pressure_mm[row, r]), 2), good_range(r),
+                              **(width if r == _BALL else {}))
                     for r, name in enumerate(REGIONS))
     codes = set(int(v) for v in verdict)
     overall = "tight" if 0 in codes else "roomy" if 2 in codes else "good"

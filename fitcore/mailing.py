@@ -5,14 +5,14 @@ passports. It cannot afford foot points (700,000 passports x 500 products), so e
 compact descriptor of its deciding (longer) foot, `DESCRIPTOR_FIELDS` below, written by
 `Matcher.mailing_descriptor` when the passport is matched: the tape measures, where the heel's and the ball's
 centres and the longest toe lie across the foot (so the foot is placed in each size exactly as the matcher places
-it), the heel's breadth at three places, and the heel's shape signature: the line (offset, slope) that maps the
-heel room predicted from the cavity's and the heel's breadths to the clearance the foot's heel points find,
-fitted over the catalogue's sizes near the foot's length.
+it), the heel's breadth at three places, the ball's width, and the heel's shape signature: the line (offset, slope)
+that maps the heel room predicted from the cavity's and the heel's breadths to the clearance the foot's heel points
+find, fitted over the catalogue's sizes near the foot's length.
 
 Per product (a shoe model; all its width fittings) and passport, the kernel does what the matcher does for the
 deciding foot: per size run the size whose toe room is best from lengths alone, then a climb to the best-scoring
-neighbour, with toe room, ball and instep girth room computed by the same formulas; only the heel comes from the
-signature instead of the foot's points. A product fits when its best size scores at least the profiles'
+neighbour, with toe room, the ball's girth and width room and the instep's girth room computed by the same
+formulas; only the heel comes from the signature instead of the foot's points. A product fits when its best size scores at least the profiles'
 `fits_min_score` with no region tight (`ModelFit.fits`). docs/fit-model.md gives the agreement with the matcher.
 """
 
@@ -24,14 +24,16 @@ import numba
 import numpy as np
 
 from fitcore.errors import CatalogError
-from fitcore.fit import BALL_CENTRE_AT, FOREFOOT_STATIONS, HEEL_CENTRE_AT, HEEL_SLICES, INSTEP_AT, MAX_YAW_DEG
+from fitcore.fit import (BALL_CENTRE_AT, BALL_WIDTH_STATIONS, FOREFOOT_STATIONS, HEEL_CENTRE_AT, HEEL_SLICES, INSTEP_AT,
+                         MAX_YAW_DEG)
 from fitcore.fit_profiles import FitProfiles
 
 DESCRIPTOR_FIELDS = ("length_mm", "ball_girth_mm", "instep_girth_mm", "heel_offset_mm", "heel_slope",
                      "heel_centre_y_mm", "ball_centre_y_mm", "tip_y_mm",
-                     *(f"heel_breadth_{round(100 * at)}_mm" for at in HEEL_SLICES))
+                     *(f"heel_breadth_{round(100 * at)}_mm" for at in HEEL_SLICES), "ball_width_mm")
 _BREADTHS = 8  # first heel breadth in a descriptor
-TOE, BALL, INSTEP, HEEL = range(4)
+_BALL_WIDTH = _BREADTHS + len(HEEL_SLICES)
+TOE, BALL, INSTEP, HEEL, BALL_WIDTH = range(5)  # fitcore.fit_profiles.MEASURES
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class MailingProducts:
     centre_y_mm: np.ndarray  # (sizes, STATIONS) float64, the sections' centre line
     perimeter_mm: np.ndarray  # (sizes, STATIONS) float64
     breadth_mm: np.ndarray  # (sizes, STATIONS) float64, breadth at fitcore.fit.HEEL_BREADTH_Z_MM
+    ball_breadth_mm: np.ndarray  # (sizes, STATIONS) float64, fitcore.fit.ball_breadths_mm
     profile: np.ndarray  # (sizes,) int64
 
 
@@ -64,8 +67,8 @@ def _region_penalty(value, p, r, lo, ideal, unit, weight, tight_weight):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _size_penalty(d, s, lengths, centre_y, perimeter, breadth, profile, lo, ideal, unit, weight, tight_weight,
-                  max_sin):
+def _size_penalty(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, profile, lo, ideal, unit, weight,
+                  tight_weight, max_sin):
     """(penalty, any region tight) of the foot with descriptor d in size s, placed as fitcore.fit.poses does;
     the score is 100 exp(-penalty / score_scale)."""
     length = lengths[s]
@@ -91,11 +94,15 @@ def _size_penalty(d, s, lengths, centre_y, perimeter, breadth, profile, lo, idea
                                  INSTEP, lo, ideal, unit, weight, tight_weight)
     heel, t3 = _region_penalty(d[3] + d[4] * 0.5 * heel / len(HEEL_SLICES), p, HEEL, lo, ideal, unit, weight,
                                tight_weight)
-    return toe + ball + instep + heel, t0 or t1 or t2 or t3
+    widest = -np.inf  # fitcore.fit.ball_width_room_mm: the widest breadth near the sole over the forefoot
+    for at in BALL_WIDTH_STATIONS:
+        widest = max(widest, _at(ball_breadth[s], cos * at * foot * per_mm))
+    width, t4 = _region_penalty(widest - d[_BALL_WIDTH], p, BALL_WIDTH, lo, ideal, unit, weight, tight_weight)
+    return toe + ball + instep + heel + width, t0 or t1 or t2 or t3 or t4
 
 
-def _fits_one(d, j, run_start, size_start, lengths, centre_y, perimeter, breadth, profile, lo, ideal, unit,
-              weight, tight_weight, max_penalty, max_sin):
+def _fits_one(d, j, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, profile, lo, ideal,
+              unit, weight, tight_weight, max_penalty, max_sin):
     """Does product j fit the foot with descriptor d (its best size's penalty <= max_penalty, nothing tight)?"""
     best_penalty = np.inf
     best_tight = True
@@ -111,15 +118,15 @@ def _fits_one(d, j, run_start, size_start, lengths, centre_y, perimeter, breadth
             elif dev > 0:
                 break  # sizes grow along the run: the toe room only gets worse from here
         cur = guess
-        cur_penalty, cur_tight = _size_penalty(d, cur, lengths, centre_y, perimeter, breadth, profile, lo, ideal,
-                                               unit, weight, tight_weight, max_sin)
+        cur_penalty, cur_tight = _size_penalty(d, cur, lengths, centre_y, perimeter, breadth, ball_breadth, profile,
+                                               lo, ideal, unit, weight, tight_weight, max_sin)
         came_from = -1  # the size we climbed from: already scored, and not better
         while True:  # climb to the better neighbour (the smaller on a tie); walk on across equal ones (a shell)
             nxt, nxt_penalty, nxt_tight = cur, np.inf, cur_tight
             for s in (cur - 1, cur + 1):
                 if a <= s < b and s != came_from:
-                    pen, tg = _size_penalty(d, s, lengths, centre_y, perimeter, breadth, profile, lo, ideal, unit,
-                                            weight, tight_weight, max_sin)
+                    pen, tg = _size_penalty(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, profile, lo,
+                                            ideal, unit, weight, tight_weight, max_sin)
                     if pen < nxt_penalty:
                         nxt, nxt_penalty, nxt_tight = s, pen, tg
             if nxt == cur or nxt_penalty > cur_penalty:
@@ -134,14 +141,14 @@ _fits_one_jit = numba.njit(cache=True)(_fits_one)
 
 
 @numba.njit(cache=True, parallel=True)
-def _fits_matrix(descriptors, run_start, size_start, lengths, centre_y, perimeter, breadth, profile, lo, ideal,
-                 unit, weight, tight_weight, max_penalty, max_sin):
+def _fits_matrix(descriptors, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, profile,
+                 lo, ideal, unit, weight, tight_weight, max_penalty, max_sin):
     n, m = descriptors.shape[0], run_start.shape[0] - 1
     out = np.zeros((n, m), dtype=np.bool_)
     for i in numba.prange(n):
         d = descriptors[i].astype(np.float64)
         for j in range(m):
-            out[i, j] = _fits_one_jit(d, j, run_start, size_start, lengths, centre_y, perimeter, breadth,
+            out[i, j] = _fits_one_jit(d, j, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth,
                                       profile, lo, ideal, unit, weight, tight_weight, max_penalty, max_sin)
     return out
 
@@ -166,8 +173,8 @@ def mailing_filter_reference(descriptors: np.ndarray, products: MailingProducts,
 
 def _kernel_args(products: MailingProducts, profiles: FitProfiles) -> tuple:
     return (products.run_start, products.size_start, products.length_mm, products.centre_y_mm,
-            products.perimeter_mm, products.breadth_mm, products.profile, profiles.lo, profiles.ideal,
-            profiles.unit, profiles.weight, profiles.tight_weight,
+            products.perimeter_mm, products.breadth_mm, products.ball_breadth_mm, products.profile, profiles.lo,
+            profiles.ideal, profiles.unit, profiles.weight, profiles.tight_weight,
             -profiles.score_scale * np.log(profiles.fits_min_score / 100.0),  # the penalty of the lowest fitting score
             float(np.sin(np.radians(MAX_YAW_DEG))))
 

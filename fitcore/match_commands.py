@@ -84,7 +84,8 @@ def tryon_command(args: argparse.Namespace) -> int:
 
 
 def _foot_line(fit: FootFit) -> str:
-    regions = ", ".join(f"{r.region} {r.verdict} ({r.value_mm:+.1f} mm)" for r in fit.regions)
+    regions = ", ".join(f"{r.region} {r.verdict} ({r.value_mm:+.1f} mm"
+                        + ("" if r.width_mm is None else f", across {r.width_mm:+.1f} mm") + ")" for r in fit.regions)
     return f"{fit.side:5}: {fit.verdict}, score {fit.score:.0f}: {regions}"
 
 

@@ -24,8 +24,8 @@ from sqlalchemy import Engine
 
 from fitcore.clearance import REGIONS, outline_measures
 from fitcore.errors import CatalogError, MeasurementError, MeshError
-from fitcore.fit import (HEEL_BREADTH_Z_MM, FootFit, FootShape, PairValues, evaluate_pairs, foot_fit,
-                         heel_room_from_breadths_mm, point_clearance_mm, poses, prepare_foot, scores)
+from fitcore.fit import (HEEL_BREADTH_Z_MM, FootFit, FootShape, PairValues, ball_breadths_mm, evaluate_pairs,
+                         foot_fit, heel_room_from_breadths_mm, point_clearance_mm, poses, prepare_foot, scores)
 from fitcore.fit_profiles import FitProfiles
 from fitcore.mailing import MailingProducts
 from fitcore.passport import MeasurementsModel, Passport
@@ -52,7 +52,7 @@ class ScannedFoot:
         """The foot prepared for the matcher (computed once)."""
         m = self.measurements
         return prepare_foot(self.points_mm, self.side, m.length_mm, m.instep_height_mm, m.ball_girth_mm,
-                            m.instep_girth_mm)
+                            m.instep_girth_mm, m.ball_width_mm)
 
 
 @dataclass(frozen=True)
@@ -235,6 +235,7 @@ class Matcher:
         self._sections = np.ascontiguousarray(c.sections)
         self._lengths = c.inner_length_mm.astype(np.float64)
         self._perimeters, self._breadths = outline_measures(self._sections, HEEL_BREADTH_Z_MM)
+        self._ball_breadths = ball_breadths_mm(self._sections)
         nominal = c.nominal_foot_length_mm if len(c.nominal_foot_length_mm) else self._lengths
         width = c.width if len(c.width) else np.full(len(c.size_ids), "standard", dtype=object)
         # size runs: one model in one width fitting, sizes in order of length
@@ -325,7 +326,8 @@ class Matcher:
                                                shape.heel_breadths_mm)
         slope, offset = np.polyfit(predicted, values.value_mm[:, _HEEL], 1) if len(sizes) > 2 else (1.0, 0.0)
         return np.array([shape.length_mm, m.ball_girth_mm, m.instep_girth_mm, offset, slope, shape.heel_centre_y_mm,
-                         shape.ball_centre_y_mm, shape.tip_y_mm, *shape.heel_breadths_mm], dtype=np.float32)
+                         shape.ball_centre_y_mm, shape.tip_y_mm, *shape.heel_breadths_mm, m.ball_width_mm],
+                        dtype=np.float32)
 
     def mailing_products(self, model_ids) -> MailingProducts:
         """The products (shoe models) of a mailing in the mailing filter's layout."""
@@ -339,7 +341,9 @@ class Matcher:
             size_start=np.r_[0, np.cumsum(run_sizes)].astype(np.int64), length_mm=self._lengths[sizes],
             centre_y_mm=np.ascontiguousarray(self._sections[sizes, :, 0], dtype=np.float64),
             perimeter_mm=np.ascontiguousarray(self._perimeters[sizes]),
-            breadth_mm=np.ascontiguousarray(self._breadths[sizes]), profile=self._profile[sizes].astype(np.int64))
+            breadth_mm=np.ascontiguousarray(self._breadths[sizes]),
+            ball_breadth_mm=np.ascontiguousarray(self._ball_breadths[sizes]),
+            profile=self._profile[sizes].astype(np.int64))
 
     # --- the full search ---
 
@@ -419,8 +423,8 @@ class Matcher:
 
     def _values(self, shapes: list[FootShape], foot_of_pair: np.ndarray, sizes: np.ndarray,
                 scoring_only: bool = False) -> PairValues:
-        return evaluate_pairs(shapes, foot_of_pair, sizes, self._sections, self._perimeters, self._lengths,
-                              self.profiles.negative_weight, scoring_only)
+        return evaluate_pairs(shapes, foot_of_pair, sizes, self._sections, self._perimeters, self._ball_breadths,
+                              self._lengths, self.profiles.negative_weight, scoring_only)
 
     def _model_ids_checked(self, model_ids) -> np.ndarray:
         ids = np.asarray(list(model_ids), dtype=np.int64)
@@ -518,7 +522,8 @@ def reason(fit: FootFit) -> str:
     toe, ball, instep, heel = (fit.region(r) for r in ("toe", "ball", "instep", "heel"))
     words = [f"toe room {toe.value_mm:.0f} mm" + {"tight": " (short)", "roomy": " (long)"}.get(toe.verdict, "")]
     ideal_ball = 0.5 * sum(ball.good_range_mm)
-    words.append({"tight": "ball tight", "roomy": "ball roomy"}.get(
+    narrow = ball.verdict == "tight" and ball.value_mm >= ball.good_range_mm[0]  # tight by its width, not girth
+    words.append({"tight": "ball narrow" if narrow else "ball tight", "roomy": "ball roomy"}.get(
         ball.verdict, "ball snug" if ball.value_mm < ideal_ball else "ball comfortable"))
     if instep.verdict != "good":
         words.append(f"instep {instep.verdict}")

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from fitcore.errors import ConfigError, MeasurementError
-from fitcore.clearance import REGIONS, outline_measures
-from fitcore.fit import HEEL_BREADTH_Z_MM, HEEL_SLICES, HEEL_Z_MM, evaluate_pairs, prepare_foot, scores
+from fitcore.clearance import REGIONS, outline_measures, outline_measures_reference
+from fitcore.fit import (BALL_WIDTH_HEIGHTS_MM, BALL_WIDTH_STATIONS, HEEL_BREADTH_Z_MM, HEEL_SLICES, HEEL_Z_MM, VERDICTS,
+                         ball_breadths_mm, evaluate_pairs, poses, prepare_foot, scores)
 from fitcore.fit_profiles import DEFAULT_PATH, FitProfiles
 from shoe_db.interior import interior_from_scan
+from shoe_db.sections import station_x_mm
 from shoe_db.sizes import EU_STEP_MM
 from simulator.catalog import LastSpec, last_interior
 from tests.fit_subjects import foot_points, mirrored_y
@@ -26,9 +28,15 @@ def feet():
     out = []
     for seed in (4, 11, 23):
         points, m = foot_points(population_subject(seed).left, "left")
-        out.append((points, m, prepare_foot(points, "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm,
-                                            m.instep_girth_mm)))
+        out.append((points, m, _prepared(points, "left", m)))
     return out
+
+
+def _prepared(points, side, m, **measures):
+    """The foot prepared for the matcher with its measurements (`measures` overrides some of them)."""
+    taken = dict(length_mm=m.length_mm, instep_height_mm=m.instep_height_mm, ball_girth_mm=m.ball_girth_mm,
+                 instep_girth_mm=m.instep_girth_mm, ball_width_mm=m.ball_width_mm)
+    return prepare_foot(points, side, **{**taken, **measures})
 
 
 def _made_for(m, size_steps: float = 0.0, girth_bias_mm: float = 0.0):
@@ -46,8 +54,8 @@ def _evaluate(shape, interiors, profile=WALKING):
     lengths = np.array([i.length_mm for i in interiors])
     n = len(interiors)
     perimeters, _ = outline_measures(sections, HEEL_BREADTH_Z_MM)
-    values = evaluate_pairs([shape], np.zeros(n, dtype=int), np.arange(n), sections, perimeters, lengths,
-                            PROFILES.negative_weight)
+    values = evaluate_pairs([shape], np.zeros(n, dtype=int), np.arange(n), sections, perimeters,
+                            ball_breadths_mm(sections), lengths, PROFILES.negative_weight)
     score, verdict = scores(values, np.full(n, profile), PROFILES)
     return values, score, verdict
 
@@ -71,7 +79,7 @@ def test_a_high_instep_reads_a_tighter_forefoot(feet):
     ball = REGIONS.index("ball")
 
     def forefoot(ball_girth_mm, instep_girth_mm):
-        foot = prepare_foot(points, "left", m.length_mm, m.instep_height_mm, ball_girth_mm, instep_girth_mm)
+        foot = _prepared(points, "left", m, ball_girth_mm=ball_girth_mm, instep_girth_mm=instep_girth_mm)
         return _evaluate(foot, [interior])[0].value_mm[0, ball]
 
     base = forefoot(m.ball_girth_mm, m.instep_girth_mm)
@@ -112,13 +120,12 @@ def test_a_narrow_last_reads_a_tight_ball(feet):
 def test_a_right_foot_is_mirrored_into_the_left_shoe_frame(feet):
     """A right foot that is the mirror image of a left one fits a (left-frame) interior exactly as the left."""
     points, m, left = feet[0]
-    right = prepare_foot(mirrored_y(points), "right", m.length_mm, m.instep_height_mm, m.ball_girth_mm,
-                         m.instep_girth_mm)
+    right = _prepared(mirrored_y(points), "right", m)
     interiors = [_made_for(m, -1), _made_for(m, 1)]
     a, _, _ = _evaluate(left, interiors)
     b, _, _ = _evaluate(right, interiors)
     np.testing.assert_allclose(a.value_mm, b.value_mm, atol=1e-6)
-    wrong = prepare_foot(points, "right", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+    wrong = _prepared(points, "right", m)
     c, _, _ = _evaluate(wrong, interiors)  # a left foot declared right lands medial side out: the heel differs
     assert np.abs(c.value_mm - a.value_mm).max() > 0.1
 
@@ -128,16 +135,16 @@ def test_bad_points_are_refused(feet):
     damaged = points.copy()
     damaged[10, 2] = np.nan
     with pytest.raises(MeasurementError, match="NaN"):
-        prepare_foot(damaged, "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+        _prepared(damaged, "left", m)
     with pytest.raises(MeasurementError, match="at least"):
-        prepare_foot(points[:100], "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+        _prepared(points[:100], "left", m)
     heelless = points[points[:, 0] > 0.3 * m.length_mm]
     with pytest.raises(MeasurementError, match="heel"):
-        prepare_foot(heelless, "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+        _prepared(heelless, "left", m)
     sides = (points[:, 2] >= HEEL_Z_MM[0]) & (points[:, 2] < HEEL_Z_MM[1])
     sideless = points[~(sides & (points[:, 0] > 0.01 * m.length_mm) & (points[:, 0] < 0.3 * m.length_mm))]
     with pytest.raises(MeasurementError, match="heel's sides"):
-        prepare_foot(sideless, "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+        _prepared(sideless, "left", m)
 
 
 def test_a_heel_seen_only_near_the_back_is_matched(feet):
@@ -147,7 +154,7 @@ def test_a_heel_seen_only_near_the_back_is_matched(feet):
     at = HEEL_SLICES[-1] * m.length_mm
     thin = points[~((np.abs(points[:, 0] - at) <= 0.02 * m.length_mm) & (points[:, 2] >= HEEL_Z_MM[0])
                     & (points[:, 2] < HEEL_Z_MM[1]))]
-    shape = prepare_foot(thin, "left", m.length_mm, m.instep_height_mm, m.ball_girth_mm, m.instep_girth_mm)
+    shape = _prepared(thin, "left", m)
     assert shape.heel_breadths_mm[-1] == shape.heel_breadths_mm[-2]
     np.testing.assert_allclose(shape.heel_breadths_mm[:-1], whole.heel_breadths_mm[:-1], atol=1.0)
 
@@ -170,3 +177,36 @@ def test_a_broken_profiles_file_is_refused(tmp_path):
         path.write_text(broken)
         with pytest.raises(ConfigError, match=match):
             FitProfiles.load(path)
+
+
+def test_the_ball_is_judged_by_its_width_as_well_as_its_girth(feet):
+    """The same foot and shoe with the ball measured 0.5 mm narrower than the shoe and 5.5 mm wider: the same girth
+    room; the first ball's verdict is its girth's, the second's is tight, and it scores lower."""
+    ball = REGIONS.index("ball")
+    lo, hi = PROFILES.lo[WALKING, ball], PROFILES.hi[WALKING, ball]
+    for points, m, shape in feet:
+        interior = _made_for(m)
+        shoe_breadth = _evaluate(shape, [interior])[0].ball_width_mm[0] + m.ball_width_mm
+        fitting = _evaluate(_prepared(points, "left", m, ball_width_mm=shoe_breadth - 0.5), [interior])
+        wide = _evaluate(_prepared(points, "left", m, ball_width_mm=shoe_breadth + 5.5), [interior])
+        girth = fitting[0].value_mm[0, ball]
+        assert wide[0].value_mm[0, ball] == pytest.approx(girth)
+        assert fitting[0].ball_width_mm[0] == pytest.approx(0.5) and wide[0].ball_width_mm[0] == pytest.approx(-5.5)
+        assert fitting[2][0, ball] == VERDICTS.index("tight" if girth < lo else "roomy" if girth > hi else "good")
+        assert wide[2][0, ball] == VERDICTS.index("tight")
+        assert wide[1][0] < fitting[1][0]
+
+
+def test_the_room_across_the_ball_is_the_widest_breadth_near_the_insole_minus_the_foot(feet):
+    """Against a plain computation: breadths of the outline at each height (numpy reference), the widest over the
+    forefoot's stations (linear along the length), minus the passport's ball width."""
+    _, m, shape = feet[1]
+    interiors = [_made_for(m, steps) for steps in (-1.0, 0.0, 1.5)]
+    values, _, _ = _evaluate(shape, interiors)
+    for i, interior in enumerate(interiors):
+        breadths = np.max([outline_measures_reference(interior.sections[None], z)[1][0]
+                           for z in BALL_WIDTH_HEIGHTS_MM], axis=0)
+        pose = poses(shape, interior.sections[None, :, 0], np.array([interior.length_mm]))[0]
+        x = pose[0] * np.asarray(BALL_WIDTH_STATIONS) * shape.length_mm + pose[2]
+        widest = np.interp(x, station_x_mm(interior.length_mm), breadths).max()
+        assert values.ball_width_mm[i] == pytest.approx(widest - m.ball_width_mm, abs=1e-6)

@@ -250,7 +250,8 @@ function verdictText(region) {
     { className: `ff-verdict-${region.verdict}`, textContent: region.verdict });
   const room = region.region === "toe" ? "room in front" : "room";
   const cell = document.createDocumentFragment();
-  cell.append(span, ` (${room} ${Math.round(region.value_mm) || 0} mm)`); // || 0: no "-0"
+  const across = region.width_mm == null ? "" : `, across ${Math.round(region.width_mm) || 0} mm`;
+  cell.append(span, ` (${room} ${Math.round(region.value_mm) || 0} mm${across})`); // || 0: no "-0"
   return cell;
 }
 

@@ -104,7 +104,8 @@ function row(name, fits) {
     const td = document.createElement("td");
     const verdict = Object.assign(document.createElement("span"),
       { className: `ff-verdict-${fit.verdict}`, textContent: fit.verdict });
-    td.append(verdict, ` (${fit.value_mm.toFixed(0)} mm)`);
+    const across = fit.width_mm == null ? "" : `, across ${fit.width_mm.toFixed(0)} mm`;
+    td.append(verdict, ` (${fit.value_mm.toFixed(0)} mm${across})`);
     return td;
   }));
   return tr;
