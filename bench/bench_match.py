@@ -6,8 +6,9 @@
 Catalogue: an imported SQLite file (default var/bench/catalogue-6000-seed6000.sqlite: `footfit catalog
 generate --models 6000 --seed 6000` into that file, the importer's own path; made on first use, ~4 min).
 Customers: population subjects' true feet, sampled and measured with the product's code (tests/fit_subjects.py).
-Plain ways: the same search with the numpy reference of the clearance kernel (fitcore.clearance
-summarise_pairs_reference) and with scipy cKDTree distances per candidate size, on a subset of models,
+Plain ways: the same search with the numpy references of the matcher's kernels (fitcore.fit
+pair_measures_reference, fitcore.clearance summarise_pairs_reference) and with scipy cKDTree distances per
+candidate size, on a subset of models,
 extrapolated per evaluated (foot, size) pair; the mailing filter's per-pair reference on a subset of passports,
 extrapolated per pair.
 """
@@ -27,7 +28,7 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fitcore.clearance import clearance_reference_mm, summarise_pairs_reference  # noqa: E402
+from fitcore.clearance import clearance_reference_mm  # noqa: E402
 from fitcore.fit import evaluate_pairs, poses  # noqa: E402
 from fitcore.mailing import DESCRIPTOR_FIELDS, mailing_filter, mailing_filter_reference  # noqa: E402
 from fitcore.matcher import Matcher  # noqa: E402
@@ -44,9 +45,8 @@ class PlainMatcher(Matcher):
     """The same search, with the clearance summed by the numpy reference instead of the numba kernel."""
 
     def _values(self, shapes, foot_of_pair, sizes, scoring_only=False):
-        return evaluate_pairs(shapes, foot_of_pair, sizes, self._sections, self._perimeters, self._ball_breadths,
-                              self._lengths, self.profiles.negative_weight, scoring_only,
-                              kernel=summarise_pairs_reference)
+        return evaluate_pairs(shapes, foot_of_pair, sizes, self._tables, self.profiles.negative_weight, scoring_only,
+                              plain=True)
 
 
 class PairCounter(Matcher):

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from fitcore.clearance import (N_REGIONS, OUTSIDE, REGIONS, outline_measures, placed_clearance_mm, summarise_pairs,
-                               summarise_pairs_serial)
+                               summarise_pairs_reference, summarise_pairs_serial)
 from fitcore.errors import MeasurementError
 from fitcore.fit_profiles import MEASURES, FitProfiles
+from fitcore.pair_measures import pair_measures, pair_measures_serial
 from fitcore.footframe import medial_sign
 
 MAX_YAW_DEG = 4.0
@@ -59,6 +60,9 @@ VERDICTS = ("tight", "good", "roomy")
 MIN_POINTS = 500
 PARALLEL_FROM_PAIRS = 64  # fewer (foot, size) pairs run on one thread
 _BALL, _WIDTH = REGIONS.index("ball"), MEASURES.index("ball_width")
+# the pair-measures kernel's geometry (fitcore.pair_measures): heel, ball and instep fractions, the yaw limit
+_PLACEMENT = np.array([HEEL_CENTRE_AT, BALL_CENTRE_AT, INSTEP_AT, np.sin(np.radians(MAX_YAW_DEG))])
+_FOREFOOT_AT, _WIDTH_AT = np.array(FOREFOOT_STATIONS), np.array(BALL_WIDTH_STATIONS)
 
 
 @dataclass(frozen=True)
@@ -254,43 +258,80 @@ class PairValues:
     ball_width_mm: np.ndarray  # (P,) room across the ball (ball_width_room_mm)
 
 
-def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair: np.ndarray,
-                   sections: np.ndarray, perimeters: np.ndarray, ball_breadths: np.ndarray, lengths_mm: np.ndarray,
-                   negative_weight: float, scoring_only: bool = False, kernel=None) -> PairValues:
-    """Region values of each (feet[foot_of_pair[p]], size size_of_pair[p]) pair (one numba pass); a point
+@dataclass(frozen=True)
+class SizeTables:
+    """What scoring reads of every size, computed once from the sections (a matcher keeps one for its catalogue)."""
+
+    sections: np.ndarray  # (n, STATIONS, ROW) float32, shoe_db.sections
+    lengths_mm: np.ndarray  # (n,) float64 inner lengths
+    centre_y_mm: np.ndarray  # (n, STATIONS) float64: the sections' centre line across the shoe
+    perimeters_mm: np.ndarray  # (n, STATIONS) the outlines' girths
+    heel_breadths_mm: np.ndarray  # (n, STATIONS) breadth at HEEL_BREADTH_Z_MM (the mailing filter's heel)
+    ball_breadths_mm: np.ndarray  # (n, STATIONS) ball_breadths_mm
+
+    @classmethod
+    def of(cls, sections: np.ndarray, lengths_mm: np.ndarray) -> "SizeTables":
+        sections = np.ascontiguousarray(sections)
+        perimeters, heel_breadths = outline_measures(sections, HEEL_BREADTH_Z_MM)
+        return cls(sections, np.asarray(lengths_mm, dtype=np.float64),
+                   np.ascontiguousarray(sections[:, :, 0], dtype=np.float64), perimeters, heel_breadths,
+                   ball_breadths_mm(sections))
+
+
+def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair: np.ndarray, tables: SizeTables,
+                   negative_weight: float, scoring_only: bool = False, plain: bool = False) -> PairValues:
+    """Region values of each (feet[foot_of_pair[p]], size size_of_pair[p]) pair (two numba passes); a point
     pressing the shoe out (negative clearance) counts `negative_weight` times in its region's mean.
-    `scoring_only`: only the points a score needs (the toe's and the ball's pressure are then 0); `kernel`:
-    another implementation of fitcore.clearance.summarise_pairs (the benchmark passes the plain reference)."""
+    `scoring_only`: only the points a score needs (the toe's and the ball's pressure are then 0); `plain`: the
+    numpy references of both kernels instead (the tests and the benchmark's plain way)."""
     foot_of_pair = np.asarray(foot_of_pair, dtype=np.int64)
     size_of_pair = np.asarray(size_of_pair, dtype=np.int64)
-    pose = np.empty((len(foot_of_pair), 4))
-    toe, ball, instep, width = (np.empty(len(foot_of_pair)) for _ in range(4))
-    for f, foot in enumerate(feet):
-        rows = np.flatnonzero(foot_of_pair == f)
-        sizes = size_of_pair[rows]
-        pose[rows] = poses(foot, sections[sizes, :, 0], lengths_mm[sizes])
-        toe[rows] = toe_room_mm(foot, pose[rows], lengths_mm[sizes])
-        girths = perimeters[sizes]
-        ball[rows] = forefoot_room_mm(pose[rows], girths, lengths_mm[sizes], foot.length_mm, foot.forefoot_girths_mm)
-        instep[rows] = girth_room_mm(pose[rows], girths, lengths_mm[sizes], INSTEP_AT * foot.length_mm,
-                                     foot.instep_girth_mm)
-        width[rows] = ball_width_room_mm(pose[rows], ball_breadths[sizes], lengths_mm[sizes], foot.length_mm,
-                                         foot.ball_width_mm)
+    few = len(foot_of_pair) < PARALLEL_FROM_PAIRS
+    measure = pair_measures_reference if plain else _pair_measures
+    pose, measures = measure(feet, foot_of_pair, size_of_pair, tables)
     used = [foot.scoring_points if scoring_only else len(foot.eval_points_mm) for foot in feet]
     points = np.concatenate([foot.eval_points_mm[:n] for foot, n in zip(feet, used)])
     regions = np.concatenate([foot.eval_regions[:n] for foot, n in zip(feet, used)])
     start = np.concatenate([[0], np.cumsum(used)]).astype(np.int64)
-    if kernel is None:
-        kernel = summarise_pairs if len(foot_of_pair) >= PARALLEL_FROM_PAIRS else summarise_pairs_serial
-    stats = kernel(points, regions, start, foot_of_pair, size_of_pair, pose, sections,
-                   np.asarray(lengths_mm, dtype=np.float64))
+    kernel = summarise_pairs_reference if plain else summarise_pairs_serial if few else summarise_pairs
+    stats = kernel(points, regions, start, foot_of_pair, size_of_pair, pose, tables.sections, tables.lengths_mm)
     count = np.maximum(stats[:, :, 1], 1.0)
     pressure = stats[:, :, 2] / count
     value = stats[:, :, 0] / count + (negative_weight - 1.0) * pressure
-    value[:, REGIONS.index("toe")] = toe
-    value[:, REGIONS.index("ball")] = ball
-    value[:, REGIONS.index("instep")] = instep
-    return PairValues(value, pressure, width)
+    value[:, REGIONS.index("toe")] = measures[:, 0]
+    value[:, REGIONS.index("ball")] = measures[:, 1]
+    value[:, REGIONS.index("instep")] = measures[:, 2]
+    return PairValues(value, pressure, measures[:, 3])
+
+
+def _pair_measures(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair: np.ndarray,
+                   tables: SizeTables) -> tuple[np.ndarray, np.ndarray]:
+    """fitcore.pair_measures' kernel on these feet (parallel from PARALLEL_FROM_PAIRS pairs)."""
+    rows = np.array([[f.length_mm, f.heel_centre_y_mm, f.ball_centre_y_mm, f.tip_y_mm, f.instep_girth_mm,
+                      f.ball_width_mm] for f in feet])
+    girths = np.array([f.forefoot_girths_mm for f in feet])
+    run = pair_measures_serial if len(foot_of_pair) < PARALLEL_FROM_PAIRS else pair_measures
+    return run(rows, girths, foot_of_pair, size_of_pair, tables.centre_y_mm, tables.perimeters_mm,
+               tables.ball_breadths_mm, tables.lengths_mm, _PLACEMENT, _FOREFOOT_AT, _WIDTH_AT)
+
+
+def pair_measures_reference(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair: np.ndarray,
+                            tables: SizeTables) -> tuple[np.ndarray, np.ndarray]:
+    """(poses (P, 4), measures (P, 4): toe room, forefoot and instep girth room, room across the ball) in plain
+    numpy, foot by foot: the formulas above, and the reference of fitcore.pair_measures."""
+    pose = np.empty((len(foot_of_pair), 4))
+    measures = np.empty((len(foot_of_pair), 4))
+    for f, foot in enumerate(feet):
+        rows = np.flatnonzero(foot_of_pair == f)
+        sizes = size_of_pair[rows]
+        lengths, girths = tables.lengths_mm[sizes], tables.perimeters_mm[sizes]
+        placed = pose[rows] = poses(foot, tables.centre_y_mm[sizes], lengths)
+        measures[rows] = np.column_stack([
+            toe_room_mm(foot, placed, lengths),
+            forefoot_room_mm(placed, girths, lengths, foot.length_mm, foot.forefoot_girths_mm),
+            girth_room_mm(placed, girths, lengths, INSTEP_AT * foot.length_mm, foot.instep_girth_mm),
+            ball_width_room_mm(placed, tables.ball_breadths_mm[sizes], lengths, foot.length_mm, foot.ball_width_mm)])
+    return pose, measures
 
 
 def scores(values: PairValues, profile_of_pair: np.ndarray, profiles: FitProfiles) -> tuple[np.ndarray, np.ndarray]:

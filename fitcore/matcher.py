@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
-from fitcore.clearance import REGIONS, outline_measures
+from fitcore.clearance import REGIONS
 from fitcore.errors import CatalogError, MeasurementError, MeshError
-from fitcore.fit import (HEEL_BREADTH_Z_MM, FootFit, FootShape, PairValues, ball_breadths_mm, evaluate_pairs,
-                         foot_fit, heel_room_from_breadths_mm, point_clearance_mm, poses, prepare_foot, scores)
+from fitcore.fit import (FootFit, FootShape, PairValues, SizeTables, evaluate_pairs, foot_fit,
+                         heel_room_from_breadths_mm, point_clearance_mm, poses, prepare_foot, scores)
 from fitcore.fit_profiles import FitProfiles
 from fitcore.mailing import MailingProducts
 from fitcore.passport import MeasurementsModel, Passport
@@ -234,8 +234,7 @@ class Matcher:
         c = catalogue
         self._sections = np.ascontiguousarray(c.sections)
         self._lengths = c.inner_length_mm.astype(np.float64)
-        self._perimeters, self._breadths = outline_measures(self._sections, HEEL_BREADTH_Z_MM)
-        self._ball_breadths = ball_breadths_mm(self._sections)
+        self._tables = SizeTables.of(self._sections, self._lengths)
         nominal = c.nominal_foot_length_mm if len(c.nominal_foot_length_mm) else self._lengths
         width = c.width if len(c.width) else np.full(len(c.size_ids), "standard", dtype=object)
         # size runs: one model in one width fitting, sizes in order of length
@@ -322,8 +321,8 @@ class Matcher:
         sizes = sizes[np.linspace(0, len(sizes) - 1, min(SIGNATURE_SIZES, len(sizes))).round().astype(int)]
         values = self._values([shape], np.zeros(len(sizes), dtype=np.int64), sizes, scoring_only=True)
         pose = poses(shape, self._sections[sizes, :, 0], self._lengths[sizes])
-        predicted = heel_room_from_breadths_mm(pose, self._breadths[sizes], self._lengths[sizes], shape.length_mm,
-                                               shape.heel_breadths_mm)
+        predicted = heel_room_from_breadths_mm(pose, self._tables.heel_breadths_mm[sizes], self._lengths[sizes],
+                                               shape.length_mm, shape.heel_breadths_mm)
         slope, offset = np.polyfit(predicted, values.value_mm[:, _HEEL], 1) if len(sizes) > 2 else (1.0, 0.0)
         return np.array([shape.length_mm, m.ball_girth_mm, m.instep_girth_mm, offset, slope, shape.heel_centre_y_mm,
                          shape.ball_centre_y_mm, shape.tip_y_mm, *shape.heel_breadths_mm, m.ball_width_mm],
@@ -340,9 +339,8 @@ class Matcher:
             model_ids=ids, run_start=np.r_[0, np.cumsum([len(r) for r in runs])].astype(np.int64),
             size_start=np.r_[0, np.cumsum(run_sizes)].astype(np.int64), length_mm=self._lengths[sizes],
             centre_y_mm=np.ascontiguousarray(self._sections[sizes, :, 0], dtype=np.float64),
-            perimeter_mm=np.ascontiguousarray(self._perimeters[sizes]),
-            breadth_mm=np.ascontiguousarray(self._breadths[sizes]),
-            ball_breadth_mm=np.ascontiguousarray(self._ball_breadths[sizes]),
+            perimeter_mm=self._tables.perimeters_mm[sizes], breadth_mm=self._tables.heel_breadths_mm[sizes],
+            ball_breadth_mm=self._tables.ball_breadths_mm[sizes],
             profile=self._profile[sizes].astype(np.int64))
 
     # --- the full search ---
@@ -423,8 +421,7 @@ class Matcher:
 
     def _values(self, shapes: list[FootShape], foot_of_pair: np.ndarray, sizes: np.ndarray,
                 scoring_only: bool = False) -> PairValues:
-        return evaluate_pairs(shapes, foot_of_pair, sizes, self._sections, self._perimeters, self._ball_breadths,
-                              self._lengths, self.profiles.negative_weight, scoring_only)
+        return evaluate_pairs(shapes, foot_of_pair, sizes, self._tables, self.profiles.negative_weight, scoring_only)
 
     def _model_ids_checked(self, model_ids) -> np.ndarray:
         ids = np.asarray(list(model_ids), dtype=np.int64)

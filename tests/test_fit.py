@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fitcore.errors import ConfigError, MeasurementError
-from fitcore.clearance import REGIONS, outline_measures, outline_measures_reference
-from fitcore.fit import (BALL_WIDTH_HEIGHTS_MM, BALL_WIDTH_STATIONS, HEEL_BREADTH_Z_MM, HEEL_SLICES, HEEL_Z_MM, VERDICTS,
-                         ball_breadths_mm, evaluate_pairs, poses, prepare_foot, scores)
+from fitcore.clearance import REGIONS, outline_measures_reference
+from fitcore.fit import (BALL_WIDTH_HEIGHTS_MM, BALL_WIDTH_STATIONS, HEEL_SLICES, HEEL_Z_MM, VERDICTS, SizeTables,
+                         evaluate_pairs, poses, prepare_foot, scores)
 from fitcore.fit_profiles import DEFAULT_PATH, FitProfiles
 from shoe_db.interior import interior_from_scan
 from shoe_db.sections import station_x_mm
@@ -53,9 +53,8 @@ def _evaluate(shape, interiors, profile=WALKING):
     sections = np.stack([i.sections for i in interiors])
     lengths = np.array([i.length_mm for i in interiors])
     n = len(interiors)
-    perimeters, _ = outline_measures(sections, HEEL_BREADTH_Z_MM)
-    values = evaluate_pairs([shape], np.zeros(n, dtype=int), np.arange(n), sections, perimeters,
-                            ball_breadths_mm(sections), lengths, PROFILES.negative_weight)
+    values = evaluate_pairs([shape], np.zeros(n, dtype=int), np.arange(n), SizeTables.of(sections, lengths),
+                            PROFILES.negative_weight)
     score, verdict = scores(values, np.full(n, profile), PROFILES)
     return values, score, verdict
 
@@ -210,3 +209,18 @@ def test_the_room_across_the_ball_is_the_widest_breadth_near_the_insole_minus_th
         x = pose[0] * np.asarray(BALL_WIDTH_STATIONS) * shape.length_mm + pose[2]
         widest = np.interp(x, station_x_mm(interior.length_mm), breadths).max()
         assert values.ball_width_mm[i] == pytest.approx(widest - m.ball_width_mm, abs=1e-6)
+
+
+@pytest.mark.parametrize("pairs", [6, 120])  # one thread, and the parallel pass (PARALLEL_FROM_PAIRS)
+def test_the_numba_kernels_give_the_plain_references_values(feet, pairs):
+    """fitcore.pair_measures and fitcore.clearance's kernels against their numpy references, on three feet in
+    interiors a size apart (both feet's pairs mixed, in a shuffled order)."""
+    shapes = [shape for _, _, shape in feet]
+    interiors = [_made_for(m, steps) for _, m, _ in feet for steps in (-1.0, 0.0, 1.0)]
+    tables = SizeTables.of(np.stack([i.sections for i in interiors]), np.array([i.length_mm for i in interiors]))
+    rng = np.random.default_rng(0)
+    foot_of_pair, size_of_pair = rng.integers(0, len(shapes), pairs), rng.integers(0, len(interiors), pairs)
+    fast = evaluate_pairs(shapes, foot_of_pair, size_of_pair, tables, PROFILES.negative_weight)
+    plain = evaluate_pairs(shapes, foot_of_pair, size_of_pair, tables, PROFILES.negative_weight, plain=True)
+    for field in ("value_mm", "pressure_mm", "ball_width_mm"):
+        np.testing.assert_allclose(getattr(fast, field), getattr(plain, field), atol=1e-4)
