@@ -27,8 +27,8 @@ from fitcore.clearance import (N_REGIONS, OUTSIDE, REGIONS, outline_measures, pl
                                summarise_pairs_reference, summarise_pairs_serial)
 from fitcore.errors import MeasurementError
 from fitcore.fit_profiles import MEASURES, FitProfiles
-from fitcore.pair_measures import pair_measures, pair_measures_serial
 from fitcore.footframe import medial_sign
+from fitcore.pair_measures import pair_measures, pair_measures_serial
 
 MAX_YAW_DEG = 4.0
 EVAL_POINTS = {"heel": 64, "toe": 48, "ball": 64}  # per foot: the evaluation sample; heel first: it scores
