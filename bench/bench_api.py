@@ -14,7 +14,8 @@
    GET .../recommendations?price_max=... with a new price limit on every request (a question never asked
    before: the answer is computed from the passport's search, which the service prepared when the passport was
    stored), GET .../tryon (the best size of each passport's first recommendation, with per-point clearance),
-   and GET /v1/passports/{id} (the webshop view: what any passport route costs besides its fit work).
+   the same try-on as the kiosk and try-on pages ask for it (drawing=true&per_point=false: the feet thinned
+   and placed in the shoe, no per-point list), and GET /v1/passports/{id} (the webshop view: what any passport route costs besides its fit work).
    Every request goes through the key check, the tenant-scoped passport read and the audit entry.
 4. One client, one request at a time, over every passport: the floor; a new question; and the first question
    after a catalogue change (a stock update drops every kept search, so each request searches all models).
@@ -211,7 +212,8 @@ def _passports(base: str, token: str, count: int) -> dict[str, list[str]]:
     http.close()
     return {"me (floor)": ["/v1/me"], "recommendations": recommendations,
             "recommend, new": [f"{p}?price_max={NEW_QUESTION_PRICE}.{{counter}}" for p in recommendations],
-            "try-on": tryons, "passport view": views}
+            "try-on": tryons, "try-on, as pages": [f"{t}&drawing=true&per_point=false" for t in tryons],
+            "passport view": views}
 
 
 def _one_at_a_time(base: str, token: str, targets: dict[str, list[str]]) -> dict[str, float]:

@@ -83,7 +83,7 @@ def tryon(passport_id: PassportId, model_id: Annotated[int, Query()], size_id: A
                                                        "passport's PLY (24,000 numbers), e.g. when only the "
                                                        "drawing is wanted")] = True,
           repo: Repository = Depends(access("recommendations:read")),
-          fit: Fitting = Depends(fitting)) -> TryOnDrawnOut:
+          fit: Fitting = Depends(fitting)) -> Response:
     record = repo.passport(passport_id, purpose="try-on", commit=False)  # audited with the answer
     matcher, feet = fit.matcher(), fit.feet(record)
     tried = matcher.tryon(feet, model_id, size_id)
@@ -92,7 +92,8 @@ def tryon(passport_id: PassportId, model_id: Annotated[int, Query()], size_id: A
     kept = result.model_dump(mode="json", exclude={"left": {"clearance_mm", "in_shoe"},
                                                    "right": {"clearance_mm", "in_shoe"}, "drawing": True})
     repo.save_fit_result(record, "tryon", {"model_id": model_id, "size_id": size_id}, json.dumps(kept))
-    return result
+    # validated when made; sent as is (FastAPI would dump, validate and encode the ~170 kB drawing once more)
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 def _dump(result) -> str:
