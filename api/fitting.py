@@ -1,7 +1,8 @@
 """The matcher behind the fit routes: the whole catalogue in memory, built once per process on first use and
 dropped after a catalogue import or stock change (the next request rebuilds it).
 
-Per passport version and catalogue (small LRU caches): the matcher's ScannedFeet, the search of every model
+Per passport version and catalogue (small LRU caches): the matcher's ScannedFeet (with the points a try-on
+drawing shows), the search of every model
 (`Matcher.search`, the costly part of any fit answer), and each answer given. The search of a passport is
 prepared in the background as soon as the passport is stored (`prepare`), so the first recommendation asked
 for a new scan only filters and ranks; a webshop asking the same question again gets the kept answer."""
@@ -15,6 +16,7 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple, TypeVar
 
+import numpy as np
 from fastapi import Request
 from sqlalchemy import Engine
 
@@ -23,6 +25,7 @@ from fitcore.matcher import FitSearch, Matcher, ScannedFeet
 from fitcore.passport import Passport
 from api.models import PassportRecord
 from api.passport_upload import points_from_blob
+from api.tryon_view import thinned
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +45,7 @@ class Fitting:
         self.engine = engine
         self._matcher = None
         self._feet: OrderedDict = OrderedDict()
+        self._drawn: OrderedDict = OrderedDict()
         self._searches: OrderedDict = OrderedDict()
         self._answers: OrderedDict = OrderedDict()
         self._generation = 0  # counts catalogue changes: what was kept before one is not found after it
@@ -69,6 +73,11 @@ class Fitting:
         return self._kept(self._feet, FEET_CACHE_SIZE, (record.id, record.updated_at), lambda: ScannedFeet.from_arrays(
             Passport.model_validate_json(record.passport_json), points_from_blob(record.left_points),
             points_from_blob(record.right_points)))
+
+    def drawn_points(self, record: PassportRecord) -> dict[str, np.ndarray]:
+        """The points of this passport version's feet that a try-on drawing shows (api.tryon_view.thinned)."""
+        return self._kept(self._drawn, FEET_CACHE_SIZE, (record.id, record.updated_at),
+                          lambda: thinned(self.feet(record)))
 
     def searched(self, record: PassportRecord) -> "Searched":
         """The matcher with this passport version's feet and its search of every model (made once per catalogue:

@@ -7,11 +7,12 @@ prepare_foot); then both feet are placed by the pose the matcher's try-on used f
 pternion and a shift in x and y), so a drawn point's clearance is the clearance of the interior at that very
 place.
 
-Thinning is a voxel grid: the first point (in PLY order) of every occupied cube is kept, and the cube grows
-from VOXEL_START_MM until at most `max_points` remain: deterministic, and even over the surface (a random sample
-would leave holes and clumps). A surface occupies a number of cubes that falls as the square of their size, so
-each step grows the cube by the square root of how many too many there were (and a little more): one or two
-steps, where a fixed growth took four or five (the thinning was 20 of the 25 ms a drawing took).
+Thinning is a voxel grid on the foot's own points, once per passport (`thinned`; the service keeps the result
+with the feet, api/fitting.py): a placement is a rigid motion, so the points kept stay even in any shoe. The
+first point (in PLY order) of every occupied cube is kept, and the cube grows from VOXEL_START_MM until at most
+`max_points` remain: deterministic, and even over the surface (a random sample would leave holes and clumps).
+A surface occupies a number of cubes that falls as the square of their size, so each step grows the cube by the
+square root of how many too many there were, and a little more: one or two steps.
 """
 
 from __future__ import annotations
@@ -28,15 +29,20 @@ VOXEL_START_MM = 3.0
 VOXEL_OVERSHOOT = 1.1  # grow the cube a little more than the surface's square law asks, to land in one step
 
 
+def thinned(feet: ScannedFeet, max_points: int = MAX_DRAWN_POINTS) -> dict[str, np.ndarray]:
+    """Per side, the indices of the foot's points a drawing shows (voxel_subsample of the matcher's points)."""
+    return {side: voxel_subsample(feet.foot(side).shape.points_mm, max_points) for side in SIDES}
+
+
 def tryon_drawing(matcher: Matcher, feet: ScannedFeet, tried: TryOn,
-                  max_points: int = MAX_DRAWN_POINTS) -> TryOnDrawingOut:
-    """Both feet of a try-on placed in its size and the size's interior, in the shoe frame."""
+                  drawn_points: dict[str, np.ndarray]) -> TryOnDrawingOut:
+    """Both feet of a try-on placed in its size and the size's interior, in the shoe frame; `drawn_points`: the
+    indices `thinned` gave for these feet."""
     sections, length_mm = _interior(matcher, tried.size.size_id)
     drawn = {}
     for side in SIDES:
-        result = getattr(tried, side)
+        result, keep = getattr(tried, side), drawn_points[side]
         placed = placed_points_mm(feet.foot(side).shape, result.pose)  # a right foot is mirrored (y -> -y)
-        keep = voxel_subsample(placed, max_points)
         drawn[side] = DrawnFootOut(points_mm=np.round(placed[keep], 1).tolist(),
                                    clearance_mm=np.round(result.clearance_mm[keep].astype(float), 2).tolist(),
                                    in_shoe=result.in_shoe[keep].tolist(), points_total=len(placed))

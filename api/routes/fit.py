@@ -88,7 +88,8 @@ def tryon(passport_id: PassportId, model_id: Annotated[int, Query()], size_id: A
     matcher, feet = fit.matcher(), fit.feet(record)
     tried = matcher.tryon(feet, model_id, size_id)
     result = TryOnDrawnOut.model_validate(
-        {**tried.to_dict(per_point), "drawing": tryon_drawing(matcher, feet, tried) if drawing else None})
+        {**tried.to_dict(per_point),
+         "drawing": tryon_drawing(matcher, feet, tried, fit.drawn_points(record)) if drawing else None})
     kept = result.model_dump(mode="json", exclude={"left": {"clearance_mm", "in_shoe"},
                                                    "right": {"clearance_mm", "in_shoe"}, "drawing": True})
     repo.save_fit_result(record, "tryon", {"model_id": model_id, "size_id": size_id}, json.dumps(kept))
