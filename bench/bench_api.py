@@ -15,7 +15,8 @@
    before: the answer is computed from the passport's search, which the service prepared when the passport was
    stored), GET .../tryon (the best size of each passport's first recommendation, with per-point clearance),
    the same try-on as the kiosk and try-on pages ask for it (drawing=true&per_point=false: the feet thinned
-   and placed in the shoe, no per-point list), and GET /v1/passports/{id} (the webshop view: what any passport route costs besides its fit work).
+   and placed in the shoe, no per-point list), and GET /v1/passports/{id} (the webshop view: what any passport
+   route costs besides its fit work).
    Every request goes through the key check, the tenant-scoped passport read and the audit entry.
 4. One client, one request at a time, over every passport: the floor; a new question; and the first question
    after a catalogue change (a stock update drops every kept search, so each request searches all models).

@@ -12,8 +12,8 @@ find, fitted over the catalogue's sizes near the foot's length.
 Per product (a shoe model; all its width fittings) and passport, the kernel does what the matcher does for the
 deciding foot: per size run the size whose toe room is best from lengths alone, then a climb to the best-scoring
 neighbour, with toe room, the ball's girth and width room and the instep's girth room computed by the same
-formulas; only the heel comes from the signature instead of the foot's points. A product fits when its best size scores at least the profiles'
-`fits_min_score` with no region tight (`ModelFit.fits`). docs/fit-model.md gives the agreement with the matcher.
+formulas; only the heel comes from the signature instead of the foot's points. A product fits when its best size
+scores at least the profiles' `fits_min_score` with no region tight (`ModelFit.fits`). docs/fit-model.md gives the agreement with the matcher.
 """
 
 from __future__ import annotations

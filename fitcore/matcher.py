@@ -338,7 +338,7 @@ class Matcher:
         return MailingProducts(
             model_ids=ids, run_start=np.r_[0, np.cumsum([len(r) for r in runs])].astype(np.int64),
             size_start=np.r_[0, np.cumsum(run_sizes)].astype(np.int64), length_mm=self._lengths[sizes],
-            centre_y_mm=np.ascontiguousarray(self._sections[sizes, :, 0], dtype=np.float64),
+            centre_y_mm=self._tables.centre_y_mm[sizes],
             perimeter_mm=self._tables.perimeters_mm[sizes], breadth_mm=self._tables.heel_breadths_mm[sizes],
             ball_breadth_mm=self._tables.ball_breadths_mm[sizes],
             profile=self._profile[sizes].astype(np.int64))
