@@ -8,9 +8,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
-from fitcore.errors import (CatalogError, Conflict, Forbidden, InvalidInput, MeasurementError, NotFound,
+from core.errors import (CatalogError, Conflict, Forbidden, InvalidInput, MeasurementError, NotFound,
                             ServiceError, Unauthenticated)
-from fitcore.settings import Settings, get_settings
+from core.settings import Settings, get_settings
+from device.rig import RigProvider
 from api.db import open_service_db
 from api.fitting import Fitting
 from api.gate import ConcurrencyGate
@@ -23,9 +24,10 @@ from api.schemas import ErrorBody, FieldError
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 422}
 
 
-def create_app(database_url: str | None = None, settings: Settings | None = None,
+def create_app(rigs: RigProvider, database_url: str | None = None, settings: Settings | None = None,
                engine: Engine | None = None) -> FastAPI:
-    """The service on the settings' database (or `database_url`), migrated before the first request."""
+    """The service on the settings' database (or `database_url`), migrated before the first request; kiosk scans
+    run on the rigs of `rigs`."""
     settings = settings or get_settings()
     engine = engine or open_service_db(database_url or settings.database_url or None)
     app = FastAPI(title="footfit fit service", version="1",
@@ -34,7 +36,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.state.engine = engine
     app.state.settings = settings
     app.state.fitting = Fitting(engine)
-    app.state.scans = ScanManager(engine, settings, passport_stored=app.state.fitting.prepare)
+    app.state.scans = ScanManager(engine, settings, rigs, passport_stored=app.state.fitting.prepare)
     app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service.mailing_chunk_passports)
     # scans release their rigs, queued jobs and fit preparations stop
     for background in (app.state.scans, app.state.mailing, app.state.fitting):

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from fitcore.errors import ConfigError, Forbidden, Unauthenticated
+from core.errors import ConfigError, Forbidden, Unauthenticated
 from api.models import ApiKey, utc_now
 from api.tenancy import store_of_tenant, tenant_named
 

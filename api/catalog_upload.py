@@ -11,7 +11,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from fitcore.errors import InvalidInput
+from core.errors import InvalidInput
 from shoe_db.importer import ImportSummary, import_products
 from shoe_db.product_file import read_products
 from api.repository import Repository

@@ -20,9 +20,10 @@ import numpy as np
 from fastapi import Request
 from sqlalchemy import Engine
 
-from fitcore.errors import FootfitError
-from fitcore.matcher import FitSearch, Matcher, ScannedFeet
-from fitcore.passport import Passport
+from core.errors import FootfitError
+from fitcore.fit.matcher import FitSearch, Matcher, ScannedFeet
+from shoe_db.loading import load_matcher_catalogue
+from fitcore.scan.passport import Passport
 from api.models import PassportRecord
 from api.passport_upload import points_from_blob
 from api.tryon_view import thinned
@@ -55,7 +56,7 @@ class Fitting:
     def matcher(self) -> Matcher:
         with self._lock:
             if self._matcher is None:
-                self._matcher = Matcher.from_engine(self.engine)
+                self._matcher = Matcher(load_matcher_catalogue(self.engine))
             return self._matcher
 
     def invalidate(self) -> None:

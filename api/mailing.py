@@ -4,7 +4,7 @@ everyone whose marketing consent is not in force (never given, or withdrawn).
 A job runs in the background (one at a time per service process: the filter's numba kernel already uses every
 core) and goes queued -> running -> done | failed, with its progress stored as it goes. It takes each consenting
 customer's newest passport, turns chunks of them into the mailing filter's compact descriptors
-(Matcher.mailing_descriptor) and runs fitcore.mailing.mailing_filter over chunk x products. Its outputs
+(Matcher.mailing_descriptor) and runs fitcore.fit.mailing.mailing_filter over chunk x products. Its outputs
 (`mailing_match` rows) are derived from passports, so erasing a passport or a customer erases them
 (api/privacy.py); the results list only customers whose marketing consent is still in force when they are read.
 """
@@ -19,10 +19,10 @@ import numpy as np
 from sqlalchemy import Engine, update
 from sqlmodel import Session
 
-from fitcore.errors import FootfitError
-from fitcore.mailing import mailing_filter
-from fitcore.matcher import ScannedFeet
-from fitcore.passport import Passport
+from core.errors import FootfitError
+from fitcore.fit.mailing import mailing_filter
+from fitcore.fit.matcher import ScannedFeet
+from fitcore.scan.passport import Passport
 from api.auth import Principal
 from api.fitting import Fitting
 from api.models import MailingJob, PassportRecord, utc_now

@@ -125,7 +125,7 @@ class PassportRecord(SQLModel, table=True):
 
 
 class PressureMapRecord(SQLModel, table=True):
-    """The standing pressure picture of a kiosk scan (fitcore.pressure.PressureMap as JSON; plate frame, kPa).
+    """The standing pressure picture of a kiosk scan (fitcore.scan.pressure.PressureMap as JSON; plate frame, kPa).
     Derived from the scan, so erased with its passport; an uploaded passport has none."""
 
     __tablename__ = "pressure_map"

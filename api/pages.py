@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
-from fitcore.errors import NotFound
+from core.errors import NotFound
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 PAGES = {"/kiosk": "kiosk/index.html", "/tryon": "tryon/index.html"}  # path -> file under WEB_DIR

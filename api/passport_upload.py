@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from fitcore.errors import InvalidInput, MeasurementError
-from fitcore.measure import checked_points, read_points
-from fitcore.passport import Passport
+from core.errors import InvalidInput, MeasurementError
+from fitcore.scan.measure import checked_points, read_points
+from fitcore.scan.passport import Passport
 
 SIDES = ("left", "right")
 LENGTH_MISMATCH_MM = 5.0  # a foot's points reach x = length_mm (the toe tip) to within a scan's noise

@@ -20,7 +20,7 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from fitcore.mesh import write_points
+from core.mesh import write_points
 from api import audit
 from api.models import (Consent, Customer, Feedback, FitResult, MailingMatch, PassportRecord, PressureMapRecord, Tenant,
                         utc_now)
@@ -85,7 +85,7 @@ def export_customer(session: Session, customer: Customer) -> bytes:
 
 
 def ply_bytes(points_mm) -> bytes:
-    """A point cloud as the PLY a scan writes (fitcore.mesh.write_points)."""
+    """A point cloud as the PLY a scan writes (core.mesh.write_points)."""
     with tempfile.TemporaryDirectory(prefix="footfit-ply-") as folder:
         path = Path(folder) / "points.ply"
         write_points(path, points_mm)

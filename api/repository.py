@@ -15,8 +15,8 @@ from sqlalchemy.orm import defer
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from fitcore.errors import Conflict, Forbidden, InvalidInput, NotFound
-from fitcore.pressure import PressureMap
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from fitcore.scan.pressure import PressureMap
 from shoe_db.models import SizeVariant, Stock, Store
 from api import audit, privacy
 from api.auth import Principal

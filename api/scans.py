@@ -2,17 +2,17 @@
 
 A job takes the code path of `footfit scan`: the scan session (device/session.py) on the rig's drivers, the rig's
 stored calibration checked right after the board's handshake (an uncalibrated rig is refused before the customer
-waits), then reconstruction and measurement (fitcore.pipeline); the passport is stored for the customer through
+waits), then reconstruction and measurement (fitcore.scan.pipeline); the passport is stored for the customer through
 the tenant-scoped repository. Progress (phase, fraction, arm angle, ETA) is polled or streamed.
 
 A device failure leaves the job `failed` with the device's message and keeps what was complete: the plate
 recording and each finished foot. A retry scans only the rest, on the same rig (for a simulated rig: the same
 simulator, the customer still standing on it). Cancelling stops the arm and keeps nothing.
 
-Rigs (setting `service.rigs`): "simulator", the embedded default, gives every job its own simulated rig in a
-child process, exactly as `footfit scan --simulator`; its subject follows from the customer's loyalty id, so a
-rescan sees the same feet. "hardware" opens the devices of the `device` settings and refuses a board whose
-serial is not the rig's.
+Rigs come from the rig provider the service was given (device.rig; `footfit serve` picks it from the setting
+`service.rigs`): a simulated rig per job in a child process, exactly as `footfit scan --simulator`, whose subject
+follows from the customer's loyalty id so a rescan sees the same feet; or the hardware of the `device` settings.
+A board whose serial is not the rig's is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -31,14 +30,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from device.profile import get_profile
-from device.rawscan import FootFrames, PlateRecording
-from device.scanner import open_scanner
+from core.rawscan import FootFrames, PlateRecording
+from device.rig import RigConnection, RigProvider, open_scanner
 from device.session import Progress, ScanSession
-from fitcore.calibration import load_calibration
-from fitcore.errors import Conflict, DeviceError, FootfitError, NotFound, ScanCancelled, ScanFailed, WrongDevice
-from fitcore.pipeline import SIDES, ScanResult, passport_from_scan
-from fitcore.settings import DeviceSettings, Settings
-from simulator.process import SimulatorProcess, simulator_argv
+from fitcore.scan.calibration import load_calibration
+from core.errors import Conflict, DeviceError, FootfitError, NotFound, ScanCancelled, ScanFailed, WrongDevice
+from fitcore.scan.pipeline import SIDES, ScanResult, passport_from_scan
+from core.settings import Settings
 from api.auth import Principal
 from api.models import PassportRecord, new_public_id, utc_now
 from api.passport_upload import PassportUpload
@@ -48,7 +46,6 @@ log = logging.getLogger(__name__)
 
 SCAN_SHARE = 0.85  # of a job's progress; reconstruction and storage take the rest
 MEASURE_SHARE = 0.12
-SIMULATED_SUBJECTS = 10_000  # population seeds a simulated rig picks its subject from
 KEPT_JOBS = 200  # finished jobs kept for polling; older ones are forgotten
 CLOSE_WAIT_S = 15.0  # for a cancelled attempt to stop when the service stops
 PREVIEW_WIDTH_PX = 320  # the camera preview's width (grey JPEG)
@@ -162,45 +159,16 @@ class PreviewingCamera:
         return getattr(self._camera, name)
 
 
-class SimulatedRig:
-    """A simulated rig in a child process (`footfit simulator serve`, as `footfit scan --simulator` runs it)."""
-
-    def __init__(self, devices: DeviceSettings, rig_serial: str, seed: int, faults: str):
-        self._process = SimulatorProcess(simulator_argv(rig_serial, seed, faults=faults))
-        endpoints = self._process.endpoints
-        self.devices = devices.model_copy(update={"board_url": endpoints["board_url"],
-                                                  "plate_url": endpoints["plate_url"],
-                                                  "camera_url": endpoints["camera_url"]})
-
-    def close(self) -> None:
-        self._process.stop()
-
-
-class HardwareRig:
-    """The rig wired to this machine (the `device` settings)."""
-
-    def __init__(self, devices: DeviceSettings):
-        self.devices = devices
-
-    def close(self) -> None:
-        pass
-
-
-def subject_seed(loyalty_id: str) -> int:
-    """The simulated subject of a customer: the same feet on every scan of the same loyalty id."""
-    return zlib.crc32(loyalty_id.encode()) % SIMULATED_SUBJECTS
-
-
 class ScanJob:
     """One customer's scan on one rig: attempts (the first and retries) in a background thread each."""
 
     def __init__(self, scan_id: str, kiosk_store_id: int, principal: Principal, rig_serial: str, loyalty_id: str,
-                 rescan_of: str | None, engine: Engine, settings: Settings,
+                 rescan_of: str | None, engine: Engine, settings: Settings, rigs: RigProvider,
                  passport_stored: Callable[[PassportRecord], None] | None = None):
         self.id, self.store_id, self.principal = scan_id, kiosk_store_id, principal
         self.passport_stored = passport_stored
         self.rig_serial, self.loyalty_id, self.rescan_of = rig_serial, loyalty_id, rescan_of
-        self.engine, self.settings = engine, settings
+        self.engine, self.settings, self.rigs = engine, settings, rigs
         self.profile = get_profile(settings.scan_profile)
         self.kept = KeptScan()
         self.preview = CameraPreview()
@@ -209,7 +177,7 @@ class ScanJob:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._session: ScanSession | None = None
-        self._rig: SimulatedRig | HardwareRig | None = None
+        self._rig: RigConnection | None = None
         self._thread: threading.Thread | None = None
 
     # --- control (request threads) ---
@@ -273,7 +241,7 @@ class ScanJob:
     def _scan(self):
         """The raw scan of both feet (kept parts are not scanned again) and the rig's calibration."""
         if self._rig is None:
-            self._rig = self._open_rig()
+            self._rig = self.rigs.connect(self.rig_serial, customer=self.loyalty_id)
         devices = self._rig.devices
         calibration = {}
 
@@ -298,13 +266,6 @@ class ScanJob:
                 with self._lock:
                     self._session = None
         return raw, calibration["rig"]
-
-    def _open_rig(self) -> SimulatedRig | HardwareRig:
-        service = self.settings.service
-        if service.rigs == "hardware":
-            return HardwareRig(self.settings.device)
-        return SimulatedRig(self.settings.device, self.rig_serial, subject_seed(self.loyalty_id),
-                            service.simulator_faults)
 
     def _on_progress(self, p: Progress) -> None:
         self._update(phase=p.phase if p.phase != "done" else "measure", fraction=SCAN_SHARE * p.fraction,
@@ -352,9 +313,9 @@ class ScanJob:
 class ScanManager:
     """The scan jobs of one service process, by id, and which job holds each rig."""
 
-    def __init__(self, engine: Engine, settings: Settings,
+    def __init__(self, engine: Engine, settings: Settings, rigs: RigProvider,
                  passport_stored: Callable[[PassportRecord], None] | None = None):
-        self.engine, self.settings = engine, settings
+        self.engine, self.settings, self.rigs = engine, settings, rigs
         self.passport_stored = passport_stored  # told of each stored scan (the service prepares its fit work)
         self._jobs: dict[str, ScanJob] = {}
         self._rigs: dict[str, ScanJob] = {}
@@ -375,7 +336,7 @@ class ScanManager:
                 raise Conflict(f"rig {rig_serial} is scanning (scan {holder.id}): wait for it to finish or cancel "
                                f"it with POST /v1/scans/{holder.id}/cancel")
             job = ScanJob(new_public_id(), kiosk.store_id, repo.principal, rig_serial, loyalty_id, rescan_of,
-                          self.engine, self.settings, self.passport_stored)
+                          self.engine, self.settings, self.rigs, self.passport_stored)
             self._jobs[job.id] = job
             self._rigs[rig_serial] = job
             self._forget_old()

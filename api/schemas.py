@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fitcore.passport import MeasurementsModel, Passport, SizesModel
+from fitcore.scan.passport import MeasurementsModel, Passport, SizesModel
 from api.models import CONSENT_PURPOSES, CONSENT_SOURCES, FEEDBACK_EVENTS, RETURN_REASONS, SIZE_SYSTEMS
 
 LoyaltyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from fitcore.errors import ConfigError
+from core.errors import ConfigError
 from shoe_db.models import Store
 from api.models import SIZE_SYSTEMS, Kiosk, Tenant, TenantStore
 

@@ -2,7 +2,7 @@
 shoe, thinned to a few thousand points, with their clearance, and the shoe interior's cross-sections.
 
 Everything is in the shoe frame (docs/catalog.md): mm, the LEFT shoe, heel counter at x = 0, +x toward the toe,
-insole at z = 0, +y lateral. A right foot is mirrored (y -> -y) as the matcher mirrors it (fitcore.fit.
+insole at z = 0, +y lateral. A right foot is mirrored (y -> -y) as the matcher mirrors it (fitcore.fit.fit_model.
 prepare_foot); then both feet are placed by the pose the matcher's try-on used for that size (a yaw about the
 pternion and a shift in x and y), so a drawn point's clearance is the clearance of the interior at that very
 place.
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fitcore.fit import placed_points_mm
-from fitcore.matcher import SIDES, Matcher, ScannedFeet, TryOn
-from shoe_db.sections import ANGLES_RAD, station_x_mm
+from fitcore.fit.fit_model import placed_points_mm
+from fitcore.fit.matcher import SIDES, Matcher, ScannedFeet, TryOn
+from fitcore.fit.sections import ANGLES_RAD, station_x_mm
 from api.schemas import DrawnFootOut, ShoeRingOut, TryOnDrawingOut
 
 MAX_DRAWN_POINTS = 3000

@@ -25,11 +25,11 @@ import numpy as np
 import open3d as o3d
 
 from device.profile import get_profile
-from fitcore.calibrate import calibration_from_stills
-from fitcore.measure import measure_mesh, measure_points
-from fitcore.mesh import Mesh
-from fitcore.reconstruct import horus_baseline, reconstruct_foot
-from fitcore.sizes import sizes_for
+from fitcore.scan.calibrate import calibration_from_stills
+from fitcore.scan.measure import measure_mesh, measure_points
+from core.mesh import Mesh
+from fitcore.scan.reconstruct import horus_baseline, reconstruct_foot
+from core.sizes import sizes_for
 from simulator.camera import VirtualCamera
 from simulator.offline import render_stills, render_sweep
 from simulator.rig import rig_geometry

@@ -49,7 +49,7 @@ from sqlmodel import Session  # noqa: E402
 
 from api import auth, tenancy  # noqa: E402
 from api.db import open_service_db  # noqa: E402
-from tests.api_support import scan_files  # noqa: E402
+from testing.api_world import scan_files  # noqa: E402
 from tests.conftest import PostgresServer, _free_port  # noqa: E402
 
 CATALOGUE_SEED = 1
@@ -137,7 +137,7 @@ def _database(args: argparse.Namespace, folder: Path) -> Iterator[str]:
 
 def _generate(url: str, models: int) -> None:
     env = dict(os.environ, FOOTFIT_DATABASE_URL=url)
-    subprocess.run([sys.executable, "-m", "api.cli", "catalog", "generate", "--models", str(models), "--seed",
+    subprocess.run([sys.executable, "-m", "cli.main", "catalog", "generate", "--models", str(models), "--seed",
                     str(CATALOGUE_SEED), "--stores", "2"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
 
 
@@ -165,7 +165,7 @@ def _tenant_key(url: str) -> str:
 
 def _serve(url: str, folder: Path, port: int) -> subprocess.Popen:
     env = dict(os.environ, FOOTFIT_DATABASE_URL=url, FOOTFIT_DATA_DIR=str(folder / "var"))
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while True:

@@ -26,7 +26,7 @@ import numpy as np
 import open3d as o3d
 
 from device.camera import Camera
-from device.frame_stamp import FrameStamp
+from core.frame_stamp import FrameStamp
 from simulator.camera import EncodedFrame, VirtualCamera
 from simulator.camera_server import CameraServer
 from simulator.rig import DEMO_RIG_SERIAL, rig_geometry

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shoe_db.db import open_catalog  # noqa: E402
 from shoe_db.importer import import_products  # noqa: E402
-from shoe_db.matcher_catalogue import load_matcher_catalogue  # noqa: E402
-from shoe_db.sections import radial_clearance_mm  # noqa: E402
+from shoe_db.loading import load_matcher_catalogue  # noqa: E402
+from fitcore.fit.sections import radial_clearance_mm  # noqa: E402
 from simulator.catalog import generate_catalogue, write_catalogue  # noqa: E402
 from tests.conftest import PostgresServer  # noqa: E402
 

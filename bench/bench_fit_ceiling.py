@@ -40,16 +40,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bench_fit_quality as quality  # noqa: E402
 from device.profile import get_profile  # noqa: E402
-from fitcore.matcher import ScannedFeet  # noqa: E402
-from fitcore.measure import measure_mesh, sample_surface  # noqa: E402
-from fitcore.mesh import Mesh  # noqa: E402
-from fitcore.passport import Passport, foot_model  # noqa: E402
-from shoe_db.matcher_catalogue import load_matcher_catalogue  # noqa: E402
-from fitcore.clearance import outline_measures  # noqa: E402
-from shoe_db.sections import STATIONS, section_outlines_mm, sections_from_mesh, station_x_mm  # noqa: E402
+from fitcore.fit.matcher import ScannedFeet  # noqa: E402
+from fitcore.scan.measure import measure_mesh, sample_surface  # noqa: E402
+from core.mesh import Mesh  # noqa: E402
+from fitcore.scan.passport import Passport, foot_model  # noqa: E402
+from shoe_db.loading import load_matcher_catalogue  # noqa: E402
+from fitcore.fit.clearance import outline_measures  # noqa: E402
+from fitcore.fit.sections import STATIONS, section_outlines_mm, sections_from_mesh, station_x_mm  # noqa: E402
 from simulator.catalog import last_interior, true_last  # noqa: E402
 from simulator.comfort import WEIGHTS, Cavity, RegionFit, preference, region_costs, region_fit  # noqa: E402
-from simulator.customers import draw_customer, rig_calibration, scanned_customer, subject_of  # noqa: E402
+from simulator.customers import draw_customer, subject_of  # noqa: E402
+from testing.scanned_customers import rig_calibration, scanned_customer  # noqa: E402
 
 _worker: dict = {}
 VALUES = ("toe_room_mm", "toe_box_pressure_mm", "forefoot_girth_mm", "forefoot_width_mm", "instep_pressure_mm",
@@ -131,7 +132,7 @@ def pair_score(fits: list[RegionFit], wants, bias: np.ndarray | None = None) -> 
 
 def perfect_scan(scan) -> ScannedFeet:
     """The customer's feet as a flawless scanner would deliver them: the true foot meshes, densely sampled,
-    measured into the foot frame by the product's own code (fitcore.measure), in the scanned passport's place."""
+    measured into the foot frame by the product's own code (fitcore.scan.measure), in the scanned passport's place."""
     passport = Passport.load(scan.passport_path)
     subject, feet, points = subject_of(scan.customer), {}, {}
     for side in ("left", "right"):

@@ -14,7 +14,7 @@
    with the highest TRUE comfort of the pair of feet (simulator/comfort.py: true foot meshes in the true
    interiors; docs/fit-quality.md), found by walking each size run from the size made for the foot's length
    outward until the comfort falls on both sides.
-5. Recommenders, side by side: the matcher (fitcore.matcher on the imported catalogue and the scanned files)
+5. Recommenders, side by side: the matcher (fitcore.fit.matcher on the imported catalogue and the scanned files)
    and the label baseline (sizes_for the longer measured foot in the model's size system, nearest size the
    model has, standard width). First size right = the recommended size is a best one (ski shells: a whole and
    a half size share one shell, so both are best); within one size = at most one size step of the size system
@@ -37,19 +37,22 @@ import numpy as np
 from sqlalchemy import select
 
 from device.profile import get_profile
-from fitcore.errors import FootfitError
-from fitcore.passport import Passport
-from fitcore.settings import get_settings
+from core.errors import FootfitError
+from fitcore.fit.matcher import Matcher, ScannedFeet
+from fitcore.scan.passport import Passport
+from core.settings import get_settings
 from shoe_db.db import open_catalog
 from shoe_db.importer import import_products
+from shoe_db.loading import load_matcher_catalogue
 from shoe_db.models import ShoeModel
-from shoe_db.sizes import SIZE_SYSTEMS, WIDTH_FITTINGS
+from core.size_systems import SIZE_SYSTEMS, WIDTH_FITTINGS
 import simulator.catalog
 import simulator.comfort
 from simulator.catalog import SyntheticCatalogue, generate_catalogue, last_interior, true_last, write_catalogue
 from simulator.comfort import Cavity, PlacedFoot, comfort, place_foot, preference
-from simulator.customers import Customer, ScannedCustomer, draw_customer, rig_calibration, scanned_customer, subject_of
+from simulator.customers import Customer, draw_customer, subject_of
 from simulator.subjects import Subject
+from testing.scanned_customers import ScannedCustomer, rig_calibration, scanned_customer
 
 SAME_SCORE = 1e-9  # two sizes whose true comfort differs less than this are equally good (one shell)
 SIZE_COLUMNS = {"EU": "eu", "UK": "uk", "US-M": "us_men", "US-W": "us_women"}
@@ -211,12 +214,10 @@ def label_size(scan: ScannedCustomer, models: list[Model]) -> dict[str, str]:
     return chosen
 
 
-def matcher_recommender(engine, feet_of: Callable[[ScannedCustomer], "ScannedFeet"] | None = None) -> Recommender:
+def matcher_recommender(engine, feet_of: Callable[[ScannedCustomer], ScannedFeet] | None = None) -> Recommender:
     """The matcher on the imported catalogue, given the customer's scanned files (or what `feet_of` gives)."""
-    from fitcore.matcher import Matcher, ScannedFeet
-
     feet_of = feet_of or (lambda scan: ScannedFeet.load(scan.passport_path))
-    matcher = Matcher.from_engine(engine)
+    matcher = Matcher(load_matcher_catalogue(engine))
     with engine.connect() as conn:
         ids = {code: i for i, code in conn.execute(select(ShoeModel.id, ShoeModel.code))}
 
@@ -339,7 +340,7 @@ def main() -> None:
     parser.add_argument("--catalogue-seed", type=int, default=2026)
     parser.add_argument("--profile", default="light")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--no-matcher", action="store_true", help="only the label baseline (no fitcore.matcher)")
+    parser.add_argument("--no-matcher", action="store_true", help="only the label baseline (no fitcore.fit.matcher)")
     args = parser.parse_args()
     profile = get_profile(args.profile)
     seconds = {}

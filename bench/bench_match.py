@@ -5,9 +5,9 @@
 
 Catalogue: an imported SQLite file (default var/bench/catalogue-6000-seed6000.sqlite: `footfit catalog
 generate --models 6000 --seed 6000` into that file, the importer's own path; made on first use, ~4 min).
-Customers: population subjects' true feet, sampled and measured with the product's code (tests/fit_subjects.py).
-Plain ways: the same search with the numpy references of the matcher's kernels (fitcore.fit
-pair_measures_reference, fitcore.clearance summarise_pairs_reference) and with scipy cKDTree distances per
+Customers: population subjects' true feet, sampled and measured with the product's code (testing/fit_subjects.py).
+Plain ways: the same search with the numpy references of the matcher's kernels (fitcore.fit.fit_model
+pair_measures_reference, fitcore.fit.clearance summarise_pairs_reference) and with scipy cKDTree distances per
 candidate size, on a subset of models,
 extrapolated per evaluated (foot, size) pair; the mailing filter's per-pair reference on a subset of passports,
 extrapolated per pair.
@@ -28,14 +28,14 @@ from scipy.spatial import cKDTree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fitcore.clearance import clearance_reference_mm  # noqa: E402
-from fitcore.fit import evaluate_pairs, poses  # noqa: E402
-from fitcore.mailing import DESCRIPTOR_FIELDS, mailing_filter, mailing_filter_reference  # noqa: E402
-from fitcore.matcher import Matcher  # noqa: E402
+from fitcore.fit.clearance import clearance_reference_mm  # noqa: E402
+from fitcore.fit.fit_model import evaluate_pairs, poses  # noqa: E402
+from fitcore.fit.mailing import DESCRIPTOR_FIELDS, mailing_filter, mailing_filter_reference  # noqa: E402
+from fitcore.fit.matcher import Matcher  # noqa: E402
 from shoe_db.db import open_catalog  # noqa: E402
-from shoe_db.matcher_catalogue import load_matcher_catalogue  # noqa: E402
-from shoe_db.sections import section_outlines_mm, station_x_mm  # noqa: E402
-from tests.fit_subjects import subject_feet  # noqa: E402
+from shoe_db.loading import load_matcher_catalogue  # noqa: E402
+from fitcore.fit.sections import section_outlines_mm, station_x_mm  # noqa: E402
+from testing.fit_subjects import subject_feet  # noqa: E402
 
 DEFAULT_CATALOGUE = ROOT / "var" / "bench" / "catalogue-6000-seed6000.sqlite"
 CUSTOMER_SEEDS = (6, 1, 12, 17, 23, 31, 40, 44)
@@ -81,7 +81,7 @@ def _catalogue(path: Path):
         partial = path.with_suffix(".partial.sqlite")
         partial.unlink(missing_ok=True)
         env = dict(os.environ, FOOTFIT_DATABASE_URL=f"sqlite:///{partial}")
-        subprocess.run([sys.executable, "-m", "api.cli", "catalog", "generate", "--models", "6000", "--seed", "6000"],
+        subprocess.run([sys.executable, "-m", "cli.main", "catalog", "generate", "--models", "6000", "--seed", "6000"],
                        env=env, check=True, cwd=ROOT)
         partial.rename(path)
     return _timed(load_matcher_catalogue, open_catalog(f"sqlite:///{path}"))

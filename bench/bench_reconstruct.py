@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from device.profile import get_profile
-from device.rawscan import RawScan
-from fitcore.calibration import RigCalibration
-from fitcore.laser_peaks import laser_peaks, laser_peaks_numpy
-from fitcore.measure import measure_points
-from fitcore.normals import nearest_neighbours, plane_fits, plane_fits_numpy
-from fitcore.pipeline import SIDES, passport_from_scan
-from fitcore.reconstruct import reconstruct_foot
-from fitcore.triangulate import peaks_to_plate, peaks_to_plate_numpy
+from core.rawscan import RawScan
+from fitcore.scan.calibration import RigCalibration
+from fitcore.scan.laser_peaks import laser_peaks, laser_peaks_numpy
+from fitcore.scan.measure import measure_points
+from fitcore.scan.normals import nearest_neighbours, plane_fits, plane_fits_numpy
+from fitcore.scan.pipeline import SIDES, passport_from_scan
+from fitcore.scan.reconstruct import reconstruct_foot
+from fitcore.scan.triangulate import peaks_to_plate, peaks_to_plate_numpy
 
 TARGET_FOOT_S = 1.0
 TARGET_PASSPORT_S = 2.5
@@ -42,9 +42,9 @@ TARGET_PASSPORT_S = 2.5
 def generated_scan(seed: int) -> Path:
     """A store-profile scan from the simulator through the real drivers (pseudo-terminals, HTTP camera), made
     once per seed and kept in the temporary folder."""
-    from device.scanner import open_scanner
+    from device.rig import open_scanner
     from device.session import ScanSession
-    from fitcore.settings import DeviceSettings
+    from core.settings import DeviceSettings
     from simulator.scanner import SimulatedScanner, SimulatorConfig
 
     profile = get_profile("store")
@@ -71,7 +71,7 @@ def truth_calibration(scan_dir: Path) -> RigCalibration:
     from simulator.rig import LaserGeometry, RigGeometry
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for the tests' truth bridge
-    from tests.sim_truth import calibration_from_truth
+    from testing.sim_truth import calibration_from_truth
 
     rig = json.loads((scan_dir / "truth.json").read_text())["rig"]
     array = np.asarray

@@ -25,7 +25,7 @@ from device.profile import get_profile
 
 def footfit(args: list[str], data_dir: Path) -> tuple[subprocess.CompletedProcess, float]:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "api.cli", *args, "--quiet"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "cli.main", *args, "--quiet"], capture_output=True, text=True,
                             env={**os.environ, "FOOTFIT_DATA_DIR": str(data_dir)})
     if result.returncode != 0:
         raise SystemExit(f"footfit {' '.join(args)} failed: {result.stderr.strip()}")

@@ -18,7 +18,7 @@ import serial
 
 from device import board_protocol as bp
 from device.board_protocol import BoardIdentity, BoardStatus, TriggerRecord
-from fitcore.errors import (
+from core.errors import (
     ConfigError,
     DeviceDisconnected,
     DeviceError,
@@ -27,7 +27,7 @@ from fitcore.errors import (
     ProtocolError,
     WrongDevice,
 )
-from fitcore.settings import DeviceSettings
+from core.settings import DeviceSettings
 
 DEVICE = "board"
 READ_POLL_S = 0.05

@@ -1,7 +1,7 @@
 """The camera driver: frames from the rig's camera through OpenCV, each with its embedded frame stamp.
 
 The source is a device index ("0"), a V4L2 path ("/dev/video0") or an http(s) MJPEG URL (the simulator, IP
-cameras). The rig's camera stamps every frame (device/frame_stamp.py); a source whose frames carry no stamp is
+cameras). The rig's camera stamps every frame (core/frame_stamp.py); a source whose frames carry no stamp is
 not the rig's camera and is refused. See docs/protocol-camera.md.
 """
 
@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 import cv2
 import numpy as np
 
-from device.frame_stamp import FrameStamp, decode
-from fitcore.errors import DeviceDisconnected, DeviceNotFound, DeviceTimeout, WrongDevice
+from core.frame_stamp import FrameStamp, decode
+from core.errors import DeviceDisconnected, DeviceNotFound, DeviceTimeout, WrongDevice
 
 DEVICE = "camera"
 SENSOR_WIDTH_PX = 1280

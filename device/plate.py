@@ -20,8 +20,8 @@ import serial
 
 from device import plate_protocol as proto
 from device.plate_protocol import Frame, PlateCalibration, PlateIdentity
-from fitcore.errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout, ProtocolError, WrongDevice
-from fitcore.settings import DeviceSettings
+from core.errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout, ProtocolError, WrongDevice
+from core.settings import DeviceSettings
 
 # The one supported plate model.
 PLATE_MODEL = "FF-PP80x200"

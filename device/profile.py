@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from device.camera import binned_size
-from fitcore.errors import ConfigError
+from core.errors import ConfigError
 
 
 

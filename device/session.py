@@ -21,8 +21,8 @@ import numpy as np
 
 from device.plate_protocol import sequence_gap
 from device.profile import ScanProfile
-from device.rawscan import FootFrames, PlateRecording, RawScan, ScanStats
-from fitcore.errors import DeviceDisconnected, DeviceError, DeviceTimeout, ScanCancelled, ScanFailed
+from core.rawscan import FootFrames, PlateRecording, RawScan, ScanStats
+from core.errors import DeviceDisconnected, DeviceError, DeviceTimeout, ScanCancelled, ScanFailed
 
 MAX_GAP_FRAMES = 2  # a longer run of missing frames is scanned again
 MAX_ATTEMPTS_PER_FOOT = 5

@@ -1,7 +1,2 @@
-"""The core of footfit: shared settings and errors, then calibration, reconstruction, measurement, matching."""
-
-import os
-
-# numba's parallel kernels run on OpenMP: open3d bundles an older TBB, which numba would try first and reject
-# with a warning on every run.
-os.environ.setdefault("NUMBA_THREADING_LAYER", "omp")
+"""Scan processing and fit matching: `fitcore.scan` turns a raw scan into a foot passport, `fitcore.fit` matches
+a passport against the catalogue's interiors. Pure computation: no devices, no SQL, no HTTP."""

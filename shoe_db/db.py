@@ -15,8 +15,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from fitcore.errors import CatalogError
-from fitcore.settings import get_settings
+from core.errors import CatalogError
+from core.settings import get_settings
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 VERSION_TABLE = "shoe_db_alembic_version"  # its own, so other parts can keep their own alembic history

@@ -16,15 +16,15 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Connection, Engine, bindparam, select
 
-from fitcore.errors import CatalogError, MeshError
-from fitcore.mesh import Mesh, read_mesh
+from core.errors import CatalogError, MeshError
+from core.mesh import Mesh, read_mesh
 from shoe_db.db import open_catalog
 from shoe_db.interior import Descriptors, Interior, graded, interior_from_scan
 from shoe_db.models import Brand, InteriorScan, ShoeModel, SizeVariant, Stock, Store
 from shoe_db.models import Interior as InteriorRow
 from shoe_db.product_file import ProductRow, RowError, interior_files, read_products
-from shoe_db.sections import sections_from_blob, sections_to_blob
-from shoe_db.sizes import GIRTH_PER_WIDTH_FITTING_MM, width_steps
+from fitcore.fit.sections import sections_from_blob, sections_to_blob
+from core.size_systems import GIRTH_PER_WIDTH_FITTING_MM, width_steps
 
 _CHUNK = 500  # ids per IN (...) query, well under every database's parameter limit
 

@@ -3,7 +3,7 @@
 Scanned cavities arrive as closed triangle meshes of the LEFT shoe in millimetres (docs/catalog.md). The
 importer moves each into the shoe frame by translation only (rearmost point to x = 0, lowest point to z = 0,
 the heel's centre to y = 0): a scanner's frame may sit anywhere, but it must already be axis-aligned.
-Descriptors are measured on the sections (shoe_db.sections), so scanned and graded sizes are measured alike.
+Descriptors are measured on the sections (fitcore.fit.sections), so scanned and graded sizes are measured alike.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.spatial import ConvexHull
 
-from fitcore.errors import CatalogError
-from fitcore.mesh import Mesh
-from shoe_db.sections import ANGLES_RAD, STATIONS, section_outlines_mm, sections_from_mesh
+from core.errors import CatalogError
+from core.mesh import Mesh
+from fitcore.fit.sections import ANGLES_RAD, STATIONS, section_outlines_mm, sections_from_mesh
 
 MIN_INNER_LENGTH_MM = 80.0  # anything shorter was exported in metres or centimetres
 HEEL_ZONE = (0.0, 0.2)  # heel width: the rear 20% of the inner length
@@ -49,7 +49,7 @@ class Interior:
     """One size's interior as the matcher uses it: inner length, sections, descriptors."""
 
     length_mm: float
-    sections: np.ndarray  # (STATIONS, 2 + ANGLES) float32, see shoe_db.sections
+    sections: np.ndarray  # (STATIONS, 2 + ANGLES) float32, see fitcore.fit.sections
     descriptors: Descriptors
 
 

@@ -53,7 +53,7 @@ class SizeVariant(SQLModel, table=True):
     size_label: str = Field(max_length=12)  # as printed, e.g. "42 2/3"
     size_value: float  # the label as a number, e.g. 42.6667
     width: str = Field(default="standard", max_length=12)
-    nominal_foot_length_mm: float  # the foot the label is for (ISO 19407), see shoe_db.sizes
+    nominal_foot_length_mm: float  # the foot the label is for (ISO 19407), see core.size_systems
 
 
 class Interior(SQLModel, table=True):
@@ -69,7 +69,7 @@ class Interior(SQLModel, table=True):
     heel_width_mm: float
     toe_box_height_mm: float
     volume_ml: float
-    sections: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # see shoe_db.sections
+    sections: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # see fitcore.fit.sections
 
 
 class InteriorScan(SQLModel, table=True):

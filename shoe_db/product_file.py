@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from fitcore.errors import CatalogError
-from fitcore.mesh import MESH_SUFFIXES
+from core.errors import CatalogError
+from core.mesh import MESH_SUFFIXES
 from shoe_db.models import CATEGORIES, GENDERS, LEVELS
-from shoe_db.sizes import parse_size_label, size_system, width_fitting
+from core.size_systems import parse_size_label, size_system, width_fitting
 
 COLUMNS = ("sku", "ean", "brand", "model_code", "model_name", "category", "gender", "use", "level", "width",
            "price", "currency", "season", "size_system", "size", "stock", "attributes")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select
 
-from fitcore.errors import CatalogError
+from core.errors import CatalogError
 from shoe_db.models import Brand, Interior, ShoeModel, SizeVariant, Stock, Store
 
 _B, _M, _V, _I, _S, _ST = (t.__table__ for t in (Brand, ShoeModel, SizeVariant, Interior, Stock, Store))

@@ -30,10 +30,10 @@ import cv2
 import numpy as np
 import open3d as o3d
 
-from device.frame_stamp import FrameStamp, encode as stamp_frame
-from fitcore.errors import SimulatorError
-from fitcore.mesh import Mesh
-from fitcore.plate_marks import CROSS_ARM_MM, CROSS_HALF_WIDTH_MM, PLATE_MARKS_MM
+from core.frame_stamp import FrameStamp, encode as stamp_frame
+from core.errors import SimulatorError
+from core.mesh import Mesh
+from core.plate_marks import CROSS_ARM_MM, CROSS_HALF_WIDTH_MM, PLATE_MARKS_MM
 from simulator import raster
 from simulator.scene import Scene, SceneState
 

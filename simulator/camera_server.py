@@ -14,7 +14,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from fitcore.errors import SimulatorError
+from core.errors import SimulatorError
 from simulator.camera import EncodedFrame, VirtualCamera
 
 BOUNDARY = "frame"

@@ -14,16 +14,15 @@ from __future__ import annotations
 import csv
 import json
 import math
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from fitcore.errors import SimulatorError
-from fitcore.mesh import Mesh, write_mesh
+from core.errors import SimulatorError
+from core.mesh import Mesh, write_mesh
 from shoe_db.product_file import COLUMNS
-from shoe_db.sizes import GIRTH_PER_WIDTH_FITTING_MM, SIZE_SYSTEMS, width_steps
+from core.size_systems import GIRTH_PER_WIDTH_FITTING_MM, SIZE_SYSTEMS, width_steps
 
 # category -> (toe allowance mean mm, sd mm), collar (cap) height mm, toe-box height mm, base price EUR
 _CATEGORY = {
@@ -182,21 +181,6 @@ def write_catalogue(catalogue: SyntheticCatalogue, out: Path, fmt: str = "csv") 
         write_mesh(out / "interiors" / name, mesh)
     (out / "truth.json").write_text(json.dumps([asdict(t) for t in catalogue.truth], indent=1))
     return products
-
-
-def generate_command(models: int, seed: int, stores: int, out: Path | None, fmt: str) -> int:
-    """`footfit catalog generate`: write the catalogue to `out`, or (without) import it into the database."""
-    catalogue = generate_catalogue(models, seed, stores)
-    if out is not None:
-        products = write_catalogue(catalogue, out, fmt)
-        print(f"{len(catalogue.truth)} models, {len(catalogue.rows)} size variants, {len(catalogue.interiors)} "
-              f"interior scans written to {out} ({products.name}, interiors/, truth.json)")
-        return 0
-    from shoe_db.commands import import_command
-
-    with tempfile.TemporaryDirectory(prefix="footfit-catalog-") as folder:
-        products = write_catalogue(catalogue, Path(folder), fmt)
-        return import_command(products, Path(folder) / "interiors", skip_invalid=False)
 
 
 def _pairs(mapping: dict) -> str:

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import open3d as o3d
 
-from fitcore.errors import SimulatorError
-from fitcore.mesh import Mesh
+from core.errors import SimulatorError
+from core.mesh import Mesh
 from simulator.subjects import HEEL_ZONE_HEIGHT_MM, mirrored, standing_template, template_keypoints
 
 SIDES = ("left", "right")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fitcore.errors import SimulatorError
+from core.errors import SimulatorError
 
 DEVICES = ("board", "plate", "camera")
 

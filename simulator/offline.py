@@ -7,11 +7,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from device.frame_stamp import FrameStamp
+from core.frame_stamp import FrameStamp
 from device.profile import ScanProfile
-from device.rawscan import FootFrames
+from core.rawscan import FootFrames
 from device.session import LASERS
-from fitcore.calibrate import DEFAULT_VIEWS, Still
+from device.capture import DEFAULT_VIEWS, Still
 from simulator.camera import VirtualCamera
 from simulator.scene import Scene, SceneState
 

@@ -29,7 +29,7 @@ import open3d as o3d
 from device import plate_protocol as proto
 from device.plate import PLATE_ADC_BITS, PLATE_COLS, PLATE_MODEL, PLATE_PITCH_MM, sensel_centres_mm
 from device.plate_protocol import PlateCalibration, PlateIdentity
-from fitcore.mesh import Mesh
+from core.mesh import Mesh
 from simulator.ports import VirtualDevice
 from simulator.scene import Scene
 

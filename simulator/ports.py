@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import serial
 
-from fitcore.errors import SimulatorError
+from core.errors import SimulatorError
 
 
 class VirtualDevice(ABC):

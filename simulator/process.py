@@ -1,5 +1,7 @@
-"""`footfit simulator serve` in a child process: the drivers and the simulator then share nothing but the ports,
-exactly as with hardware. Used by `footfit scan --simulator` and by the service's simulated rigs."""
+"""A simulated rig in a child process (`python -m simulator serve`): the drivers and the simulator then share
+nothing but the ports, exactly as with hardware. `SimulatedRigProvider` is the product's rig provider for it,
+used by `footfit scan --simulator`, `footfit calibrate --simulator` and the service's simulated rigs.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +9,34 @@ import json
 import signal
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
-from fitcore.errors import SimulatorError
+from core.errors import SimulatorError
+from core.settings import DeviceSettings
+from device.rig import RigConnection, RigProvider
+
+SIMULATED_SUBJECTS = 10_000  # population seeds a simulated rig picks its subject from
 
 
-def simulator_argv(rig_serial: str, seed: int, subject_side: str = "left", subject_mesh: Path | None = None,
-                   faults: str = "") -> list[str]:
-    """The `footfit simulator serve` options for one simulated rig and subject."""
-    argv = ["--rig", rig_serial, "--seed", str(seed), "--subject-side", subject_side]
-    if subject_mesh:
-        argv += ["--subject-mesh", str(Path(subject_mesh).resolve())]
-    if faults:
-        argv += ["--faults", faults]
-    return argv
+def subject_seed(customer: str) -> int:
+    """The simulated subject of a customer: the same feet on every scan of the same loyalty id."""
+    return zlib.crc32(customer.encode()) % SIMULATED_SUBJECTS
 
 
 class SimulatorProcess:
     """A running simulated rig; `endpoints` holds its board and plate ports and camera URL."""
 
-    def __init__(self, argv: list[str], truth_path: Path | None = None):
-        truth = ["--truth-out", str(truth_path)] if truth_path else []
-        cmd = [sys.executable, "-m", "api.cli", "simulator", "serve", "--quiet", *truth, *argv]
+    def __init__(self, rig_serial: str, seed: int, subject_side: str = "left", subject_mesh: Path | None = None,
+                 faults: str = "", truth_path: Path | None = None):
+        cmd = [sys.executable, "-m", "simulator", "serve", "--quiet", "--rig", rig_serial, "--seed", str(seed),
+               "--subject-side", subject_side]
+        if subject_mesh:
+            cmd += ["--subject-mesh", str(Path(subject_mesh).resolve())]
+        if faults:
+            cmd += ["--faults", faults]
+        if truth_path:
+            cmd += ["--truth-out", str(truth_path)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:
@@ -43,3 +51,32 @@ class SimulatorProcess:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+class SimulatedRigConnection(RigConnection):
+    def __init__(self, devices: DeviceSettings, process: SimulatorProcess):
+        endpoints = process.endpoints
+        super().__init__(devices.model_copy(update={"board_url": endpoints["board_url"],
+                                                    "plate_url": endpoints["plate_url"],
+                                                    "camera_url": endpoints["camera_url"]}))
+        self.process = process
+
+    def close(self) -> None:
+        self.process.stop()
+
+
+class SimulatedRigProvider(RigProvider):
+    """Each connection is a fresh simulated rig of the requested serial. The subject is the customer's (from
+    their id) when one is named, else the one of `seed` (or `subject_mesh`); `faults` as `footfit scan
+    --faults`; `truth_path` receives the simulator's truth.json (for tests and benchmarks only)."""
+
+    def __init__(self, devices: DeviceSettings, seed: int = 0, subject_side: str = "left",
+                 subject_mesh: Path | None = None, faults: str = "", truth_path: Path | None = None):
+        self.devices, self.seed, self.subject_side = devices, seed, subject_side
+        self.subject_mesh, self.faults, self.truth_path = subject_mesh, faults, truth_path
+
+    def connect(self, rig_serial: str, customer: str | None = None) -> SimulatedRigConnection:
+        seed = subject_seed(customer) if customer is not None else self.seed
+        process = SimulatorProcess(rig_serial, seed, self.subject_side, self.subject_mesh, self.faults,
+                                   self.truth_path)
+        return SimulatedRigConnection(self.devices, process)

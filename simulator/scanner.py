@@ -13,7 +13,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from fitcore.mesh import write_mesh
+from core.mesh import write_mesh
 from simulator.board import VirtualBoard
 from simulator.camera import VirtualCamera
 from simulator.camera_server import CameraServer

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fitcore.mesh import Mesh
-from fitcore.plate_marks import TARGET_INNER_CORNERS, TARGET_SQUARE_MM, WEDGE_DEG
+from core.mesh import Mesh
+from core.plate_marks import TARGET_INNER_CORNERS, TARGET_SQUARE_MM, WEDGE_DEG
 from simulator.rig import RigGeometry
 
 PLACEMENTS = ("stand", "left", "right", "target", "off")

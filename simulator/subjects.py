@@ -29,9 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fitcore.errors import MeshError, SimulatorError
-from fitcore.mesh import Mesh, read_mesh
-from fitcore.settings import get_settings
+from core.errors import MeshError, SimulatorError
+from core.mesh import Mesh, read_mesh
+from core.settings import get_settings
 
 HEEL_ZONE_HEIGHT_MM = 50.0  # pternion and heel breadth are taken below this height (under the malleoli)
 HEEL_ZONE_FRACTION = 0.2  # heel breadth: the rear 20% of the foot length

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser_support import browser_page, chromium  # noqa: F401  (browser test fixtures)
+from testing.browser import browser_page, chromium  # noqa: F401  (browser test fixtures)
 
 _PG_START_TIMEOUT_S = 60
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import Field
 
-from fitcore.errors import InvalidInput
+from core.errors import InvalidInput
 from api.access import access
 from api.catalog_upload import import_catalog
 from api.fitting import Fitting, fitting

@@ -1,4 +1,4 @@
-"""Fit answers for a passport (fitcore.matcher): the top shoes (filters, store stock), the best size of one
+"""Fit answers for a passport (fitcore.fit.matcher): the top shoes (filters, store stock), the best size of one
 product, a try-on. Each answer is also kept as the passport's fit result, which the webshop view shows (a
 try-on without its per-point clearance)."""
 
@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 
-from fitcore.errors import NotFound
-from fitcore.matcher import MatchFilters
+from core.errors import NotFound
+from fitcore.fit.matcher import MatchFilters
 from shoe_db.models import CATEGORIES, GENDERS, LEVELS
 from api.access import access
 from api.fitting import Fitting, fitting

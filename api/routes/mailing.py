@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from fitcore.errors import Conflict
+from core.errors import Conflict
 from api.access import access
 from api.mailing import MailingRunner
 from api.models import MailingJob

@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from pydantic import Field
 
-from fitcore.pressure import PressureMap
+from fitcore.scan.pressure import PressureMap
 from api.access import access
 from api.auth import require_scope
 from api.passport_upload import SIDES, parse_upload, points_from_blob

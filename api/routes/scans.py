@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from fitcore.errors import NotFound
+from core.errors import NotFound
 from api.access import access
 from api.repository import Repository
 from api.scans import ScanJob, ScanManager, ScanStatus

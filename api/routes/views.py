@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fitcore.passport import Passport
+from fitcore.scan.passport import Passport
 from api.models import PassportRecord
 from api.passport_upload import SIDES
 from api.repository import Repository

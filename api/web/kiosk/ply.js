@@ -1,6 +1,6 @@
 /**
  * Reads the point clouds the service serves (GET /v1/passports/{id}/points/{side}): binary little-endian PLY
- * with float32 vertex properties, x y z first (fitcore.mesh.write_points). The vendored three.js has no PLY
+ * with float32 vertex properties, x y z first (core.mesh.write_points). The vendored three.js has no PLY
  * loader, and this format needs none.
  *
  *   import { parsePly, thinned } from "/web/kiosk/ply.js";

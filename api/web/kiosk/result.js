@@ -27,7 +27,7 @@ const MEASUREMENT_ROWS = [
 const ARCH_WORDS = { high: "high arch", normal: "normal arch", flat: "flat foot (low arch)" };
 const $ = (id) => document.getElementById(id);
 
-/** A size from a passport's sizes (fitcore/sizes.py) in one size system, as staff say it. */
+/** A size from a passport's sizes (core/sizes.py) in one size system, as staff say it. */
 export function sizeIn(sizes, system) {
   const half = (v) => String(Math.round(v * 2) / 2);
   return {

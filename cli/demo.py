@@ -1,0 +1,105 @@
+"""`footfit demo`: the service ready to try on the embedded default, from a fresh machine.
+
+On the settings' database (a SQLite file under the data folder unless FOOTFIT_DATABASE_URL says otherwise) it
+makes sure, each step only when missing: a generated shoe catalogue, the tenant `demo` owning the catalogue's
+store STORE-01 (it has stock), the simulated rig FF-DEMO-0001 registered there and calibrated (`footfit calibrate
+--simulator --quick`). It then issues fresh demo keys (the previous ones are revoked: keys are stored hashed and
+cannot be shown again), prints the kiosk address and the keys, and serves (`footfit serve`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from core.errors import CalibrationError
+from fitcore.scan.calibration import load_calibration
+from core.errors import CatalogError
+from core.settings import get_settings
+from shoe_db.models import SizeVariant
+from simulator.process import SimulatedRigProvider
+from simulator.rig import DEMO_RIG_SERIAL
+from cli.catalog import import_generated_catalogue
+from cli.scan import calibrate
+from device.capture import QUICK_VIEWS
+from api import auth, tenancy
+from cli.service import cmd_serve
+from api.db import open_service_db
+from api.models import ApiKey, Kiosk, Tenant
+
+TENANT = "demo"
+STORE = "STORE-01"  # a store of the generated catalogue, so recommendations can filter by its stock
+KIOSK_SCOPES = "scans:write,scans:read,customers:write,passports:read,recommendations:read,feedback:write"
+LABEL = "footfit demo"
+CATALOGUE_SEED = 7
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    engine = open_service_db()
+    with Session(engine, expire_on_commit=False) as session:
+        _ensure_catalogue(session, args.models)
+        _ensure_tenant(session)
+        tokens = _fresh_keys(session)
+    engine.dispose()
+    _ensure_calibration()
+    service = get_settings().service
+    host, port = args.host or service.host, args.port if args.port is not None else service.port
+    print(f"footfit demo: kiosk page at http://{host}:{port}/kiosk (sign in with the kiosk key; rig "
+          f"{DEMO_RIG_SERIAL} in store {STORE} of tenant {TENANT}), webshop try-on page at "
+          f"http://{host}:{port}/tryon, API at http://{host}:{port}/v1 (docs at http://{host}:{port}/docs)\n"
+          f"kiosk key:  {tokens['kiosk']}\n"
+          f"tenant key: {tokens['tenant']}  (every scope: export, erase, catalogue, mailing jobs)\n"
+          f"try: curl -H 'Authorization: Bearer {tokens['kiosk']}' http://{host}:{port}/v1/me", flush=True)
+    return cmd_serve(argparse.Namespace(host=host, port=port, log_level=args.log_level))
+
+
+def _ensure_catalogue(session: Session, models: int) -> None:
+    if session.exec(select(func.count()).select_from(SizeVariant)).one():
+        return
+    print(f"footfit demo: generating a catalogue of {models} shoe models (seed {CATALOGUE_SEED})", flush=True)
+    summary = import_generated_catalogue(models, CATALOGUE_SEED, stores=2)
+    if not summary.committed or summary.errors:
+        raise CatalogError(f"the generated catalogue could not be imported:\n{summary.report()}")
+
+
+def _ensure_tenant(session: Session) -> None:
+    if session.exec(select(Tenant).where(Tenant.name == TENANT)).first() is None:
+        tenancy.create_tenant(session, TENANT, get_settings().service.retention_days_default)
+    tenancy.add_store(session, TENANT, STORE)  # idempotent for the owner
+    if session.exec(select(Kiosk).where(Kiosk.rig_serial == DEMO_RIG_SERIAL)).first() is None:
+        tenancy.add_kiosk(session, TENANT, STORE, DEMO_RIG_SERIAL, name="demo kiosk (simulated rig)")
+
+
+def _fresh_keys(session: Session) -> dict[str, str]:
+    """A kiosk key and a tenant key; the demo keys of earlier runs are revoked."""
+    for key in session.exec(select(ApiKey).where(ApiKey.label == LABEL, ApiKey.revoked_at.is_(None))).all():
+        auth.revoke_key(session, key.id)
+    days = get_settings().service.key_expiry_days_default
+    _, kiosk = auth.create_key(session, TENANT, auth.parse_scopes(KIOSK_SCOPES), days, store=STORE, label=LABEL)
+    _, tenant = auth.create_key(session, TENANT, frozenset(auth.SCOPES), days, label=LABEL)
+    return {"kiosk": kiosk, "tenant": tenant}
+
+
+def _ensure_calibration() -> None:
+    try:
+        load_calibration(get_settings().data_dir, DEMO_RIG_SERIAL)
+    except CalibrationError as missing:
+        print(f"footfit demo: {missing}; calibrating the simulated rig (about a minute)", flush=True)
+        settings = get_settings()
+        calibrate(settings, SimulatedRigProvider(settings.device), DEMO_RIG_SERIAL, QUICK_VIEWS)
+
+
+def add_demo_command(sub) -> None:
+    demo = sub.add_parser("demo", help="set up a demo tenant, rig, catalogue and keys, then serve",
+                          description="Serve the fit service on the embedded default with a simulated rig and a "
+                                      "generated catalogue: creates what is missing (catalogue, tenant 'demo', "
+                                      "store, rig, its calibration), prints the kiosk address and fresh demo keys, "
+                                      "then serves until Ctrl-C (docs/api.md).")
+    demo.add_argument("--host", help="default: settings (FOOTFIT_SERVICE__HOST, 127.0.0.1)")
+    demo.add_argument("--port", type=int, help="default: settings (FOOTFIT_SERVICE__PORT, 8000)")
+    demo.add_argument("--models", type=int, default=200, metavar="N",
+                      help="shoe models to generate when the catalogue is empty (default 200)")
+    demo.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    demo.set_defaults(func=cmd_demo)

@@ -1,0 +1,236 @@
+"""The kiosk page in a real headless Chromium against the service with a simulated rig (light profile) and a
+12-model catalogue in stock in the kiosk's store: a whole session from customer lookup to the recorded choice,
+the device-failure path with Retry, and the accessibility basics (keyboard only, touch targets, contrast, load
+time). Every test also fails if a request leaves the page's origin or the console shows an unexpected error
+(testing/browser.py). Screenshots go to docs/screenshots/kiosk-*.png."""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+import pytest
+from playwright.sync_api import expect
+from sqlmodel import Session
+
+from api import tenancy
+from testing.api_world import World, import_catalogue
+from testing.browser import (contrast_failures, drawn_pixels, page_load_ms, save_screenshot,
+                                   small_targets)
+from tests.test_api_scans import RIG, kiosk_world
+
+pytestmark = pytest.mark.slow
+SCAN_TIMEOUT_MS = 150_000
+MIN_DRAWN_PIXELS = 5000  # two feet of a few thousand points, 3 px each
+FAULTS = "disconnect=plate@0.75:6"  # the plate vanishes half-way through the right foot, for 6 s
+FAULT_SECONDS = 6
+
+_NON_WHITE_PIXELS_JS = """(id) => {
+  const c = document.getElementById(id);
+  const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) if (data[i] < 240 || data[i + 1] < 240 || data[i + 2] < 240) n++;
+  return n;
+}"""
+
+
+@contextmanager
+def store_world(tmp_path, faults: str = ""):
+    """The scans' test world (tenant A's store STORE-A with the calibrated rig RIG, sizes in UK) with a catalogue
+    in stock there."""
+    with kiosk_world(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, faults=faults, reconnect_window_s=1.0) as w:
+        skus = import_catalogue(w.engine, models=12)
+        r = w.call("A", "admin", "PUT", "/v1/stores/STORE-A/stock",
+                   json={"items": [{"sku": sku, "quantity": 2} for sku in skus]})
+        assert r.status_code == 200, r.text
+        with Session(w.engine) as session:
+            tenancy.set_size_system(session, "tenant-a", "STORE-A", "uk")
+        yield w
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    with store_world(tmp_path_factory.mktemp("kiosk")) as w:
+        yield w
+
+
+@pytest.fixture(scope="module")
+def faulty_store(tmp_path_factory):
+    with store_world(tmp_path_factory.mktemp("kiosk-faults"), faults=FAULTS) as w:
+        yield w
+
+
+def sign_in(browser_page, w: World):
+    browser_page.goto(f"{w.base_url}/kiosk")
+    page = browser_page.page
+    page.fill("#key", w.tenants["A"].keys["kiosk"])
+    page.press("#key", "Enter")
+    page.wait_for_selector("#screen-customer:not([hidden])")
+    return page
+
+
+def look_up(page, loyalty_id: str) -> None:
+    page.fill("#loyalty", loyalty_id)
+    page.press("#loyalty", "Enter")
+
+
+def visible_text(page, selector: str) -> str:
+    return page.inner_text(selector).strip()
+
+
+def wait_for_result(page) -> None:
+    page.wait_for_selector("#screen-result:not([hidden])", timeout=SCAN_TIMEOUT_MS)
+    page.wait_for_selector("#feet-view[data-points]")
+    page.wait_for_selector("#shoes li")
+
+
+def test_a_whole_kiosk_session_from_lookup_to_the_recorded_choice(store, browser_page):
+    browser_page.expect_console_error(r"status of 404")  # the lookup of a new customer; camera frames not yet there
+    page = sign_in(browser_page, store)
+    assert "Store STORE-A" in visible_text(page, "#who")
+
+    look_up(page, "K-1001")
+    page.wait_for_selector("#register:not([hidden])")
+    assert "No customer with loyalty number K-1001" in visible_text(page, "#register-text")
+    page.click("#register-button")
+    page.wait_for_selector("#screen-consent:not([hidden])")
+    assert "30 days" in visible_text(page, "#screen-consent") and "withdraw" in visible_text(page, "#screen-consent")
+    page.click("#consent-form button[type=submit]")  # without the box ticked: refused, nothing recorded
+    assert "Without consent to store the scan we cannot scan" in visible_text(page, "#message")
+    page.check("#consent-scan")
+    page.click("#consent-form button[type=submit]")
+    page.wait_for_selector("#screen-scan:not([hidden])")
+    consents = store.call("A", "kiosk", "GET", "/v1/customers/K-1001").json()["consent"]
+    assert consents == {"scan_storage": True, "webshop": False, "marketing": False}
+
+    page.click("#start")
+    progress, screenshot_taken = [], False
+    deadline = time.monotonic() + SCAN_TIMEOUT_MS / 1000
+    while page.is_hidden("#screen-result") and time.monotonic() < deadline:
+        progress.append(int(page.get_attribute("#progress", "aria-valuenow")))
+        text = visible_text(page, "#progress-text")
+        if not screenshot_taken and "foot" in text and "arm at" in text and page.is_visible("#preview"):
+            assert page.evaluate("document.getElementById('preview').naturalWidth") == 320, "the camera preview"
+            assert "kiosk-step-now" in page.get_attribute("#steps li[aria-current=step]", "class")
+            save_screenshot(page, "kiosk-scanning")
+            screenshot_taken = True
+        time.sleep(0.25)
+    assert screenshot_taken, "the progress showed a foot, the arm angle and the camera"
+    assert progress == sorted(progress) and len(set(progress)) >= 5, f"the progress bar moves forward: {progress}"
+
+    wait_for_result(page)
+    assert "UK " in visible_text(page, "#result-title"), "sizes in the store's size system"
+    assert drawn_pixels(page, "#feet-view canvas") > MIN_DRAWN_PIXELS, "the 3D view draws both feet"
+    assert page.locator("#feet-view .ff-view-label").count() == 6, "length, ball and instep on each foot"
+    expect(page.locator("#arch")).to_contain_text("arch index")
+    assert page.evaluate(_NON_WHITE_PIXELS_JS, "heatmap") > 2000, "the heat map shows both footprints"
+    cards = page.locator("#shoes li.kiosk-shoe")
+    assert cards.count() == 3
+    for i in range(3):
+        card = cards.nth(i)
+        assert card.locator("blockquote").inner_text().strip(), "a reason to say aloud"
+        assert card.locator("tbody tr").count() == 4 and "Size " in card.inner_text()
+    save_screenshot(page, "kiosk-result")
+    assert contrast_failures(page) == [] and small_targets(page) == []
+
+    asked = len(browser_page.api_requests("/recommendations"))
+    page.select_option("#f-category", "running")  # filters: only running shoes stay
+    page.click("#filters button[type=submit]")
+    expect(page.locator("#shoes li.kiosk-shoe").first).to_contain_text("running")
+    assert len(browser_page.api_requests("/recommendations")) == asked + 1
+    assert "category=running" in browser_page.api_requests("/recommendations")[-1]
+    expect(page.locator("#shoes li.kiosk-shoe").filter(has_not_text="running")).to_have_count(0)
+
+    cards.first.get_by_role("button", name="Show in the shoe").click()
+    page.wait_for_selector("#in-shoe[data-size-id]")
+    first_size = page.get_attribute("#in-shoe", "data-size-id")
+    assert drawn_pixels(page, "#in-shoe-view canvas") > MIN_DRAWN_PIXELS
+    other = page.locator(f"#in-shoe-sizes button:not([data-size-id='{first_size}'])").first
+    other.click()
+    page.wait_for_selector(f"#in-shoe:not([data-size-id='{first_size}'])")
+    assert page.locator("#in-shoe-regions tbody tr").count() == 4
+    save_screenshot(page, "kiosk-in-shoe")
+    page.click("#choose")
+    expect(page.locator("#chosen")).to_contain_text("Recorded: the customer chose")
+
+    passport = store.call("A", "kiosk", "GET", "/v1/customers/K-1001/passports").json()[0]["id"]
+    feedback = store.call("A", "kiosk", "GET", f"/v1/passports/{passport}/feedback").json()
+    assert [(f["event"], f["store"]) for f in feedback] == [("chosen", "STORE-A")]
+    assert f"(SKU {feedback[0]['sku']})" in visible_text(page, "#chosen"), "the size on screen was recorded"
+
+
+def test_a_device_failure_shows_what_to_do_and_retry_keeps_what_was_scanned(faulty_store, browser_page):
+    faulty_store.customer("A", "K-2002")  # known, with consent: straight to the scan
+    page = sign_in(browser_page, faulty_store)
+    browser_page.expect_console_error(r"status of 404")  # camera frames not there yet
+    look_up(page, "K-2002")
+    page.wait_for_selector("#known:not([hidden])")
+    assert "agreed to store scans" in visible_text(page, "#known-text")
+    page.press("#to-scan", "Enter")
+    page.wait_for_selector("#screen-scan:not([hidden])")
+    page.click("#start")
+    page.wait_for_selector("#failure:not([hidden])", timeout=SCAN_TIMEOUT_MS)
+    failed_at = time.monotonic()
+    assert visible_text(page, "#failure-text") == "Pressure plate disconnected: check the cable, then press Retry."
+    assert "the standing pressure, the left foot" in visible_text(page, "#failure-kept")
+    assert page.evaluate("document.activeElement.id") == "retry", "Retry has the focus"
+    assert page.is_visible("#cancel") and page.is_hidden("#start")
+    save_screenshot(page, "kiosk-failure")
+    scan = faulty_store.call("A", "kiosk", "GET", "/v1/customers/K-2002/passports").json()
+    assert scan == [], "nothing stored yet"
+
+    time.sleep(max(0.0, FAULT_SECONDS + 1 - (time.monotonic() - failed_at)))  # the plate is back
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#failure", state="hidden")
+    phases = set()
+    deadline = time.monotonic() + SCAN_TIMEOUT_MS / 1000
+    while page.is_hidden("#screen-result") and time.monotonic() < deadline:
+        phases.update(visible_text(page, "#progress-text").split(" · ")[1:2])  # "37% · right foot · arm at 90°"
+        assert page.is_hidden("#failure"), f"the retry failed: {visible_text(page, '#failure-text')}"
+        time.sleep(0.2)
+    assert "right foot" in phases and not phases & {"standing", "left foot"}, f"kept parts not rescanned: {phases}"
+    wait_for_result(page)
+    passports = faulty_store.call("A", "kiosk", "GET", "/v1/customers/K-2002/passports").json()
+    assert len(passports) == 1 and passports[0]["source"] == "kiosk"
+    assert drawn_pixels(page, "#feet-view canvas") > MIN_DRAWN_PIXELS
+    expect(page.locator("#arch")).to_contain_text("arch index")
+
+
+def test_keyboard_only_sign_in_and_lookup_large_targets_contrast_and_a_fast_load(store, browser_page):
+    store.customer("A", "K-3003")
+    browser_page.goto(f"{store.base_url}/kiosk")
+    page = browser_page.page
+    load_ms = page_load_ms(page)
+    print(f"kiosk page load on loopback: {load_ms:.0f} ms")
+    assert load_ms < 1000
+    assert contrast_failures(page) == [] and small_targets(page) == []
+    save_screenshot(page, "kiosk-signin")
+
+    browser_page.expect_console_error(r"status of 401")  # the refused key
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "key"
+    page.keyboard.type("ff_000000000000_wrong")
+    page.keyboard.press("Enter")
+    expect(page.locator("#message")).to_contain_text("The API key was refused")
+    assert page.input_value("#key") == "ff_000000000000_wrong", "nothing typed is lost on an error"
+    page.fill("#key", "")
+    page.keyboard.type(store.tenants["A"].keys["kiosk"])
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#screen-customer:not([hidden])")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "loyalty"
+    page.keyboard.type("K-3003")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#known:not([hidden])")
+    assert page.evaluate("document.activeElement.id") == "to-scan"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#screen-scan:not([hidden])")
+    assert contrast_failures(page) == [] and small_targets(page) == []
+
+    page.reload()  # the session survives a reload of the tab...
+    page.wait_for_selector("#screen-customer:not([hidden])")
+    page.click("#sign-out")  # ...until staff sign out
+    page.wait_for_selector("#screen-signin:not([hidden])")
+    assert page.evaluate("sessionStorage.length") == 0 and page.input_value("#key") == ""
+    assert all(url.startswith(store.base_url) for url in browser_page.requests)
+    assert RIG in store.call("A", "kiosk", "GET", "/v1/stores").json()[0]["kiosks"]

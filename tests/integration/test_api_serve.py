@@ -1,0 +1,79 @@
+"""`footfit serve`: the service as its own process on the settings' database (SQLite file or PostgreSQL),
+migrated at start, /v1 behind keys made with `footfit keys create`, the schema at /openapi.json; the service's
+migrations down and up again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+
+from api.db import downgrade_service, open_service_db
+from shoe_db.db import database_url as sqlalchemy_url
+from tests.conftest import _free_port
+
+START_TIMEOUT_S = 60
+
+
+def _footfit(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_serve_migrates_and_answers_on_the_configured_database(database_url, tmp_path):
+    port = _free_port()
+    env = {**os.environ, "FOOTFIT_DATABASE_URL": database_url, "FOOTFIT_DATA_DIR": str(tmp_path / "var")}
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        schema = _wait_for(f"{base}/openapi.json", server)
+        assert schema["paths"] and all(path.startswith("/v1/") for path in schema["paths"])
+        assert "ApiKey" in schema["components"]["securitySchemes"]
+        tables = set(inspect(create_engine(sqlalchemy_url(database_url))).get_table_names())
+        assert {"api_alembic_version", "shoe_db_alembic_version", "tenant", "passport", "audit_log"} <= tables
+
+        assert httpx.get(f"{base}/v1/me").status_code == 401
+        assert _footfit(env, "tenants", "create", "shop").returncode == 0
+        created = _footfit(env, "keys", "create", "--tenant", "shop", "--scopes", "passports:read")
+        assert created.returncode == 0, created.stderr
+        me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {created.stdout.strip()}"})
+        assert me.status_code == 200 and me.json()["tenant"] == "shop" and me.json()["scopes"] == ["passports:read"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+    assert "footfit service on http://127.0.0.1" in server.stderr.read()
+
+
+def _wait_for(url: str, server: subprocess.Popen) -> dict:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(f"footfit serve exited: {server.stderr.read()[-2000:]}")
+        try:
+            return httpx.get(url, timeout=2).json()
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"footfit serve did not answer {url} within {START_TIMEOUT_S} s")
+
+
+def test_the_service_schema_goes_down_and_up_again(database_url):
+    engine = open_service_db(database_url)
+    downgrade_service(engine)
+    left = set(inspect(engine).get_table_names())
+    assert "passport" not in left and "audit_log" not in left and "size_variant" in left  # the catalogue stays
+    open_service_db(database_url)  # and back, triggers included
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenant (name, retention_days, created_at) VALUES ('t', 1, CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO audit_log (at, tenant_id, actor, action, object_type, object_id, detail) "
+                          "VALUES (CURRENT_TIMESTAMP, 1, 'a', 'read', 'passport', 'x', '')"))
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log"))
+    engine.dispose()

@@ -1,0 +1,92 @@
+"""`footfit demo`, the README's main command, as its own process on a fresh data folder: it sets up what is
+missing, prints the kiosk address and keys that work, and a second start reuses everything but the keys."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import httpx
+import pytest
+
+from fitcore.scan.calibration import save_calibration
+from simulator.rig import DEMO_RIG_SERIAL, rig_geometry
+from tests.conftest import _free_port
+from testing.sim_truth import calibration_from_truth
+
+pytestmark = pytest.mark.slow
+START_TIMEOUT_S = 120
+
+
+def start_demo(env: dict, port: int) -> tuple[subprocess.Popen, str, dict[str, str]]:
+    """The running demo, its printed kiosk address and keys."""
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "demo", "--port", str(port), "--models", "8"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines, keys, address = [], {}, None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while "tenant" not in keys:
+        line = proc.stdout.readline()
+        assert line and time.monotonic() < deadline, f"demo stopped: {''.join(lines)} {proc.stderr.read()[-2000:]}"
+        lines.append(line)
+        if found := re.search(r"API at (http://\S+/v1) ", line):
+            address = found.group(1)
+        if found := re.match(r"(kiosk|tenant) key:\s+(ff_\S+)", line):
+            keys[found.group(1)] = found.group(2)
+    start_demo.output = "".join(lines)
+    return proc, address, keys
+
+
+def get(address: str, path: str, key: str) -> httpx.Response:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        try:
+            return httpx.get(f"{address}{path}", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"{address} did not answer"
+            time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def test_the_demo_serves_a_kiosk_with_printed_keys_and_starts_again(tmp_path):
+    data_dir = tmp_path / "var"
+    cal = calibration_from_truth(rig_geometry(DEMO_RIG_SERIAL))  # calibrating takes a minute: test_cli does it
+    save_calibration(data_dir, replace(cal, created_at=datetime.now(timezone.utc).isoformat()))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFIT_")}
+    env["FOOTFIT_DATA_DIR"] = str(data_dir)
+    port = _free_port()
+
+    proc, address, keys = start_demo(env, port)
+    try:
+        assert address == f"http://127.0.0.1:{port}/v1"
+        assert f"kiosk page at http://127.0.0.1:{port}/kiosk" in start_demo.output
+        assert "generating a catalogue of 8 shoe models" in start_demo.output
+        me = get(address, "/me", keys["kiosk"])
+        assert me.status_code == 200, me.text
+        assert me.json()["tenant"] == "demo" and me.json()["store"] == "STORE-01"
+        assert "scans:write" in me.json()["scopes"]
+        kiosk_page = httpx.get(f"http://127.0.0.1:{port}/kiosk", timeout=10)
+        assert kiosk_page.status_code == 200 and "<html" in kiosk_page.text.lower()
+        stores = get(address, "/stores", keys["tenant"]).json()
+        assert {"code": "STORE-01", "kiosks": [DEMO_RIG_SERIAL], "size_system": "eu"} in stores
+    finally:
+        stop(proc)
+    assert (data_dir / "footfit.sqlite").exists()
+
+    proc, address, again = start_demo(env, port)
+    try:
+        assert "generating" not in start_demo.output, "the catalogue is reused"
+        assert get(address, "/me", keys["kiosk"]).status_code == 401, "earlier demo keys are revoked"
+        assert get(address, "/me", again["kiosk"]).status_code == 200
+        assert get(address, "/stores", again["tenant"]).json() == stores
+    finally:
+        stop(proc)

@@ -1,0 +1,145 @@
+"""Privacy: export (JSON + PLY), erasure by passport and by customer cascading to everything derived, retention
+purge, and the append-only audit log that never holds geometry. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, select
+
+from api import audit
+from cli.main import main
+from api.models import AuditEntry, Consent, Customer, Feedback, FitResult, PassportRecord, utc_now
+from api.privacy import purge_expired
+from testing.api_world import import_catalogue, scan_files, world
+
+
+def _derive(w, passport_id: str, sku: str) -> None:
+    """A fit result and a feedback event on the passport."""
+    with Session(w.engine) as session:
+        session.add(FitResult(passport_id=passport_id, kind="size", request_json='{"model_id": 1}',
+                              result_json='{"size": "42"}'))
+        session.commit()
+    r = w.call("A", "kiosk", "POST", f"/v1/passports/{passport_id}/feedback", json={"event": "tried", "sku": sku})
+    assert r.status_code == 201
+
+
+def _nonzero(deleted: dict[str, int]) -> dict[str, int]:
+    """Rows deleted per table, without the tables of personal data this scenario did not fill."""
+    return {table: n for table, n in deleted.items() if n}
+
+
+def _rows(engine, table, **where) -> int:
+    with Session(engine) as session:
+        query = select(table)
+        for column, value in where.items():
+            query = query.where(getattr(table, column) == value)
+        return len(session.exec(query).all())
+
+
+def test_export_holds_everything_about_the_customer(database_url):
+    with world(database_url) as w:
+        sku = import_catalogue(w.engine)[0]
+        w.customer("A", "C1", consents=("scan_storage", "webshop", "marketing"))
+        passport_id = w.passport("A", "C1")
+        _derive(w, passport_id, sku)
+        r = w.call("A", "admin", "GET", "/v1/customers/C1/export")
+        assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+        archive = zipfile.ZipFile(io.BytesIO(r.content))
+        record = json.loads(archive.read("customer.json"))
+        assert record["loyalty_id"] == "C1" and len(record["consent"]) == 3
+        assert [p["id"] for p in record["passports"]] == [passport_id]
+        assert record["feedback"][0]["event"] == "tried" and record["fit_result"][0]["kind"] == "size"
+        assert json.loads(archive.read(f"passports/{passport_id}/passport.json")) == json.loads(scan_files().passport)
+        for side in ("left", "right"):
+            assert archive.read(f"passports/{passport_id}/{side}.ply") == getattr(scan_files(), side)
+        with Session(w.engine) as session:
+            entries = session.exec(select(AuditEntry).where(AuditEntry.action == "export")).all()
+        assert [e.actor for e in entries] == [w.tenants["A"].key_ids["admin"]]
+
+
+def test_erasure_cascades_and_is_audited_without_geometry(database_url):
+    with world(database_url) as w:
+        sku = import_catalogue(w.engine)[0]
+        w.customer("A", "C1")
+        w.customer("A", "C2")
+        kept, erased = w.passport("A", "C1"), w.passport("A", "C1")
+        other = w.passport("A", "C2")
+        for passport_id in (kept, erased, other):
+            _derive(w, passport_id, sku)
+        r = w.call("A", "admin", "DELETE", f"/v1/passports/{erased}")
+        assert _nonzero(r.json()["deleted"]) == {"fit_result": 1, "feedback": 1, "passport": 1}
+        assert _rows(w.engine, PassportRecord, id=erased) == 0 and _rows(w.engine, FitResult, passport_id=erased) == 0
+        assert _rows(w.engine, Feedback, passport_id=kept) == 1
+        assert w.call("A", "admin", "DELETE", f"/v1/passports/{erased}").status_code == 404
+
+        r = w.call("A", "admin", "DELETE", "/v1/customers/C1")
+        assert _nonzero(r.json()["deleted"]) == {"fit_result": 1, "feedback": 1, "passport": 1, "consent": 2,
+                                                 "customer": 1}
+        with Session(w.engine) as session:
+            assert session.exec(select(Customer).where(Customer.loyalty_id == "C1")).first() is None
+            assert {c.customer_id for c in session.exec(select(Consent))} == {
+                session.exec(select(Customer.id).where(Customer.loyalty_id == "C2")).one()}
+        assert w.call("A", "admin", "GET", "/v1/customers/C1").status_code == 404
+        assert w.call("A", "webshop", "GET", f"/v1/passports/{other}").status_code == 200  # others untouched
+        with Session(w.engine) as session:
+            log = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()
+        erasures = {(e.action, e.object_type, e.object_id) for e in log if e.action == "erase"}
+        assert {("erase", "passport", erased), ("erase", "passport", kept)} <= erasures
+        assert any(e.object_type == "customer" for e in log if e.action == "erase")
+        reads = [e for e in log if e.action == "read" and e.object_id == other]
+        assert reads and reads[-1].actor == w.tenants["A"].key_ids["webshop"]
+        passport = json.loads(scan_files().passport)
+        numbers = {f"{v:.3f}"[:6] for v in passport["feet"]["left"]["measurements"].values()}
+        for entry in log:
+            text_of_entry = " ".join(str(v) for v in entry.model_dump().values())
+            assert "loyalty" not in text_of_entry and "C1 " not in text_of_entry
+            assert not any(n in text_of_entry for n in numbers), text_of_entry
+
+
+def test_the_audit_log_refuses_changes(database_url):
+    with world(database_url) as w:
+        with Session(w.engine) as session:
+            audit.record(session, 1, "test", "read", "passport", "x")
+            session.commit()
+        for statement in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"):
+            with pytest.raises(DBAPIError, match="append-only"), w.engine.begin() as conn:
+                conn.execute(text(statement))
+        with Session(w.engine) as session:
+            assert [e.actor for e in session.exec(select(AuditEntry))] == ["test"]
+
+
+def test_retention_purge_erases_only_passports_past_their_tenants_period(database_url, monkeypatch, capsys):
+    with world(database_url) as w:
+        w.customer("A", "C1")
+        w.customer("B", "C1")
+        old, recent = w.passport("A", "C1"), w.passport("A", "C1")
+        other_tenant = w.call("B", "kiosk", "POST", "/v1/customers/C1/passports",
+                              files=scan_files().multipart()).json()["id"]
+        with Session(w.engine) as session:
+            for passport_id in (old, other_tenant):  # both tenants keep passports 30 days
+                record = session.get(PassportRecord, passport_id)
+                record.updated_at = utc_now() - timedelta(days=31 if passport_id == old else 29)
+                session.add(record)
+            session.commit()
+        from core.settings import get_settings
+
+        monkeypatch.setenv("FOOTFIT_DATABASE_URL", database_url)
+        get_settings.cache_clear()
+        try:
+            assert main(["privacy", "purge"]) == 0
+        finally:
+            get_settings.cache_clear()
+        out = capsys.readouterr().out
+        assert "tenant-a" in out and "1 passports erased" in out and "0 passports erased" in out
+        assert _rows(w.engine, PassportRecord, id=old) == 0
+        assert _rows(w.engine, PassportRecord, id=recent) == 1 and _rows(w.engine, PassportRecord, id=other_tenant) == 1
+        assert _rows(w.engine, AuditEntry, action="purge", object_id=old) == 1
+        with Session(w.engine) as session:  # a second run finds nothing more
+            assert sum(r.passports for r in purge_expired(session)) == 0

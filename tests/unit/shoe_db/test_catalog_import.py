@@ -1,0 +1,200 @@
+"""Import of a synthetic catalogue into SQLite and PostgreSQL: upsert, grading, validation, loading for the matcher."""
+
+import csv
+import numpy as np
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, inspect, select, text
+from sqlmodel import SQLModel
+
+from core.errors import CatalogError
+from core.mesh import Mesh, read_mesh, write_mesh
+from shoe_db.db import VERSION_TABLE, downgrade, migrate, open_catalog
+from shoe_db.importer import import_products, scan_mesh
+from shoe_db.loading import load_matcher_catalogue
+from shoe_db.models import Interior, InteriorScan, ShoeModel, SizeVariant, Stock
+from fitcore.fit.sections import radial_clearance_mm
+from shoe_db.staff import list_models, show, stock
+from simulator.catalog import generate_catalogue, write_catalogue
+
+TABLES = ("brand", "shoe_model", "size_variant", "interior", "interior_scan", "store", "stock")
+
+
+@pytest.fixture(scope="module")
+def catalogue():
+    return generate_catalogue(12, seed=7, stores=3)
+
+
+@pytest.fixture
+def written(catalogue, tmp_path):
+    products = write_catalogue(catalogue, tmp_path / "cat")
+    return products, tmp_path / "cat" / "interiors"
+
+
+def _dump(engine) -> dict:
+    with engine.connect() as conn:
+        return {t: sorted(map(tuple, conn.execute(text(f"SELECT * FROM {t}")).all())) for t in TABLES}
+
+
+def test_schema_from_migrations_matches_the_models_and_downgrades(database_url):
+    engine = open_catalog(database_url)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        ours = [d for d in compare_metadata(context, SQLModel.metadata) if _table_of(d) in TABLES]
+    assert ours == []
+    downgrade(engine, "base")
+    assert not set(TABLES) & set(inspect(engine).get_table_names())
+    migrate(engine)
+    assert set(TABLES) <= set(inspect(engine).get_table_names())
+
+
+def _table_of(diff) -> str:
+    item = diff[0] if isinstance(diff, list) else diff
+    obj = item[1] if len(item) > 1 else None
+    return getattr(obj, "name", None) if getattr(obj, "columns", None) is not None else getattr(
+        getattr(obj, "table", None), "name", None)
+
+
+def test_import_grades_stocks_and_a_second_import_changes_nothing(database_url, catalogue, written):
+    products, interiors = written
+    engine = open_catalog(database_url)
+    summary = import_products(products, interiors, engine=engine)
+    assert summary.committed and not summary.errors, summary.report()
+    n_rows, n_scans = len(catalogue.rows), len(catalogue.interiors)
+    assert (summary.created, summary.scanned, summary.graded) == (n_rows, n_scans, n_rows - n_scans)
+    with engine.connect() as conn:
+        sources = dict(conn.execute(select(Interior.source, func.count()).group_by(Interior.source)).all())
+        assert sources == {"scanned": n_scans, "graded": n_rows - n_scans}
+        orphans = conn.execute(select(func.count()).select_from(Interior).where(
+            (Interior.source == "graded") & Interior.graded_from_id.not_in(
+                select(InteriorScan.size_id)))).scalar()
+        assert orphans == 0  # every graded size names a scanned one
+        total_stock = conn.execute(select(func.sum(Stock.quantity))).scalar()
+    assert total_stock == sum(sum(r["stock"].values()) for r in catalogue.rows)
+    before = _dump(engine)
+    again = import_products(products, interiors, engine=engine)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, n_rows)
+    assert _dump(engine) == before
+
+
+def test_scanned_interiors_carry_the_brands_and_models_deviation(database_url, catalogue, written):
+    engine = open_catalog(database_url)
+    import_products(*written, engine=engine)
+    truth = {t.model_code: t for t in catalogue.truth}
+    with engine.connect() as conn:
+        rows = conn.execute(select(ShoeModel.code, SizeVariant.nominal_foot_length_mm, Interior.inner_length_mm)
+                            .join(SizeVariant, SizeVariant.model_id == ShoeModel.id)
+                            .join(Interior, Interior.size_id == SizeVariant.id)
+                            .where(Interior.source == "scanned")).all()
+    assert len(rows) == len(catalogue.interiors)
+    for code, foot_mm, inner_mm in rows:
+        t = truth[code]
+        assert inner_mm == pytest.approx(foot_mm + t.allowance_mm + t.length_bias_mm, abs=0.05)
+
+
+def test_an_updated_file_changes_only_what_differs(database_url, catalogue, written):
+    products, interiors = written
+    engine = open_catalog(database_url)
+    import_products(products, interiors, engine=engine)
+    rows = list(csv.DictReader(products.open()))
+    rows[0]["stock"] = ";".join(f"{s}=9" for s in catalogue.stores)
+    model = rows[-1]["model_code"]
+    for r in rows:
+        if r["model_code"] == model:
+            r["price"] = "1.00"
+    with products.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = import_products(products, interiors, engine=engine)
+    n_model = sum(r["model_code"] == model for r in rows)
+    assert (summary.created, summary.updated) == (0, 1 + n_model)
+    assert sum(line.quantity for line in stock(engine, key=rows[0]["sku"])) == 9 * len(catalogue.stores)
+
+
+def test_bad_rows_are_named_and_nothing_is_half_imported(database_url, catalogue, written, tmp_path):
+    products, interiors = written
+    rows = list(csv.DictReader(products.open()))
+    scanned = {t.scanned_skus[0] for t in catalogue.truth}
+    scan_rows = [i for i, r in enumerate(rows) if r["sku"] in scanned and i > 4]
+    rows[1]["size_system"] = ""
+    rows[2]["size_system"] = "XX"
+    rows[3]["sku"] = rows[4]["sku"]
+    defects = {"open": scan_rows[0], "metres": scan_rows[1], "mirrored": scan_rows[2], "short": scan_rows[3]}
+    for defect, index in defects.items():
+        _spoil_scan(interiors, rows[index], defect)
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    engine = open_catalog(database_url)
+    summary = import_products(bad, interiors, engine=engine)
+    assert not summary.committed
+    assert all(n == 0 for n in map(len, _dump(engine).values()))
+    found = {(e.row, e.column): e.message for e in summary.errors}
+    expected = {(3, "size_system"): "missing", (4, "size_system"): "unknown size system 'XX'",
+                (6, "sku"): "duplicate SKU", (defects["open"] + 2, "interior"): "not closed",
+                (defects["metres"] + 2, "interior"): "metres", (defects["mirrored"] + 2, "interior"): "mirrored",
+                (defects["short"] + 2, "interior"): "shorter than"}
+    for key, words in expected.items():
+        assert words in found[key], (key, found.get(key))
+    assert all(str(e).startswith("bad.csv, row ") for e in summary.errors)
+    assert summary.rejected == len(expected) and f"{summary.accepted} valid rows" in summary.report()
+
+    partial = import_products(bad, interiors, engine=engine, skip_invalid=True)
+    assert partial.committed and partial.created == len(rows) - len(expected)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(SizeVariant)).scalar() == partial.created
+
+
+def _spoil_scan(interiors, row, defect):
+    from shoe_db.product_file import slug
+
+    stem = slug(row["sku"])
+    path = next(p for p in interiors.iterdir() if slug(p.stem) in (
+        stem, slug(f"{row['brand']} {row['model_code']} {row['size_system']} {row['size']}")))
+    mesh = read_mesh(path)
+    if defect == "open":
+        mesh = Mesh(mesh.vertices_mm, mesh.triangles[3:])
+    elif defect == "metres":
+        mesh = Mesh(mesh.vertices_mm / 1000.0, mesh.triangles)
+    elif defect == "mirrored":
+        mesh = Mesh(mesh.vertices_mm * [1, -1, 1], mesh.triangles[:, ::-1])
+    else:
+        mesh = Mesh(mesh.vertices_mm * [0.9, 1, 1], mesh.triangles)
+    write_mesh(path, mesh)
+
+
+def test_jsonl_and_the_matcher_load(database_url, catalogue, tmp_path):
+    products = write_catalogue(catalogue, tmp_path / "j", fmt="jsonl")
+    engine = open_catalog(database_url)
+    assert import_products(products, tmp_path / "j" / "interiors", engine=engine).committed
+    loaded = load_matcher_catalogue(engine)
+    assert loaded.sections.shape == (len(catalogue.rows), 48, 38) and loaded.sections.dtype == np.float32
+    with engine.connect() as conn:
+        scan = conn.execute(select(InteriorScan).limit(1)).first()
+    i = int(np.searchsorted(loaded.size_ids, scan.size_id))
+    mesh = scan_mesh(scan)
+    inner = (mesh.vertices_mm[:, 0] > 20) & (mesh.vertices_mm[:, 0] < loaded.inner_length_mm[i] - 30)
+    wall = radial_clearance_mm(mesh.vertices_mm[inner], loaded.sections[i], float(loaded.inner_length_mm[i]))
+    assert np.percentile(np.abs(wall), 95) < 0.8
+
+
+def test_staff_views(database_url, catalogue, written):
+    engine = open_catalog(database_url)
+    import_products(*written, engine=engine)
+    lines = list_models(engine)
+    assert len(lines) == len(catalogue.truth)
+    assert sum(line.sizes for line in lines) == len(catalogue.rows)
+    assert all(line.scanned >= 1 and line.scanned + line.graded == line.sizes for line in lines)
+    first = catalogue.rows[0]
+    text_out = show(engine, first["sku"])
+    assert first["model_name"] in text_out and text_out.count("\n") == 1 + sum(
+        r["model_code"] == first["model_code"] for r in catalogue.rows)
+    store = catalogue.stores[0]
+    held = sum(r["stock"][store] for r in catalogue.rows)
+    assert sum(line.quantity for line in stock(engine, store=store)) == held
+    with pytest.raises(CatalogError, match="no model code or SKU 'NOPE'"):
+        show(engine, "NOPE")

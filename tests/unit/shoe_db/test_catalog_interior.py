@@ -1,0 +1,120 @@
+"""Size systems, the sections representation, interior checks, descriptors and grading (no database)."""
+
+import numpy as np
+import pytest
+
+from core.errors import CatalogError
+from core.mesh import Mesh
+from shoe_db.interior import GIRTH_PER_LENGTH, graded, interior_from_scan
+from fitcore.fit.sections import ANGLES, STATIONS, radial_clearance_mm, sections_from_blob, sections_to_blob
+from core.size_systems import SIZE_SYSTEMS, parse_size_label, size_system
+from simulator.catalog import LastSpec, _tube_triangles, last_interior
+
+SPEC = LastSpec(foot_length_mm=266.67, allowance_mm=15.0, length_bias_mm=2.0, girth_bias_mm=0.0,
+                collar_height_mm=55.0, toe_box_height_mm=29.0, toe_shape="round", toe_offset_mm=6.0)
+
+
+@pytest.mark.parametrize("system, label, foot_mm", [
+    ("EU", "42", 266.67), ("EU", "42 2/3", 271.11), ("UK", "8", 262.47), ("US-M", "9", 262.47),
+    ("US-W", "10", 262.47), ("MP", "270", 270.0), ("MP", "27.5", 275.0),
+])
+def test_label_to_nominal_foot_length(system, label, foot_mm):
+    s = size_system(system)
+    assert s.foot_length_mm(parse_size_label(s, label)) == pytest.approx(foot_mm, abs=0.01)
+
+
+def test_one_size_step_is_the_documented_length():
+    eu, uk = SIZE_SYSTEMS["EU"], SIZE_SYSTEMS["UK"]
+    assert eu.foot_length_mm(43) - eu.foot_length_mm(42) == pytest.approx(6.667, abs=0.001)
+    assert uk.foot_length_mm(9) - uk.foot_length_mm(8) == pytest.approx(8.467, abs=0.001)
+
+
+@pytest.mark.parametrize("system, label, words", [
+    ("", "42", "size system is missing"), ("FR", "42", "unknown size system 'FR'"),
+    ("EU", "99", "outside EU .* sizes 15-56"), ("EU", "large", "not a size label"),
+])
+def test_bad_sizes_say_what_to_write(system, label, words):
+    with pytest.raises(CatalogError, match=words):
+        parse_size_label(size_system(system), label)
+
+
+def _elliptic_tube(length_mm, half_width_mm, half_height_mm, rings=60, points=96) -> Mesh:
+    """A closed elliptic cylinder along x on the insole (z >= 0), with flat-ish ends fanned to a point."""
+    x = np.linspace(0.0, length_mm, rings + 2)[1:-1]
+    a = 2 * np.pi * np.arange(points) / points
+    ring = np.stack([half_width_mm * np.cos(a), half_height_mm * (1 + np.sin(a))], axis=1)
+    v = np.concatenate([np.repeat(x, points)[:, None], np.tile(ring, (rings, 1))], axis=1)
+    v = np.vstack([v, [[0.0, 0.0, half_height_mm], [length_mm, 0.0, half_height_mm]]])
+    return Mesh(v, _tube_triangles(rings, points))
+
+
+def test_sections_of_an_elliptic_tube_are_its_ellipse_and_clearance_is_radial():
+    interior, shoe = interior_from_scan(_elliptic_tube(300.0, 50.0, 30.0), 250.0)
+    middle = interior.sections[STATIONS // 2]
+    assert middle[:2] == pytest.approx([0.0, 30.0], abs=0.01)
+    theta = 2 * np.pi * np.arange(ANGLES) / ANGLES
+    ellipse_r = 1.0 / np.sqrt((np.cos(theta) / 50.0) ** 2 + (np.sin(theta) / 30.0) ** 2)
+    assert np.abs(middle[2:] - ellipse_r).max() < 0.2
+    assert interior.descriptors.ball_width_mm == pytest.approx(100.0, abs=0.3)
+    points = np.array([[150.0, 0.0, 10.0], [150.0, 40.0, 30.0], [150.0, 0.0, 65.0], [310.0, 0.0, 30.0]])
+    clearance = radial_clearance_mm(points, interior.sections, interior.length_mm)
+    assert clearance == pytest.approx([10.0, 10.0, -5.0, -10.0], abs=0.2)
+    assert sections_from_blob(sections_to_blob(interior.sections)).tobytes() == interior.sections.tobytes()
+
+
+def test_descriptors_of_a_parametric_last_match_its_design():
+    mesh = last_interior(SPEC)
+    interior, shoe = interior_from_scan(mesh, SPEC.foot_length_mm)
+    d = interior.descriptors
+    assert d.inner_length_mm == pytest.approx(SPEC.inner_length_mm, abs=0.01)
+    assert d.ball_width_mm == pytest.approx(SPEC.ball_width_mm, abs=1.0)
+    assert d.ball_girth_mm == pytest.approx(SPEC.ball_girth_mm, rel=0.03)
+    assert d.heel_width_mm == pytest.approx(0.25 * SPEC.foot_length_mm, abs=1.5)
+    v, t = shoe.vertices_mm, shoe.triangles
+    mesh_volume_ml = np.einsum("ij,ij->i", v[t[:, 0]], np.cross(v[t[:, 1]], v[t[:, 2]])).sum() / 6000.0
+    assert d.volume_ml == pytest.approx(mesh_volume_ml, rel=0.02)
+    wall = radial_clearance_mm(shoe.vertices_mm[(v[:, 0] > 20) & (v[:, 0] < 250)], interior.sections,
+                               interior.length_mm)
+    # the cavity's own wall has no clearance, up to the sampling of 48 stations x 36 angles
+    assert np.percentile(np.abs(wall), 95) < 0.8 and np.abs(wall).max() < 1.5
+
+
+def test_import_moves_a_scan_into_the_shoe_frame():
+    mesh = last_interior(SPEC)
+    moved = Mesh(mesh.vertices_mm + [-120.0, 33.0, 7.5], mesh.triangles)
+    a, _ = interior_from_scan(mesh, SPEC.foot_length_mm)
+    b, _ = interior_from_scan(moved, SPEC.foot_length_mm)
+    assert np.abs(a.sections - b.sections).max() < 1e-3
+    assert a.descriptors == b.descriptors
+
+
+@pytest.mark.parametrize("defect, words", [
+    ("open", "not closed"), ("metres", "metres"), ("mirrored", "mirrored"), ("short", "shorter than"),
+])
+def test_unusable_scans_are_refused_with_the_fix(defect, words):
+    mesh = last_interior(SPEC)
+    foot_mm = SPEC.foot_length_mm
+    if defect == "open":
+        mesh = Mesh(mesh.vertices_mm, mesh.triangles[5:])
+    elif defect == "metres":
+        mesh = Mesh(mesh.vertices_mm / 1000.0, mesh.triangles)
+    elif defect == "mirrored":
+        mesh = Mesh(mesh.vertices_mm * [1.0, -1.0, 1.0], mesh.triangles[:, ::-1])
+    else:
+        foot_mm = SPEC.inner_length_mm + 3.0
+    with pytest.raises(CatalogError, match=words):
+        interior_from_scan(mesh, foot_mm)
+
+
+def test_grading_length_and_girth_per_size_and_width_fitting():
+    scanned, _ = interior_from_scan(last_interior(SPEC), SPEC.foot_length_mm)
+    two_up = graded(scanned, 2 * 20.0 / 3.0, 0, 6.5)
+    assert two_up.length_mm == pytest.approx(scanned.length_mm + 13.33, abs=0.01)
+    girth_gain = two_up.descriptors.ball_girth_mm - scanned.descriptors.ball_girth_mm
+    assert girth_gain == pytest.approx(GIRTH_PER_LENGTH * 13.333, abs=0.1)  # 5 mm per EU size
+    wide = graded(scanned, 0.0, 1, 6.5)
+    assert wide.length_mm == scanned.length_mm
+    assert wide.descriptors.ball_girth_mm - scanned.descriptors.ball_girth_mm == pytest.approx(6.5, abs=0.1)
+    assert wide.descriptors.ball_width_mm > scanned.descriptors.ball_width_mm
+    insole = wide.sections[:, 1] - wide.sections[:, 2 + 3 * ANGLES // 4]  # the lowest wall point of each section
+    assert np.abs(insole).max() < 0.05  # still on z = 0
