@@ -17,7 +17,7 @@ from api import tenancy
 from testing.api_world import World, import_catalogue
 from testing.browser import (contrast_failures, drawn_pixels, page_load_ms, save_screenshot,
                                    small_targets)
-from tests.test_api_scans import RIG, kiosk_world
+from testing.kiosk_world import RIG, kiosk_world
 
 pytestmark = pytest.mark.slow
 SCAN_TIMEOUT_MS = 150_000

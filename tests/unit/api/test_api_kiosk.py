@@ -23,8 +23,8 @@ from api.scans import PREVIEW_WIDTH_PX, CameraPreview
 from device.plate import PLATE_PITCH_MM
 from fitcore.scan.pressure import PressureMap, plate_metrics, pressure_map
 from testing.api_world import scan_files, world
-from tests.test_api_scans import RIG, kiosk_world, start, wait_for
-from tests.test_pressure import footprint
+from testing.kiosk_world import RIG, kiosk_world, start, wait_for
+from testing.footprints import footprint
 
 
 def schematic_map() -> PressureMap:

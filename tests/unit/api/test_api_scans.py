@@ -5,89 +5,18 @@ only what is missing; cancel keeps nothing; other tenants and stores do not see 
 
 from __future__ import annotations
 
-import json
 import time
-from contextlib import contextmanager
-from dataclasses import replace
-from datetime import datetime, timezone
 
 import pytest
 from sqlmodel import Session
 
 from api import auth, tenancy
-from api.app import create_app
-from api.db import open_service_db
-from simulator.process import SimulatedRigProvider, subject_seed
-from fitcore.scan.calibration import save_calibration
-from core.settings import get_settings
-from simulator.rig import rig_geometry
+from simulator.process import subject_seed
 from simulator.subjects import population_subject
-from testing.api_world import KIOSK_SCOPES, World, add_tenant, running
-from testing.sim_truth import calibration_from_truth
+from testing.api_world import KIOSK_SCOPES
+from testing.kiosk_world import RIG, UNCALIBRATED_RIG, events, kiosk_world, start, wait_for
 
 pytestmark = pytest.mark.slow
-RIG = "FF-KIOSK-0101"
-UNCALIBRATED_RIG = "FF-KIOSK-0202"
-SCAN_TIMEOUT_S = 120
-
-
-@contextmanager
-def kiosk_world(database_url: str, tmp_path, faults: str = "", reconnect_window_s: float = 6.0):
-    """Two tenants; tenant A's store has a calibrated rig (RIG) and an uncalibrated one, behind a running server."""
-    data_dir = tmp_path / "var"
-    cal = calibration_from_truth(rig_geometry(RIG))
-    save_calibration(data_dir, replace(cal, created_at=datetime.now(timezone.utc).isoformat()))
-    engine = open_service_db(database_url)
-    with Session(engine) as session:
-        tenants = {"A": add_tenant(session, "tenant-a", "STORE-A"), "B": add_tenant(session, "tenant-b", "STORE-B")}
-        tenancy.add_kiosk(session, "tenant-a", "STORE-A", RIG)
-        tenancy.add_kiosk(session, "tenant-a", "STORE-A", UNCALIBRATED_RIG)
-    base = get_settings()
-    settings = base.model_copy(update={
-        "data_dir": data_dir, "scan_profile": "light",
-        "device": base.device.model_copy(update={"reconnect_window_s": reconnect_window_s,
-                                                 "command_timeout_s": 1.0}),
-    })
-    app = create_app(SimulatedRigProvider(settings.device, faults=faults), engine=engine, settings=settings)
-    try:
-        with running(app) as url:
-            w = World(url, engine)
-            w.tenants = tenants
-            yield w
-    finally:
-        app.state.scans.close()
-        w.http.close()
-        engine.dispose()
-
-
-def start(w: World, loyalty_id: str, rig: str = RIG, role: str = "kiosk", tenant: str = "A", **body):
-    return w.call(tenant, role, "POST", f"/v1/rigs/{rig}/scans", json={"loyalty_id": loyalty_id, **body})
-
-
-def events(w: World, scan_id: str, tenant: str = "A") -> list[tuple[str, dict]]:
-    """The scan's server-sent events until the stream ends: (event, scan)."""
-    found, event = [], None
-    headers = {"Authorization": f"Bearer {w.tenants[tenant].keys['kiosk']}"}
-    with w.http.stream("GET", f"/v1/scans/{scan_id}/events", headers=headers, timeout=SCAN_TIMEOUT_S) as r:
-        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        for line in r.iter_lines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                found.append((event, json.loads(line[6:])))
-    return found
-
-
-def wait_for(w: World, scan_id: str, predicate, timeout_s: float = SCAN_TIMEOUT_S) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        scan = w.call("A", "kiosk", "GET", f"/v1/scans/{scan_id}").json()
-        if predicate(scan):
-            return scan
-        time.sleep(0.1)
-    raise AssertionError(f"scan {scan_id} did not get there in {timeout_s} s: {scan}")
-
-
 def test_a_kiosk_scan_becomes_the_customers_passport(database_url, tmp_path):
     with kiosk_world(database_url, tmp_path) as w:
         w.customer("A", "C1")

@@ -13,7 +13,10 @@ import pytest
 
 from device.board import MotorBoard
 from device.camera import Camera
-from fitcore.scan.calibrate import QUICK_VIEWS, calibration_from_stills, capture_stills, run_calibration
+from cli.scan import calibrate
+from device.capture import QUICK_VIEWS, capture_stills
+from device.rig import HardwareRigProvider
+from fitcore.scan.calibrate import calibration_from_stills
 from core.errors import CalibrationError
 from fitcore.scan.calibration import calibration_path, load_calibration, save_calibration
 from core.settings import DeviceSettings, Settings
@@ -50,14 +53,15 @@ def captured(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    """The second rig through `run_calibration` (what `footfit calibrate` calls): (calibration, data_dir)."""
+    """The second rig through `cli.scan.calibrate` (what `footfit calibrate` calls): (calibration, data_dir)."""
     tmp = tmp_path_factory.mktemp("rig2")
     progress = []
     with simulator(RIGS[1], tmp) as sim:
         devices = DeviceSettings(board_url=sim.endpoints.board_url, plate_url=sim.endpoints.plate_url,
                                  camera_url=sim.endpoints.camera_url, camera_read_timeout_s=30.0)
         settings = Settings(data_dir=tmp / "data", device=devices)
-        calibration, path = run_calibration(settings, QUICK_VIEWS, on_progress=progress.append)
+        calibration, path = calibrate(settings, HardwareRigProvider(devices), RIGS[1], QUICK_VIEWS,
+                                      on_progress=progress.append)
     assert path == calibration_path(tmp / "data", RIGS[1])
     phases = [p.phase for p in progress]
     assert phases[0] == "connect" and phases[-1] == "done" and {"plate", "target", "fit"} <= set(phases)

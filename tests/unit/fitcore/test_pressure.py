@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from device.plate import PLATE_COLS, PLATE_PITCH_MM, PLATE_ROWS, PressurePlate, sensel_centres_mm
+from device.plate import PLATE_COLS, PLATE_PITCH_MM, PLATE_ROWS, PressurePlate
 from core.errors import MeasurementError
 from fitcore.scan.pressure import CONTACT_KPA, COP_PATH_MAX_POINTS, arch_index, arch_type, plate_metrics, pressure_map
 from simulator.plate import GRAVITY_M_S2, VirtualPlate
@@ -16,21 +16,9 @@ from simulator.ports import InProcessLink
 from simulator.rig import DEMO_RIG_SERIAL, rig_geometry
 from simulator.scene import Scene
 from simulator.subjects import population_subject
+from testing.footprints import X_MM, Y_MM, footprint
 
 SENSEL_CM2 = (PLATE_PITCH_MM / 10) ** 2
-X_MM, Y_MM = sensel_centres_mm()
-
-
-def footprint(centre_y_mm: float, midfoot_width_mm: float, kpa: float = 100.0) -> np.ndarray:
-    """A schematic print (rows x cols): heel 60 mm wide, midfoot of the given width, ball 90 mm, four toes."""
-    x, y = np.meshgrid(X_MM, Y_MM - centre_y_mm, indexing="ij")
-    heel = (x >= -120) & (x < -50) & (np.abs(y) < 30)
-    midfoot = (x >= -50) & (x < 20) & (y > 30 - midfoot_width_mm) & (y < 30)
-    ball = (x >= 20) & (x < 85) & (np.abs(y) < 45)
-    toes = (x >= 95) & (x < 115) & ((np.abs(y) < 40) & (np.abs(y) % 20 < 12))
-    return np.where(heel | midfoot | ball | toes, kpa, 0.0)
-
-
 def test_arch_index_of_schematic_prints_follows_cavanagh_and_rodgers():
     indices = []
     for midfoot_mm in (0.0, 25.0, 45.0, 60.0):
