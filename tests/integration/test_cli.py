@@ -96,9 +96,11 @@ def test_bad_fault_spec_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_simulator_serve_prints_ports_that_drivers_can_open(tmp_path):
-    proc = subprocess.Popen(FOOTFIT + ["simulator", "serve", "--rig", "FF-TEST-0042", "--port-dir",
-                                       str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+@pytest.mark.parametrize("serve", [FOOTFIT + ["simulator", "serve"], [sys.executable, "-m", "simulator", "serve"]],
+                         ids=["footfit simulator serve", "python -m simulator serve"])
+def test_simulator_serve_prints_ports_that_drivers_can_open(tmp_path, serve):
+    proc = subprocess.Popen(serve + ["--rig", "FF-TEST-0042", "--port-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         endpoints = json.loads(proc.stdout.readline())
         assert endpoints["board_url"] == str(tmp_path / "board")
