@@ -8,10 +8,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
-from core.errors import (CatalogError, Conflict, Forbidden, InvalidInput, MeasurementError, NotFound,
-                            ServiceError, Unauthenticated)
-from core.settings import Settings, get_settings
-from device.rig import RigProvider
 from api.db import open_service_db
 from api.fitting import Fitting
 from api.gate import ConcurrencyGate
@@ -20,6 +16,18 @@ from api.pages import mount_pages
 from api.routes import v1_router
 from api.scans import ScanManager
 from api.schemas import ErrorBody, FieldError
+from core.errors import (
+    CatalogError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MeasurementError,
+    NotFound,
+    ServiceError,
+    Unauthenticated,
+)
+from core.settings import Settings, get_settings
+from device.rig import RigProvider
 
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 422}
 

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from core.errors import ConfigError, Forbidden, Unauthenticated
 from api.models import ApiKey, utc_now
 from api.tenancy import store_of_tenant, tenant_named
+from core.errors import ConfigError, Forbidden, Unauthenticated
 
 SCOPES = {
     "scans:write": "start kiosk scans, upload and rescan passports",

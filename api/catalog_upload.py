@@ -8,13 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tempfile
 from pathlib import Path
 
+from api.repository import Repository, stores
 from core.errors import InvalidInput
-from shoe_db.importer import ImportSummary, import_products
-from shoe_db.product_file import read_products
-from api.repository import Repository
+from shoe_db.importer import ImportSummary, import_catalogue
+from shoe_db.product_file import InteriorFile, interiors_by_stem, parse_products
 
 PRODUCT_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 
@@ -29,41 +28,34 @@ def import_catalog(repo: Repository, engine, products_name: str, products: bytes
         text = products.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput(f"{products_name} is not UTF-8 text: save it as UTF-8") from None
-    with tempfile.TemporaryDirectory(prefix="footfit-import-") as folder:
-        path = Path(folder) / f"products{suffix}"
-        path.write_text(text, encoding="utf-8")
-        rows, _ = read_products(path)
-        stock = {row.sku: row.stock for row in rows if row.stock is not None}
-        store_ids = repo.all_store_ids()
-        foreign = sorted({code for per_sku in stock.values() for code in per_sku} - store_ids.keys())
-        if foreign:
-            raise InvalidInput(f"the stock column names stores that are not yours: {', '.join(foreign)}: give stock "
-                               f"only for your stores (GET /v1/stores); nothing was imported")
-        path.write_text(_without_stock(text, suffix), encoding="utf-8")
-        summary = import_products(path, _interiors_folder(Path(folder), interiors), engine=engine,
-                                  skip_invalid=skip_invalid)
-    summary.file = products_name
+    rows, _ = parse_products(products_name, text)
+    stock = {row.sku: row.stock for row in rows if row.stock is not None}
+    store_ids = stores.ids_by_code(repo)
+    foreign = sorted({code for per_sku in stock.values() for code in per_sku} - store_ids.keys())
+    if foreign:
+        raise InvalidInput(f"the stock column names stores that are not yours: {', '.join(foreign)}: give stock "
+                           f"only for your stores (GET /v1/stores); nothing was imported")
+    summary = import_catalogue(products_name, parse_products(products_name, _without_stock(text, suffix)),
+                               _interior_scans(interiors), engine=engine, skip_invalid=skip_invalid)
     if not summary.committed:
         return summary, 0
     rejected = {e.row for e in summary.errors}
     imported = {row.sku for row in rows if row.row not in rejected}
     per_store = {store_id: {sku: per_sku.get(code, 0) for sku, per_sku in stock.items() if sku in imported}
                  for code, store_id in store_ids.items()}
-    return summary, repo.set_stock({s: q for s, q in per_store.items() if q})
+    return summary, stores.set_stock(repo, {s: q for s, q in per_store.items() if q})
 
 
-def _interiors_folder(root: Path, interiors: dict[str, bytes]) -> Path | None:
-    if not interiors:
-        return None
-    folder = root / "interiors"
-    folder.mkdir()
+def _interior_scans(interiors: dict[str, bytes]) -> dict[str, InteriorFile]:
+    """The uploaded scans as the importer takes them, named as if in a folder `interiors` (as `--interiors` is)."""
+    files = []
     for name, data in interiors.items():
         safe = Path(name).name
         if not safe or safe.startswith("."):
             raise InvalidInput(f"interior file name {name!r} is not a file name: name scans after the SKU, "
                                f"e.g. AL1000-S-42.ply")
-        (folder / safe).write_bytes(data)
-    return folder
+        files.append(InteriorFile(f"interiors/{safe}", data=data))
+    return interiors_by_stem(files)
 
 
 def _without_stock(text: str, suffix: str) -> str:

@@ -1,25 +1,39 @@
-"""The service's database: the catalogue's engine (one database URL setting), with the service's own alembic
-history (api/migrations, version table `api_alembic_version`) applied after the catalogue's on every open."""
+"""The database: the catalogue's and the service's tables, in one database from the one database URL setting.
+
+SQLite by default (a file under the data folder); PostgreSQL when FOOTFIT_DATABASE_URL names one
+(`postgresql://user@host/db`; the driver is psycopg 3, so plain `postgresql://` URLs are read as
+`postgresql+psycopg://`). Every open brings the schema to the newest revision of the one alembic history
+(api/migrations). shoe_db's functions take the engine opened here: the catalogue knows its tables, not where
+they live.
+"""
 
 from __future__ import annotations
 
 import threading
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from shoe_db.db import open_catalog
+from api import migrations
+from core.errors import CatalogError
+from core.settings import get_settings
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-VERSION_TABLE = "api_alembic_version"
+
+def database_url(url: str | None = None) -> str:
+    """The SQLAlchemy URL to use: `url`, else the settings' (FOOTFIT_DATABASE_URL or the SQLite file)."""
+    url = url or get_settings().sqlite_url
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
 
 
 def open_service_db(url: str | None = None) -> Engine:
-    """An engine on the settings' database (or `url`), catalogue and service schemas at their newest."""
-    engine = open_catalog(url)
-    _alembic(engine, command.upgrade, "head")
+    """An engine on the settings' database (or `url`), its whole schema at the newest revision."""
+    engine = _engine(database_url(url))
+    migrations.upgrade(engine)
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         with engine.begin() as conn:  # readers do not wait for the writer (audit entries are written on reads)
             conn.execute(text("PRAGMA journal_mode=WAL"))
@@ -30,6 +44,37 @@ def open_service_db(url: str | None = None) -> Engine:
         engine.dispose()  # pooled connections get it too
         WriterQueue(engine)
     return engine
+
+
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise CatalogError(f"database URL {url!r} is not a SQLAlchemy URL: write e.g. sqlite:///var/footfit.sqlite "
+                           f"or postgresql://user:password@host/dbname") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    try:
+        return create_engine(parsed, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise CatalogError(f"no driver for {parsed.drivername} ({exc.name} is not installed): use sqlite:// "
+                           f"or postgresql:// URLs") from None
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sync_at_checkpoints(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 class WriterQueue:
@@ -65,22 +110,3 @@ class WriterQueue:
     def _release(self, info: dict) -> None:
         if info.pop(self.KEY, False):
             self._lock.release()
-
-
-def _sync_at_checkpoints(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
-def downgrade_service(engine: Engine, revision: str = "base") -> None:
-    """Downgrade the service's schema (the catalogue's is left alone)."""
-    _alembic(engine, command.downgrade, revision)
-
-
-def _alembic(engine: Engine, action, revision: str) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        action(config, revision)

@@ -20,13 +20,13 @@ import numpy as np
 from fastapi import Request
 from sqlalchemy import Engine
 
-from core.errors import FootfitError
-from fitcore.fit.matcher import FitSearch, Matcher, ScannedFeet
-from shoe_db.loading import load_matcher_catalogue
-from fitcore.scan.passport import Passport
 from api.models import PassportRecord
 from api.passport_upload import points_from_blob
 from api.tryon_view import thinned
+from core.errors import FootfitError
+from fitcore.fit.matcher import FitSearch, Matcher, ScannedFeet
+from fitcore.scan.passport import Passport
+from shoe_db.loading import load_matcher_catalogue
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -19,15 +19,15 @@ import numpy as np
 from sqlalchemy import Engine, update
 from sqlmodel import Session
 
-from core.errors import FootfitError
-from fitcore.fit.mailing import mailing_filter
-from fitcore.fit.matcher import ScannedFeet
-from fitcore.scan.passport import Passport
 from api.auth import Principal
 from api.fitting import Fitting
 from api.models import MailingJob, PassportRecord, utc_now
 from api.passport_upload import points_from_blob
-from api.repository import Repository
+from api.repository import Repository, mailings, passports
+from core.errors import FootfitError
+from fitcore.fit.mailing import mailing_filter
+from fitcore.fit.matcher import ScannedFeet
+from fitcore.scan.passport import Passport
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class MailingRunner:
         """Queue a job; unknown products are refused (422) before anything is stored."""
         model_ids = sorted(set(model_ids))
         self.fitting.matcher().mailing_products(model_ids)
-        job = repo.create_mailing_job(model_ids)
+        job = mailings.create(repo, model_ids)
         self._pool.submit(self._run, job.id, repo.principal)
         return job
 
@@ -54,7 +54,7 @@ class MailingRunner:
     def _run(self, job_id: str, principal: Principal) -> None:
         with Session(self.engine, expire_on_commit=False) as session:
             repo = Repository(session, principal)
-            job = repo.mailing_job(job_id)
+            job = mailings.get(repo, job_id)
             try:
                 self._match(repo, job)
             except Exception as exc:
@@ -64,25 +64,25 @@ class MailingRunner:
                 job.state, job.finished_at = "failed", utc_now()
                 job.error = (str(exc) if isinstance(exc, FootfitError) else
                              "internal error (logged by the service): start the job again")[:500]
-                repo.save_mailing_job(job)
+                mailings.save(repo, job)
 
     def _match(self, repo: Repository, job: MailingJob) -> None:
         matcher = self.fitting.matcher()
         products = matcher.mailing_products(json.loads(job.model_ids_json))
-        passport_ids, skipped = repo.mailing_audience()
+        passport_ids, skipped = mailings.audience(repo)
         job.state, job.passports, job.skipped = "running", len(passport_ids), skipped
-        repo.save_mailing_job(job)
+        mailings.save(repo, job)
         for start in range(0, len(passport_ids), self.chunk):
-            records = repo.passports_by_ids(passport_ids[start:start + self.chunk])
+            records = passports.by_ids(repo, passport_ids[start:start + self.chunk])
             if records:
                 descriptors = np.stack([matcher.mailing_descriptor(scanned_feet(r)) for r in records])
                 fits = mailing_filter(descriptors, products, matcher.profiles)
-                repo.add_mailing_matches(job, [(records[i].id, int(products.model_ids[j]))
-                                               for i, j in zip(*np.nonzero(fits))])
+                mailings.add_matches(repo, job, [(records[i].id, int(products.model_ids[j]))
+                                                 for i, j in zip(*np.nonzero(fits))])
             job.progress = min(start + self.chunk, len(passport_ids)) / len(passport_ids)
-            repo.save_mailing_job(job)
+            mailings.save(repo, job)
         job.state, job.progress, job.finished_at = "done", 1.0, utc_now()
-        repo.save_mailing_job(job)
+        mailings.save(repo, job)
 
 
 def scanned_feet(record: PassportRecord) -> ScannedFeet:

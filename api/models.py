@@ -20,7 +20,6 @@ CONSENT_PURPOSES = ("scan_storage", "webshop", "marketing")
 CONSENT_SOURCES = ("kiosk", "webshop", "staff", "paper", "email")  # where the customer decided
 FEEDBACK_EVENTS = ("recommended", "tried", "chosen", "bought", "returned")
 RETURN_REASONS = ("too_small", "too_large", "other")
-SIZE_SYSTEMS = ("eu", "uk", "us", "mondopoint")  # how a store's staff and customers speak of sizes
 
 
 def utc_now() -> datetime:
@@ -52,7 +51,7 @@ class TenantStore(SQLModel, table=True):
 
     store_id: int = Field(foreign_key="store.id", primary_key=True)
     tenant_id: int = Field(foreign_key="tenant.id", index=True)
-    size_system: str = Field(default="eu", max_length=12)  # one of SIZE_SYSTEMS: the kiosk shows sizes in it
+    size_system: str = Field(default="eu", max_length=12)  # core.sizes.STORE_SIZE_SYSTEMS: the kiosk shows sizes in it
 
 
 class Kiosk(SQLModel, table=True):

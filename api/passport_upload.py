@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from pydantic import ValidationError
 
-from core.errors import InvalidInput, MeasurementError
-from fitcore.scan.measure import checked_points, read_points
+from core.errors import InvalidInput, MeasurementError, MeshError
+from core.mesh import points_from_bytes
+from core.vocabulary import SIDES
+from fitcore.scan.measure import checked_points
 from fitcore.scan.passport import Passport
 
-SIDES = ("left", "right")
 LENGTH_MISMATCH_MM = 5.0  # a foot's points reach x = length_mm (the toe tip) to within a scan's noise
 
 
@@ -64,50 +63,15 @@ def parse_passport(data: bytes) -> Passport:
 
 
 def parse_points(side: str, data: bytes) -> np.ndarray:
-    _check_complete(side, data)
-    with tempfile.TemporaryDirectory(prefix="footfit-upload-") as folder:
-        path = Path(folder) / f"{side}.ply"
-        path.write_bytes(data)
-        try:
-            points = checked_points(read_points(path))
-        except MeasurementError as exc:
-            raise InvalidInput(f"{side}.ply: {exc}") from None
+    """The foot's points (N, 3) float32 from its uploaded PLY, refused when the file or the foot is not usable."""
+    name = f"{side}.ply"
+    try:
+        points = checked_points(points_from_bytes(data, name))
+    except MeshError as exc:
+        raise InvalidInput(str(exc)) from None
+    except MeasurementError as exc:
+        raise InvalidInput(f"{name}: {exc}") from None
     return points.astype(np.float32)
-
-
-def _check_complete(side: str, data: bytes) -> None:
-    """The PLY has a header and as many vertices as it declares (the reader fills a short file with zeros)."""
-    head, found, _ = data[:8192].partition(b"end_header\n")
-    if not data.startswith(b"ply") or not found:
-        raise InvalidInput(f"{side}.ply is not a PLY file (it must start with 'ply' and a header ending in "
-                           f"'end_header'): upload the {side}.ply a scan wrote")
-    lines = [line.split() for line in head.decode("latin-1").splitlines()]
-    fmt = next((line[1] for line in lines if line[:1] == ["format"] and len(line) > 1), "")
-    vertices = next((line for line in lines if line[:2] == ["element", "vertex"]), None)
-    if vertices is None or len(vertices) < 3 or not vertices[2].isdigit():
-        raise InvalidInput(f"{side}.ply declares no vertices ('element vertex N'): upload a point cloud")
-    count = int(vertices[2])
-    start = lines.index(vertices) + 1
-    props = []
-    for line in lines[start:]:
-        if line[:1] != ["property"]:
-            break
-        props.append(line)
-    if fmt == "ascii":
-        rows = len(data[len(head) + len(found):].split(b"\n")) - 1
-        complete = rows >= count
-    else:
-        sizes = [_PLY_TYPE_BYTES.get(p[1], 0) if len(p) == 3 else 0 for p in props]
-        complete = 0 in sizes or len(data) - len(head) - len(found) >= count * sum(sizes)
-    if not complete:
-        raise InvalidInput(f"{side}.ply is cut short: it declares {count} vertices but holds fewer; upload the "
-                           f"whole file")
-
-
-_PLY_TYPE_BYTES = {**dict.fromkeys(("char", "uchar", "int8", "uint8"), 1),
-                   **dict.fromkeys(("short", "ushort", "int16", "uint16"), 2),
-                   **dict.fromkeys(("int", "uint", "float", "int32", "uint32", "float32"), 4),
-                   **dict.fromkeys(("double", "float64"), 8)}
 
 
 def _non_finite(value, location: str):

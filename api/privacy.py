@@ -20,11 +20,21 @@ from pathlib import Path
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from core.mesh import write_points
 from api import audit
-from api.models import (Consent, Customer, Feedback, FitResult, MailingMatch, PassportRecord, PressureMapRecord, Tenant,
-                        utc_now)
-from api.passport_upload import SIDES, points_from_blob
+from api.models import (
+    Consent,
+    Customer,
+    Feedback,
+    FitResult,
+    MailingMatch,
+    PassportRecord,
+    PressureMapRecord,
+    Tenant,
+    utc_now,
+)
+from api.passport_upload import points_from_blob
+from core.mesh import write_points
+from core.vocabulary import SIDES
 
 PASSPORT_DERIVED = (FitResult, Feedback, MailingMatch, PressureMapRecord)  # keyed by passport_id, erased with it
 EXPORTED_AS_FILES = (PressureMapRecord,)  # exported as a file beside the passport, not as rows of customer.json

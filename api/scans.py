@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import cv2
@@ -29,18 +29,18 @@ import numpy as np
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from device.profile import get_profile
-from core.rawscan import FootFrames, PlateRecording
-from device.rig import RigConnection, RigProvider, open_scanner
-from device.session import Progress, ScanSession
-from fitcore.scan.calibration import load_calibration
-from core.errors import Conflict, DeviceError, FootfitError, NotFound, ScanCancelled, ScanFailed, WrongDevice
-from fitcore.scan.pipeline import SIDES, ScanResult, passport_from_scan
-from core.settings import Settings
 from api.auth import Principal
 from api.models import PassportRecord, new_public_id, utc_now
 from api.passport_upload import PassportUpload
-from api.repository import Repository
+from api.repository import Repository, consents, customers, kiosks, passports
+from core.errors import Conflict, DeviceError, FootfitError, NotFound, ScanCancelled, ScanFailed, WrongDevice
+from core.settings import Settings
+from core.vocabulary import SIDES
+from device.profile import get_profile
+from device.rig import RigConnection, RigProvider, open_scanner
+from device.session import KeptScan, Progress, ScanSession
+from fitcore.scan.calibration import load_calibration
+from fitcore.scan.pipeline import ScanResult, passport_from_scan
 
 log = logging.getLogger(__name__)
 
@@ -73,36 +73,6 @@ class ScanStatus:
     finished_at: datetime | None
     version: int = 0
     failed_device: str | None = None  # a device failure: which device ("board", "plate", "camera")
-
-
-@dataclass
-class KeptScan:
-    """What a failed attempt completed."""
-
-    plate: PlateRecording | None = None
-    feet: dict[str, FootFrames] = field(default_factory=dict)
-
-    def parts(self) -> tuple[str, ...]:
-        return (("plate",) if self.plate is not None else ()) + tuple(s for s in SIDES if s in self.feet)
-
-
-class ResumingSession(ScanSession):
-    """A scan session that keeps each part it completes in `kept` and takes a kept part instead of scanning it
-    again (the plate recording and each foot's sweep are independent of each other)."""
-
-    def __init__(self, *args, kept: KeptScan, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.kept = kept
-
-    def _record_stand(self, recorder):
-        if self.kept.plate is None:
-            self.kept.plate = super()._record_stand(recorder)
-        return self.kept.plate
-
-    def _scan_foot(self, side, collector, recorder):
-        if side not in self.kept.feet:
-            self.kept.feet[side] = super()._scan_foot(side, collector, recorder)
-        return self.kept.feet[side]
 
 
 class CameraPreview:
@@ -253,9 +223,9 @@ class ScanJob:
 
         with open_scanner(devices, self.profile) as scanner:
             camera = PreviewingCamera(scanner.camera, self.preview)
-            session = ResumingSession(scanner.board, scanner.plate, camera, self.profile,
-                                      on_progress=self._on_progress, reconnect_window_s=devices.reconnect_window_s,
-                                      check_rig=check_rig, kept=self.kept)
+            session = ScanSession(scanner.board, scanner.plate, camera, self.profile,
+                                  on_progress=self._on_progress, reconnect_window_s=devices.reconnect_window_s,
+                                  check_rig=check_rig, kept=self.kept)
             with self._lock:
                 self._session = session
                 if self._cancel.is_set():
@@ -276,11 +246,11 @@ class ScanJob:
                                                   for side in SIDES})
         with Session(self.engine, expire_on_commit=False) as session:
             repo = Repository(session, self.principal, passport_stored=self.passport_stored)
-            customer = repo.customer(self.loyalty_id)
+            customer = customers.get(repo, self.loyalty_id)
             if self.rescan_of:
-                record = repo.passport(self.rescan_of, purpose="kiosk rescan")
-                return repo.replace_passport(record, upload, pressure=result.pressure_map).id
-            return repo.add_passport(customer, upload, source="kiosk", pressure=result.pressure_map).id
+                record = passports.read(repo, self.rescan_of, purpose="kiosk rescan")
+                return passports.replace(repo, record, upload, pressure=result.pressure_map).id
+            return passports.add(repo, customer, upload, source="kiosk", pressure=result.pressure_map).id
 
     # --- state ---
     def _update(self, **changes) -> None:
@@ -324,10 +294,10 @@ class ScanManager:
     def start(self, repo: Repository, rig_serial: str, loyalty_id: str, rescan_of: str | None = None) -> ScanJob:
         """Start a scan of the customer on the tenant's rig; refused (409) while the rig scans someone. A failed
         scan still holding the rig is given up (cancelled) for the new one."""
-        kiosk = repo.kiosk(rig_serial)
-        customer = repo.customer(loyalty_id)
-        repo.check_scan_storage(customer)
-        if rescan_of is not None and repo.passport(rescan_of, purpose="kiosk rescan").customer_id != customer.id:
+        kiosk = kiosks.get(repo, rig_serial)
+        customer = customers.get(repo, loyalty_id)
+        consents.require_scan_storage(repo, customer)
+        if rescan_of is not None and passports.read(repo, rescan_of, purpose="kiosk rescan").customer_id != customer.id:
             raise Conflict(f"passport {rescan_of!r} is not a passport of customer {loyalty_id!r}: a rescan replaces "
                            f"one of the scanned customer's passports")
         with self._lock:

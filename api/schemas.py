@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.models import CONSENT_PURPOSES, CONSENT_SOURCES, FEEDBACK_EVENTS, RETURN_REASONS
+from core.sizes import STORE_SIZE_SYSTEMS
+from core.vocabulary import REGIONS, SIDES, VERDICTS
 from fitcore.scan.passport import MeasurementsModel, Passport, SizesModel
-from api.models import CONSENT_PURPOSES, CONSENT_SOURCES, FEEDBACK_EVENTS, RETURN_REASONS, SIZE_SYSTEMS
 
 LoyaltyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
                                  description="the tenant's loyalty id of the customer")]
@@ -17,7 +19,10 @@ Purpose = Literal[CONSENT_PURPOSES]
 ConsentSource = Literal[CONSENT_SOURCES]
 FeedbackEvent = Literal[FEEDBACK_EVENTS]
 ReturnReason = Literal[RETURN_REASONS]
-SizeSystem = Literal[SIZE_SYSTEMS]
+SizeSystem = Literal[tuple(STORE_SIZE_SYSTEMS)]
+Side = Literal[SIDES]
+Region = Literal[REGIONS]
+Verdict = Literal[VERDICTS]
 
 
 class _In(BaseModel):
@@ -122,7 +127,7 @@ class PassportStaffView(PassportWebshopView):
 
     customer: str = Field(description="loyalty id")
     passport: Passport
-    points: dict[Literal["left", "right"], str] = Field(description="URL of each foot's PLY (foot frame, mm)")
+    points: dict[Side, str] = Field(description="URL of each foot's PLY (foot frame, mm)")
 
 
 class FeedbackIn(_In):
@@ -193,8 +198,8 @@ class ErasureOut(BaseModel):
 
 
 class RegionFitOut(BaseModel):
-    region: Literal["toe", "ball", "instep", "heel"]
-    verdict: Literal["tight", "good", "roomy"]
+    region: Region
+    verdict: Verdict
     value_mm: float = Field(description="toe: free length in front of the longest toe; others: mean clearance")
     pressure_mm: float = Field(description="mean of the negative clearances in the region (0: nothing presses)")
     good_range_mm: tuple[float, float]
@@ -205,9 +210,9 @@ class RegionFitOut(BaseModel):
 
 
 class FootFitOut(BaseModel):
-    side: Literal["left", "right"]
+    side: Side
     score: float = Field(description="0..100")
-    verdict: Literal["tight", "good", "roomy"]
+    verdict: Verdict
     regions: list[RegionFitOut]
 
 
@@ -232,7 +237,7 @@ class ModelFitOut(BaseModel):
     width: str
     sku: str
     score: float
-    deciding_foot: Literal["left", "right"]
+    deciding_foot: Side
     left: FootFitOut
     right: FootFitOut
     size_down: SizeFitOut | None

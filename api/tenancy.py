@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
+from api.models import Kiosk, Tenant, TenantStore
 from core.errors import ConfigError
+from core.sizes import STORE_SIZE_SYSTEMS
 from shoe_db.models import Store
-from api.models import SIZE_SYSTEMS, Kiosk, Tenant, TenantStore
 
 
 def create_tenant(session: Session, name: str, retention_days: int) -> Tenant:
@@ -80,8 +81,8 @@ def set_size_system(session: Session, tenant: str, code: str, size_system: str) 
 
 
 def _check_size_system(size_system: str | None) -> None:
-    if size_system is not None and size_system not in SIZE_SYSTEMS:
-        raise ConfigError(f"unknown size system {size_system!r}: use one of {', '.join(SIZE_SYSTEMS)}")
+    if size_system is not None and size_system not in STORE_SIZE_SYSTEMS:
+        raise ConfigError(f"unknown size system {size_system!r}: use one of {', '.join(STORE_SIZE_SYSTEMS)}")
 
 
 def add_kiosk(session: Session, tenant: str, store: str, rig_serial: str, name: str = "") -> Kiosk:

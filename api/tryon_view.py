@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from fitcore.fit.fit_model import placed_points_mm
-from fitcore.fit.matcher import SIDES, Matcher, ScannedFeet, TryOn
-from fitcore.fit.sections import ANGLES_RAD, station_x_mm
 from api.schemas import DrawnFootOut, ShoeRingOut, TryOnDrawingOut
+from core.vocabulary import SIDES
+from fitcore.fit.fit_model import placed_points_mm
+from fitcore.fit.matcher import Matcher, ScannedFeet, TryOn
+from fitcore.fit.sections import ANGLES_RAD, station_x_mm
 
 MAX_DRAWN_POINTS = 3000
 VOXEL_START_MM = 3.0

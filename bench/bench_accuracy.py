@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 import open3d as o3d
 
+from core.mesh import Mesh
+from core.sizes import sizes_for
 from device.profile import get_profile
 from fitcore.scan.calibrate import calibration_from_stills
 from fitcore.scan.measure import measure_mesh, measure_points
-from core.mesh import Mesh
 from fitcore.scan.reconstruct import horus_baseline, reconstruct_foot
-from core.sizes import sizes_for
 from simulator.camera import VirtualCamera
 from simulator.offline import render_stills, render_sweep
 from simulator.rig import rig_geometry
@@ -100,7 +100,8 @@ def timed_scan(index: int, subject, profile, seed: int) -> tuple[list[FootResult
 def summarise(results: list[FootResult], pipeline: str) -> list[str]:
     rs = [r for r in results if r.pipeline == pipeline]
     d = np.concatenate([r.distances for r in rs])
-    lines = [f"{pipeline}: {len(rs)} feet, surface RMS {np.sqrt(np.mean(d ** 2)):.3f} mm, P95 {np.percentile(d, 95):.3f}"
+    rms_mm, p95_mm = np.sqrt(np.mean(d ** 2)), np.percentile(d, 95)
+    lines = [f"{pipeline}: {len(rs)} feet, surface RMS {rms_mm:.3f} mm, P95 {p95_mm:.3f}"
              f" mm (worst foot RMS {max(r.rms_mm for r in rs):.3f}, P95 {max(r.p95_mm for r in rs):.3f}); "
              f"EU size identical {100 * np.mean([r.eu_same for r in rs]):.1f}%, toe shape agrees "
              f"{100 * np.mean([r.toe_same for r in rs]):.1f}%"]

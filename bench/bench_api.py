@@ -7,7 +7,7 @@
    folder: the service's SQLite database, the embedded default.
 2. `footfit serve` starts on it as its own process (one uvicorn worker); a tenant and a key with every scope
    are made there with the product's code, and `--passports` customers (webshop consent) get a passport each
-   over HTTP (passport.json + PLYs of population subjects measured with the product's code, tests/api_support).
+   over HTTP (passport.json + PLYs of population subjects measured with the product's code, testing/api_world.py).
 3. wrk (Debian's package; installed with apt when missing) drives the service with `--clients` connections
    for `--seconds` per endpoint, rotating over the passports (a Lua script): GET /v1/me, the cheapest
    authenticated route (the floor: key check, one row read), GET .../recommendations (top three, every model),
@@ -41,16 +41,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlmodel import Session
+
+from api import auth, tenancy
+from api.db import open_service_db
+from testing.api_world import scan_files
+from testing.net import free_port
+from testing.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from sqlmodel import Session  # noqa: E402
-
-from api import auth, tenancy  # noqa: E402
-from api.db import open_service_db  # noqa: E402
-from testing.api_world import scan_files  # noqa: E402
-from tests.conftest import PostgresServer, _free_port  # noqa: E402
 
 CATALOGUE_SEED = 1
 SUBJECT_SEEDS = tuple(range(2, 12))  # distinct feet; passports cycle through them
@@ -92,7 +91,7 @@ def main() -> int:
     wrk = _wrk()
     with tempfile.TemporaryDirectory(prefix="footfit-bench-api-") as folder, _database(args, Path(folder)) as url:
         token = _tenant_key(url)
-        port = _free_port()
+        port = free_port()
         server = _serve(url, Path(folder), port)
         try:
             base = f"http://127.0.0.1:{port}"

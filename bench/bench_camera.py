@@ -14,6 +14,7 @@ template foot on the scan station, rendered as in a sweep (angle changes every f
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import multiprocessing
 import os
@@ -25,8 +26,8 @@ from urllib.parse import urlparse
 import numpy as np
 import open3d as o3d
 
-from device.camera import Camera
 from core.frame_stamp import FrameStamp
+from device.camera import Camera
 from simulator.camera import EncodedFrame, VirtualCamera
 from simulator.camera_server import CameraServer
 from simulator.rig import DEMO_RIG_SERIAL, rig_geometry
@@ -168,6 +169,7 @@ def full_raycast_ms(camera: VirtualCamera, scene: Scene) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     subject = template_subject()
     scene = Scene(rig_geometry(DEMO_RIG_SERIAL), subject.left, subject.right, subject.body_weight_kg, seed=1)
     scene.place("left")

@@ -3,7 +3,7 @@ load the whole catalogue for the matcher; print one table.
 
     .venv/bin/python bench/bench_catalog.py [--models 6000] [--seed 0] [--workdir DIR]
 
-PostgreSQL: a throwaway server like the tests' (needs `bash .ci/setup --test`).
+PostgreSQL: a throwaway server as the tests start it (testing/postgres.py; needs `bash .ci/setup --test`).
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from shoe_db.db import open_catalog  # noqa: E402
-from shoe_db.importer import import_products  # noqa: E402
-from shoe_db.loading import load_matcher_catalogue  # noqa: E402
-from fitcore.fit.sections import radial_clearance_mm  # noqa: E402
-from simulator.catalog import generate_catalogue, write_catalogue  # noqa: E402
-from tests.conftest import PostgresServer  # noqa: E402
+from api.db import open_service_db
+from fitcore.fit.clearance import IDENTITY_POSE, placed_clearance_mm
+from shoe_db.importer import import_products
+from shoe_db.loading import load_matcher_catalogue
+from simulator.catalog import generate_catalogue, write_catalogue
+from testing.postgres import PostgresServer
 
 
 def _timed(fn, *args, **kwargs):
@@ -63,7 +61,7 @@ def main() -> int:
     server = PostgresServer()
     try:
         for name, url in (("SQLite", f"sqlite:///{sqlite_path}"), ("PostgreSQL", server.new_database())):
-            engine = open_catalog(url)
+            engine = open_service_db(url)
             summary, seconds = _timed(import_products, products, interiors, engine=engine)
             assert summary.committed and not summary.errors, summary.report()
             table.append((f"{name}: import", f"{seconds:.1f} s ({summary.scanned} scanned, {summary.graded} graded)"))
@@ -79,11 +77,11 @@ def main() -> int:
     table.append(("matcher representation", f"{loaded.nbytes / 1e6:.0f} MB ({per_size} bytes of sections per size)"))
     table.append(("peak RSS of this process", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3:.0f} MB"))
     points = np.random.default_rng(0).uniform([0, -50, 0], [280, 50, 60], (20000, 3))
-    radial_clearance_mm(points, loaded.sections[0], float(loaded.inner_length_mm[0]))  # compile
+    placed_clearance_mm(points, loaded.sections[0], float(loaded.inner_length_mm[0]), IDENTITY_POSE)  # compile
     sizes = min(300, len(loaded.size_ids))
     start = time.perf_counter()
     for i in range(sizes):
-        radial_clearance_mm(points, loaded.sections[i], float(loaded.inner_length_mm[i]))
+        placed_clearance_mm(points, loaded.sections[i], float(loaded.inner_length_mm[i]), IDENTITY_POSE)
     rate = sizes * len(points) / (time.perf_counter() - start)
     table.append(("reference clearance kernel", f"{rate / 1e6:.1f} M point-size pairs per second"))
 

@@ -27,30 +27,25 @@ Beside it, for the same customers and the same sizes:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from pathlib import Path
 
+import bench_fit_quality as quality  # the sibling script: Python puts a script's own folder first on sys.path
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import bench_fit_quality as quality  # noqa: E402
-from device.profile import get_profile  # noqa: E402
-from fitcore.fit.matcher import ScannedFeet  # noqa: E402
-from fitcore.scan.measure import measure_mesh, sample_surface  # noqa: E402
-from core.mesh import Mesh  # noqa: E402
-from fitcore.scan.passport import Passport, foot_model  # noqa: E402
-from shoe_db.loading import load_matcher_catalogue  # noqa: E402
-from fitcore.fit.clearance import outline_measures  # noqa: E402
-from fitcore.fit.sections import STATIONS, section_outlines_mm, sections_from_mesh, station_x_mm  # noqa: E402
-from simulator.catalog import last_interior, true_last  # noqa: E402
-from simulator.comfort import WEIGHTS, Cavity, RegionFit, preference, region_costs, region_fit  # noqa: E402
-from simulator.customers import draw_customer, subject_of  # noqa: E402
-from testing.scanned_customers import rig_calibration, scanned_customer  # noqa: E402
+from core.mesh import Mesh
+from device.profile import get_profile
+from fitcore.fit.clearance import outline_measures
+from fitcore.fit.matcher import ScannedFeet
+from fitcore.fit.sections import STATIONS, section_outlines_mm, sections_from_mesh, station_x_mm
+from fitcore.scan.measure import measure_mesh, sample_surface
+from fitcore.scan.passport import Passport, foot_model
+from shoe_db.loading import load_matcher_catalogue
+from simulator.catalog import last_interior, true_last
+from simulator.comfort import WEIGHTS, Cavity, RegionFit, preference, region_costs, region_fit
+from simulator.customers import draw_customer, subject_of
+from testing.scanned_customers import rig_calibration, scanned_customer
 
 _worker: dict = {}
 VALUES = ("toe_room_mm", "toe_box_pressure_mm", "forefoot_girth_mm", "forefoot_width_mm", "instep_pressure_mm",

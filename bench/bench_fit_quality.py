@@ -2,8 +2,6 @@
 
     .venv/bin/python bench/bench_fit_quality.py [--customers 300] [--models 300] [--profile light] [--jobs 2]
 
-(run as a module from the checkout: the customers' scans reuse bench/bench_accuracy.py's renderers.)
-
 1. A synthetic catalogue (seeded) is written and imported through the product's importer into a SQLite file
    under var/bench/; the importer grades the sizes that were not scanned.
 2. One rig is calibrated from rendered stills with the product's calibration code (cached).
@@ -36,18 +34,18 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from device.profile import get_profile
+import simulator.catalog
+import simulator.comfort
+from api.db import open_service_db
 from core.errors import FootfitError
+from core.settings import get_settings
+from core.sizes import SIZE_SYSTEMS, WIDTH_FITTINGS
+from device.profile import get_profile
 from fitcore.fit.matcher import Matcher, ScannedFeet
 from fitcore.scan.passport import Passport
-from core.settings import get_settings
-from shoe_db.db import open_catalog
 from shoe_db.importer import import_products
 from shoe_db.loading import load_matcher_catalogue
 from shoe_db.models import ShoeModel
-from core.size_systems import SIZE_SYSTEMS, WIDTH_FITTINGS
-import simulator.catalog
-import simulator.comfort
 from simulator.catalog import SyntheticCatalogue, generate_catalogue, last_interior, true_last, write_catalogue
 from simulator.comfort import Cavity, PlacedFoot, comfort, place_foot, preference
 from simulator.customers import Customer, draw_customer, subject_of
@@ -279,7 +277,7 @@ def imported_catalogue(models: int, seed: int):
     catalogue = generate_catalogue(models, seed)
     folder = get_settings().data_dir / "bench" / f"fit-catalogue-{models}-{seed}"
     products = write_catalogue(catalogue, folder)
-    engine = open_catalog(f"sqlite:///{(folder / 'catalog.sqlite').resolve()}")
+    engine = open_service_db(f"sqlite:///{(folder / 'catalog.sqlite').resolve()}")
     summary = import_products(products, folder / "interiors", engine=engine)
     return catalogue, engine, folder, summary
 

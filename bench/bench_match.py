@@ -25,18 +25,16 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
+from api.db import open_service_db
+from fitcore.fit.clearance import clearance_reference_mm
+from fitcore.fit.fit_model import evaluate_pairs, poses
+from fitcore.fit.mailing import DESCRIPTOR_FIELDS, mailing_filter, mailing_filter_reference
+from fitcore.fit.matcher import Matcher
+from fitcore.fit.sections import section_outlines_mm, station_x_mm
+from shoe_db.loading import load_matcher_catalogue
+from testing.fit_subjects import subject_feet
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from fitcore.fit.clearance import clearance_reference_mm  # noqa: E402
-from fitcore.fit.fit_model import evaluate_pairs, poses  # noqa: E402
-from fitcore.fit.mailing import DESCRIPTOR_FIELDS, mailing_filter, mailing_filter_reference  # noqa: E402
-from fitcore.fit.matcher import Matcher  # noqa: E402
-from shoe_db.db import open_catalog  # noqa: E402
-from shoe_db.loading import load_matcher_catalogue  # noqa: E402
-from fitcore.fit.sections import section_outlines_mm, station_x_mm  # noqa: E402
-from testing.fit_subjects import subject_feet  # noqa: E402
-
 DEFAULT_CATALOGUE = ROOT / "var" / "bench" / "catalogue-6000-seed6000.sqlite"
 CUSTOMER_SEEDS = (6, 1, 12, 17, 23, 31, 40, 44)
 
@@ -84,7 +82,7 @@ def _catalogue(path: Path):
         subprocess.run([sys.executable, "-m", "cli.main", "catalog", "generate", "--models", "6000", "--seed", "6000"],
                        env=env, check=True, cwd=ROOT)
         partial.rename(path)
-    return _timed(load_matcher_catalogue, open_catalog(f"sqlite:///{path}"))
+    return _timed(load_matcher_catalogue, open_service_db(f"sqlite:///{path}"))
 
 
 def _kdtree_heel_distances(matcher: Matcher, shape, sizes: np.ndarray) -> float:

@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from device.profile import get_profile
 from core.rawscan import RawScan
+from core.vocabulary import SIDES
+from device.profile import get_profile
 from fitcore.scan.calibration import RigCalibration
 from fitcore.scan.laser_peaks import laser_peaks, laser_peaks_numpy
 from fitcore.scan.measure import measure_points
 from fitcore.scan.normals import nearest_neighbours, plane_fits, plane_fits_numpy
-from fitcore.scan.pipeline import SIDES, passport_from_scan
+from fitcore.scan.pipeline import passport_from_scan
 from fitcore.scan.reconstruct import reconstruct_foot
 from fitcore.scan.triangulate import peaks_to_plate, peaks_to_plate_numpy
 
@@ -42,9 +42,9 @@ TARGET_PASSPORT_S = 2.5
 def generated_scan(seed: int) -> Path:
     """A store-profile scan from the simulator through the real drivers (pseudo-terminals, HTTP camera), made
     once per seed and kept in the temporary folder."""
+    from core.settings import DeviceSettings
     from device.rig import open_scanner
     from device.session import ScanSession
-    from core.settings import DeviceSettings
     from simulator.scanner import SimulatedScanner, SimulatorConfig
 
     profile = get_profile("store")
@@ -69,8 +69,6 @@ def truth_calibration(scan_dir: Path) -> RigCalibration:
     """The exact calibration of the scan's rig, from the hidden truth saved with the scan (benchmarks only; the
     saved geometry, not today's simulator, so that a kept scan stays consistent)."""
     from simulator.rig import LaserGeometry, RigGeometry
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for the tests' truth bridge
     from testing.sim_truth import calibration_from_truth
 
     rig = json.loads((scan_dir / "truth.json").read_text())["rig"]

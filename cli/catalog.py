@@ -10,8 +10,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from api.db import open_service_db
 from shoe_db import staff
-from shoe_db.db import open_catalog
 from shoe_db.importer import ImportSummary, import_products
 from shoe_db.models import CATEGORIES
 from simulator.catalog import generate_catalogue, write_catalogue
@@ -19,7 +19,7 @@ from simulator.catalog import generate_catalogue, write_catalogue
 
 def import_catalogue(products: Path, interiors: Path | None, skip_invalid: bool = False) -> ImportSummary:
     """Import a product file and its interior scans into the catalogue of the settings."""
-    return import_products(products, interiors, engine=open_catalog(), skip_invalid=skip_invalid)
+    return import_products(products, interiors, engine=open_service_db(), skip_invalid=skip_invalid)
 
 
 def import_generated_catalogue(models: int, seed: int, stores: int, fmt: str = "csv") -> ImportSummary:
@@ -50,7 +50,7 @@ def _generate_command(args: argparse.Namespace) -> int:
 
 
 def _list_command(args: argparse.Namespace) -> int:
-    lines = staff.list_models(open_catalog(), args.category)
+    lines = staff.list_models(open_service_db(), args.category)
     for line in lines:
         print(line)
     if not lines:
@@ -59,12 +59,12 @@ def _list_command(args: argparse.Namespace) -> int:
 
 
 def _show_command(args: argparse.Namespace) -> int:
-    print(staff.show(open_catalog(), args.key))
+    print(staff.show(open_service_db(), args.key))
     return 0
 
 
 def _stock_command(args: argparse.Namespace) -> int:
-    lines = staff.stock(open_catalog(), args.store, args.key)
+    lines = staff.stock(open_service_db(), args.store, args.key)
     for line in lines:
         print(line)
     if not lines:

@@ -14,20 +14,19 @@ import argparse
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from core.errors import CalibrationError
-from fitcore.scan.calibration import load_calibration
-from core.errors import CatalogError
+from api import auth, tenancy
+from api.db import open_service_db
+from api.models import ApiKey, Kiosk, Tenant
+from cli.catalog import import_generated_catalogue
+from cli.scan import calibrate
+from cli.service import cmd_serve
+from core.errors import CalibrationError, CatalogError
 from core.settings import get_settings
+from device.capture import QUICK_VIEWS
+from fitcore.scan.calibration import load_calibration
 from shoe_db.models import SizeVariant
 from simulator.process import SimulatedRigProvider
 from simulator.rig import DEMO_RIG_SERIAL
-from cli.catalog import import_generated_catalogue
-from cli.scan import calibrate
-from device.capture import QUICK_VIEWS
-from api import auth, tenancy
-from cli.service import cmd_serve
-from api.db import open_service_db
-from api.models import ApiKey, Kiosk, Tenant
 
 TENANT = "demo"
 STORE = "STORE-01"  # a store of the generated catalogue, so recommendations can filter by its stock

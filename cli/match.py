@@ -38,9 +38,9 @@ def add_match_commands(sub) -> None:
 
 
 def _matcher() -> Matcher:
-    from shoe_db.db import open_catalog
+    from api.db import open_service_db
 
-    return Matcher(load_matcher_catalogue(open_catalog()))
+    return Matcher(load_matcher_catalogue(open_service_db()))
 
 
 def match_command(args: argparse.Namespace) -> int:

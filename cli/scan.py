@@ -18,9 +18,9 @@ from pathlib import Path
 from core.errors import ScanCancelled
 from core.settings import DeviceSettings, Settings, get_settings
 from core.sizes import sizes_for
-from device.capture import DEFAULT_VIEWS, QUICK_VIEWS, CalibrationProgress, ViewPlan, capture_calibration_stills
-from device.camera import Camera
 from device.board import MotorBoard
+from device.camera import Camera
+from device.capture import DEFAULT_VIEWS, QUICK_VIEWS, CalibrationProgress, ViewPlan, capture_calibration_stills
 from device.profile import get_profile
 from device.rig import HardwareRigProvider, RigProvider, open_scanner
 from device.session import ScanSession

@@ -8,12 +8,13 @@ import sys
 
 from sqlmodel import Session
 
-from core.settings import Settings, get_settings
-from device.rig import HardwareRigProvider, RigProvider
-from simulator.process import SimulatedRigProvider
 from api import auth, privacy, tenancy
 from api.db import open_service_db
-from api.models import SIZE_SYSTEMS, TenantStore
+from api.models import TenantStore
+from core.settings import Settings, get_settings
+from core.sizes import STORE_SIZE_SYSTEMS
+from device.rig import HardwareRigProvider, RigProvider
+from simulator.process import SimulatedRigProvider
 
 
 def rig_provider(settings: Settings) -> RigProvider:
@@ -147,13 +148,13 @@ def add_service_commands(sub) -> None:
     add = stores.add_parser("add", aliases=["create"], help="give a tenant a store")
     add.add_argument("--tenant", required=True)
     add.add_argument("code", help="store code, as in the catalogue's stock column")
-    add.add_argument("--size-system", choices=SIZE_SYSTEMS,
+    add.add_argument("--size-system", choices=list(STORE_SIZE_SYSTEMS),
                      help="the sizes its staff and customers use, shown by the kiosk (default: eu for a new store)")
     add.set_defaults(func=cmd_stores_add)
     update = stores.add_parser("update", help="change a store's settings")
     update.add_argument("--tenant", required=True)
     update.add_argument("code")
-    update.add_argument("--size-system", choices=SIZE_SYSTEMS, required=True,
+    update.add_argument("--size-system", choices=list(STORE_SIZE_SYSTEMS), required=True,
                         help="the sizes its staff and customers use, shown by the kiosk")
     update.set_defaults(func=cmd_stores_update)
 

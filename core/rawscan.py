@@ -19,7 +19,6 @@ import numpy as np
 from core.errors import FootfitError
 
 FORMAT_VERSION = 1
-SIDES = ("left", "right")
 
 
 @dataclass

@@ -1,40 +1,26 @@
 """Driver of the motor board: the arm, the two line lasers, the camera trigger and the rig's display.
 
-Speaks protocol version 1 (docs/protocol-board.md) over any pyserial URL, so a real tty, a pseudo-terminal and an
-in-process simulated port behave alike. One reader thread parses the board's lines and hands each to the command
-waiting for it; every command is retransmitted with escalating timeouts until the board answers, and the board
-answers a retransmission from memory instead of executing it twice.
+Speaks protocol version 1 (docs/protocol-board.md) over a `SerialLink` (device/link.py), which owns the port, the
+reader thread, the retransmissions and the reconnections; this module adds what is the board's own: its line
+codec, the handshake (sync, identity, firmware and protocol version) and the commands. The board answers a
+retransmitted command from memory instead of executing it twice, so the link may retransmit freely.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import serial
-
+from core.errors import ConfigError, DeviceError, ProtocolError, WrongDevice
+from core.settings import DeviceSettings
 from device import board_protocol as bp
 from device.board_protocol import BoardIdentity, BoardStatus, TriggerRecord
-from core.errors import (
-    ConfigError,
-    DeviceDisconnected,
-    DeviceError,
-    DeviceNotFound,
-    DeviceTimeout,
-    ProtocolError,
-    WrongDevice,
-)
-from core.settings import DeviceSettings
+from device.link import Advice, Answer, Damaged, Foreign, Inbound, SerialLink, Unsolicited, Working
 
 DEVICE = "board"
-READ_POLL_S = 0.05
-RECONNECT_POLL_S = 0.2
-MAX_DAMAGED_IN_A_ROW = 20  # more damaged lines in a row than this is a broken cable, not noise
 ANGLE_TOLERANCE_DEG = 0.05  # a trigger record's angle may differ this much from the sweep's nominal angle
-CHECK_CABLE = "check the USB cable and that the rig is powered"
+ADVICE = Advice(cable="check the USB cable and that the rig is powered",
+                port="check that board_url names the arm board")
 
 __all__ = [
     "BoardIdentity",
@@ -56,17 +42,17 @@ class BoardRefused(DeviceError):
         self.code = code
 
 
-@dataclass
+@dataclass(frozen=True)
 class BoardStats:
     """Link health over the driver's life, for the scan report."""
 
-    commands: int = 0
-    retries: int = 0  # retransmissions after a silent timeout
-    resends: int = 0  # retransmissions the board asked for (it received a damaged line)
-    checksum_errors: int = 0  # damaged lines from the board (dropped; the pending command is sent again)
-    foreign_lines: int = 0  # intact-looking lines that are not this protocol
-    records: int = 0  # trigger records received
-    lost_records: int = 0  # sweep triggers whose record never arrived (recomputed from the sweep)
+    commands: int
+    retries: int  # retransmissions after a silent timeout
+    resends: int  # retransmissions at once after a damaged line (the board's `rs`, or a damaged line from it)
+    checksum_errors: int  # damaged lines from the board (dropped; the waiting commands are sent again)
+    foreign_lines: int  # intact-looking lines that are not this protocol
+    records: int  # trigger records received
+    lost_records: int  # sweep triggers whose record never arrived (recomputed from the sweep)
 
 
 @dataclass(frozen=True)
@@ -88,29 +74,52 @@ class SweepResult:
     triggers: tuple[SweepTrigger, ...]  # one per trigger, in order, trigger counts consecutive
 
 
-@dataclass
-class _Pending:
-    """A command waiting for its reply; the reader thread drops everything for it into `inbox`."""
+class LineCodec:
+    """The board's lines as the link needs them: a command text out under its number, each line in sorted by what
+    it means. Counts what only the board's lines can tell."""
 
-    seq: int
-    text: str
-    wants_records: bool
-    inbox: queue.Queue
+    protocol = bp.FIRMWARE_NAME
+    last_seq = bp.MAX_SEQ
 
+    def __init__(self) -> None:
+        self._lines = bp.LineSplitter()
+        self.checksum_errors = 0
+        self.records = 0
 
-class _Lost:
-    """Reader-thread marker: the port failed."""
+    def encode(self, seq: int, command: str) -> bytes:
+        return bp.host_line(seq, command)
 
-    def __init__(self, error: Exception) -> None:
-        self.error = error
+    def decode(self, data: bytes) -> list[Inbound]:
+        return [self._meaning(line) for line in self._lines.feed(data)]
 
+    def describe(self, command: str) -> str:
+        return f"'{command}'"
 
-class _Damaged:
-    """Reader-thread marker: a board line arrived damaged, possibly the reply a command waits for."""
+    def reset(self) -> None:
+        self._lines.clear()
+
+    def _meaning(self, line: bytes) -> Inbound:
+        body = bp.unframe(line)
+        if body is None:
+            self.checksum_errors += 1
+            return Damaged()  # perhaps the reply a command waits for
+        try:
+            message = bp.parse_board_message(body)
+        except ValueError:
+            return Foreign()
+        if isinstance(message, bp.Reply):
+            return Answer(message.seq, message)
+        if isinstance(message, bp.Busy):
+            return Working(message.seq)
+        if isinstance(message, bp.ResendRequest):
+            return Damaged()
+        self.records += 1
+        return Unsolicited(message)
 
 
 class MotorBoard:
-    """The arm board behind a pyserial URL. Use as a context manager, or call connect() and close()."""
+    """The arm board behind a pyserial URL. Use as a context manager, or call connect() and close(). `link` is the
+    SerialLink it speaks over."""
 
     def __init__(
         self,
@@ -124,21 +133,11 @@ class MotorBoard:
                 f"command_timeout_s={command_timeout_s} is too short: the board reports progress every "
                 f"{bp.BUSY_INTERVAL_S} s, so use more than {2 * bp.BUSY_INTERVAL_S} s"
             )
-        if retries < 1:
-            raise ConfigError(f"command_retries={retries}: at least one try is needed")
         self.url = url
-        self.baud = baud
-        self.command_timeout_s = command_timeout_s
-        self.retries = retries
-        self.stats = BoardStats()
         self.identity: BoardIdentity | None = None
-        self._port: serial.SerialBase | None = None
-        self._reader: threading.Thread | None = None
-        self._write_lock = threading.Lock()
-        self._pending_lock = threading.Lock()
-        self._pending: dict[int, _Pending] = {}
-        self._next_seq = 1
-        self._failure: Exception | None = None
+        self._codec = LineCodec()
+        self.link = SerialLink(DEVICE, url, baud, self._codec, ADVICE, command_timeout_s, retries)
+        self._lost_records = 0
 
     @classmethod
     def from_settings(cls, settings: DeviceSettings) -> "MotorBoard":
@@ -151,78 +150,35 @@ class MotorBoard:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
+    @property
+    def stats(self) -> BoardStats:
+        link = self.link.stats
+        return BoardStats(link.commands, link.retries, link.resends, self._codec.checksum_errors, link.foreign,
+                          self._codec.records, self._lost_records)
+
     # --- connection ---
     def connect(self) -> BoardIdentity:
         """Open the port, synchronise sequence numbers and check that this is a footfit arm board we support."""
-        self._close_port()
-        self._open()
-        try:
-            self.identity = self._handshake()
-        except BaseException:
-            self._close_port()
-            raise
+        self.identity = self.link.connect(self._handshake)
         return self.identity
 
     def reconnect(self, window_s: float) -> BoardIdentity:
-        """Reopen the same URL until the board answers or `window_s` runs out. The board lost power on the way
-        (it was unplugged), so it must be homed again before moving."""
-        deadline = time.monotonic() + window_s
-        while True:
-            try:
-                return self.connect()
-            except (DeviceNotFound, DeviceDisconnected, DeviceTimeout) as exc:
-                last = exc
-            left_s = deadline - time.monotonic()
-            if left_s <= 0:
-                raise DeviceNotFound(
-                    DEVICE, f"did not come back on {self.url} within {window_s:g} s (last: {last}); {CHECK_CABLE}"
-                )
-            time.sleep(min(RECONNECT_POLL_S, left_s))
+        """Reconnect within `window_s` (else DeviceDisconnected). The board lost power on the way (it was
+        unplugged), so it must be homed again before moving."""
+        self.identity = self.link.reconnect(window_s, self._handshake)
+        return self.identity
 
     def close(self) -> None:
-        self._close_port()
-
-    def _open(self) -> None:
-        try:
-            self._port = serial.serial_for_url(self.url, baudrate=self.baud, timeout=READ_POLL_S)
-            self._port.reset_input_buffer()
-        except (serial.SerialException, OSError) as exc:
-            raise DeviceNotFound(
-                DEVICE, f"cannot open {self.url} ({exc}): {CHECK_CABLE}, and that board_url names the arm board"
-            ) from exc
-        self._failure = None
-        self._reader = threading.Thread(target=self._read_lines, args=(self._port,), daemon=True, name="board-reader")
-        self._reader.start()
-
-    def _close_port(self) -> None:
-        port, self._port = self._port, None
-        if port is not None:
-            port.close()
-        if self._reader is not None:
-            self._reader.join(timeout=1.0)
-            self._reader = None
+        self.link.close()
 
     def _handshake(self) -> BoardIdentity:
-        before = self.stats.checksum_errors + self.stats.foreign_lines
-        try:
-            self._exchange(bp.command_text(bp.SYNC), seq=bp.SYNC_SEQ)
-        except DeviceTimeout:
-            if self.stats.checksum_errors + self.stats.foreign_lines > before:
-                raise WrongDevice(
-                    DEVICE,
-                    f"{self.url} answers, but not in the {bp.FIRMWARE_NAME} protocol: check that board_url names "
-                    f"the arm board (not the pressure plate or another device) and that the baud rate is {self.baud}",
-                ) from None
-            raise DeviceNotFound(
-                DEVICE, f"no answer on {self.url} after {self.retries} tries: {CHECK_CABLE}"
-            ) from None
-        except (BoardRefused, ProtocolError) as exc:
+        sync = self.link.greet(bp.command_text(bp.SYNC), seq=bp.SYNC_SEQ)
+        if not sync.ok:
             raise WrongDevice(
-                DEVICE, f"{self.url} does not complete the {bp.FIRMWARE_NAME} protocol sync ({exc}): check that "
-                "board_url names the arm board",
-            ) from None
-        self._next_seq = 1
-        reply = self._exchange(bp.command_text(bp.IDENTIFY))
+                DEVICE, f"{self.url} does not complete the {bp.FIRMWARE_NAME} protocol sync ({sync.message}): "
+                f"{ADVICE.port}",
+            )
+        reply = self._command(bp.command_text(bp.IDENTIFY))
         try:
             identity = BoardIdentity.from_fields(reply.fields)
         except (KeyError, ValueError):
@@ -245,29 +201,29 @@ class MotorBoard:
     # --- commands ---
     def home(self) -> float:
         """Drive the arm to its home switch; returns the reported angle (0)."""
-        return float(self._exchange(bp.command_text(bp.HOME)).fields["pos"])
+        return float(self._command(bp.command_text(bp.HOME)).fields["pos"])
 
     def move_to(self, angle_deg: float) -> float:
         """Absolute move; returns the settled angle the encoder reports (within a microstep of the target)."""
         _check_angle(angle_deg)
-        reply = self._exchange(bp.command_text(bp.MOVE, {"X": f"{angle_deg:.3f}"}))
+        reply = self._command(bp.command_text(bp.MOVE, {"X": f"{angle_deg:.3f}"}))
         return float(reply.fields["pos"])
 
     def set_motion(self, speed_dps: float, accel_dps2: float) -> None:
         """Speed and acceleration of later moves (deg/s, deg/s^2)."""
-        self._exchange(bp.command_text(bp.SET_MOTION, {"V": f"{speed_dps:.3f}", "A": f"{accel_dps2:.3f}"}))
+        self._command(bp.command_text(bp.SET_MOTION, {"V": f"{speed_dps:.3f}", "A": f"{accel_dps2:.3f}"}))
 
     def set_lasers(self, left: bool, right: bool) -> None:
         for index, on in enumerate((left, right)):
-            self._exchange(bp.command_text(bp.LASER_ON if on else bp.LASER_OFF, {"T": str(index)}))
+            self._command(bp.command_text(bp.LASER_ON if on else bp.LASER_OFF, {"T": str(index)}))
 
     def status(self) -> BoardStatus:
-        return BoardStatus.from_fields(self._exchange(bp.command_text(bp.STATUS)).fields)
+        return BoardStatus.from_fields(self._command(bp.command_text(bp.STATUS)).fields)
 
     def emergency_stop(self) -> None:
         """Stop the arm at once and switch the lasers off; safe to call from another thread during a move or
         sweep (which then raises BoardRefused with code 'aborted'). The arm must be homed again afterwards."""
-        self._exchange(bp.command_text(bp.EMERGENCY_STOP))
+        self._command(bp.command_text(bp.EMERGENCY_STOP))
 
     def display(self, text: str) -> None:
         """Show `text` to the customer on the rig's display (printable ASCII, at most 40 characters)."""
@@ -275,7 +231,7 @@ class MotorBoard:
             raise ValueError(
                 f"display text {text!r} must be printable ASCII of at most {bp.MAX_DISPLAY_CHARS} characters"
             )
-        self._exchange(bp.command_text(bp.DISPLAY, text=text))
+        self._command(bp.command_text(bp.DISPLAY, text=text))
 
     def sweep(
         self,
@@ -301,7 +257,7 @@ class MotorBoard:
                 on_record(record)
 
         args = {"X": f"{end_deg:.3f}", "V": f"{speed_dps:.3f}", "S": f"{step_deg:.3f}", "P": pattern}
-        reply = self._exchange(bp.command_text(bp.SWEEP, args), on_record=collect)
+        reply = self._command(bp.command_text(bp.SWEEP, args), on_record=collect)
         summary = bp.SweepSummary.from_fields(reply.fields)
         return self._sweep_result(summary, end_deg, step_deg, pattern, records)
 
@@ -324,7 +280,7 @@ class MotorBoard:
             lasers = bp.pattern_lasers(pattern, index)
             record = records.get(count)
             if record is None:
-                self.stats.lost_records += 1
+                self._lost_records += 1
                 triggers.append(SweepTrigger(count, nominal_deg, lasers, recorded=False))
                 continue
             if abs(record.angle_deg - nominal_deg) > ANGLE_TOLERANCE_DEG or record.lasers != lasers:
@@ -335,143 +291,12 @@ class MotorBoard:
             triggers.append(SweepTrigger(count, record.angle_deg, lasers, recorded=True))
         return SweepResult(summary.start_deg, summary.end_deg, step_deg, pattern, tuple(triggers))
 
-    # --- one command, with retries ---
-    def _exchange(
-        self, text: str, seq: int | None = None, on_record: Callable[[TriggerRecord], None] | None = None
-    ) -> bp.Reply:
-        """Send one command and wait for its reply. A silent board gets the same line again after 1x, 2x, 4x...
-        the command timeout; `busy` and trigger records are signs of life that restart the wait. A damaged line
-        either way (the board's `rs`, or a reply that fails its checksum here) sends the line again at once."""
-        pending = self._register(text, seq, on_record is not None)
-        try:
-            self._transmit(pending)
-            silent_tries = 1
-            damaged_in_a_row = 0
-            deadline = time.monotonic() + self.command_timeout_s
-            while True:
-                try:
-                    message = pending.inbox.get(timeout=max(deadline - time.monotonic(), 0.0))
-                except queue.Empty:
-                    if silent_tries >= self.retries:
-                        raise self._timeout(text) from None
-                    silent_tries += 1
-                    self.stats.retries += 1
-                    self._transmit(pending)
-                    deadline = time.monotonic() + self.command_timeout_s * 2 ** (silent_tries - 1)
-                    continue
-                if isinstance(message, bp.Reply):
-                    if message.ok:
-                        return message
-                    raise BoardRefused(f"refused '{text}': {message.message} ({message.code})", message.code)
-                if isinstance(message, _Lost):
-                    raise self._disconnected(message.error)
-                if isinstance(message, (bp.ResendRequest, _Damaged)):
-                    damaged_in_a_row += 1
-                    self.stats.resends += isinstance(message, bp.ResendRequest)
-                    if damaged_in_a_row > MAX_DAMAGED_IN_A_ROW:
-                        raise ProtocolError(
-                            DEVICE, f"{damaged_in_a_row} damaged lines in a row on {self.url} during '{text}': the "
-                            "line is too noisy; check the USB cable, its shielding and the ground connection",
-                        )
-                    self._transmit(pending)
-                else:
-                    damaged_in_a_row = 0
-                    if on_record is not None and isinstance(message, TriggerRecord):
-                        on_record(message)
-                silent_tries = 1  # busy, a record, even a damaged line: the board is alive
-                deadline = time.monotonic() + self.command_timeout_s
-        finally:
-            with self._pending_lock:
-                self._pending.pop(pending.seq, None)
-
-    def _register(self, text: str, seq: int | None, wants_records: bool) -> _Pending:
-        with self._pending_lock:
-            if self._failure is not None or self._port is None:
-                raise self._disconnected(self._failure)
-            if seq is None:
-                seq = self._next_seq
-                self._next_seq = self._next_seq % bp.MAX_SEQ + 1
-            pending = _Pending(seq, text, wants_records, queue.Queue())
-            self._pending[seq] = pending
-            self.stats.commands += 1
-            return pending
-
-    def _transmit(self, pending: _Pending) -> None:
-        line = bp.host_line(pending.seq, pending.text)
-        port = self._port
-        try:
-            if port is None:
-                raise serial.SerialException("port closed")
-            with self._write_lock:
-                port.write(line)
-        except (serial.SerialException, OSError) as exc:
-            raise self._disconnected(exc) from exc
-
-    def _timeout(self, text: str) -> DeviceTimeout:
-        waits = "+".join(f"{self.command_timeout_s * 2**k:g}" for k in range(self.retries))
-        return DeviceTimeout(
-            DEVICE,
-            f"no answer to '{text}' on {self.url} after {self.retries} tries ({waits} s): {CHECK_CABLE}; a board "
-            "that stopped answering needs a power cycle (unplug and replug its USB cable)",
-        )
-
-    def _disconnected(self, error: Exception | None) -> DeviceDisconnected:
-        return DeviceDisconnected(
-            DEVICE, f"lost the connection on {self.url} ({error or 'port closed'}): {CHECK_CABLE}, then "
-            "reconnect (the arm must be homed again)",
-        )
-
-    # --- the reader thread ---
-    def _read_lines(self, port: serial.SerialBase) -> None:
-        buffer = b""
-        while True:
-            try:
-                chunk = port.read(max(1, port.in_waiting))
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:  # pyserial, port closed
-                if self._port is port:  # not closed on purpose
-                    self._fail(exc)
-                return
-            if self._port is not port:
-                return
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                if raw.strip():
-                    self._route(raw)
-            if len(buffer) > bp.MAX_LINE_CHARS:  # a lost LF: what piled up is noise
-                self._route(buffer)
-                buffer = b""
-
-    def _route(self, raw: bytes) -> None:
-        """Hand one board line to the command it concerns."""
-        body = bp.unframe(raw)
-        message: bp.BoardMessage | _Damaged
-        if body is None:
-            self.stats.checksum_errors += 1
-            message = _Damaged()
-        else:
-            try:
-                message = bp.parse_board_message(body)
-            except ValueError:
-                self.stats.foreign_lines += 1
-                return
-        with self._pending_lock:
-            if isinstance(message, (bp.Reply, bp.Busy)):
-                targets = [self._pending[message.seq]] if message.seq in self._pending else []
-            elif isinstance(message, TriggerRecord):
-                self.stats.records += 1
-                targets = [p for p in self._pending.values() if p.wants_records]
-            else:
-                targets = list(self._pending.values())
-        for pending in targets:
-            pending.inbox.put(message)
-
-    def _fail(self, error: Exception) -> None:
-        with self._pending_lock:
-            self._failure = error
-            targets = list(self._pending.values())
-        for pending in targets:
-            pending.inbox.put(_Lost(error))
+    def _command(self, text: str, on_record: Callable[[TriggerRecord], None] | None = None) -> bp.Reply:
+        """One command and its `ok` reply; an `er` reply raises BoardRefused."""
+        reply = self.link.request(text, on_unsolicited=on_record)
+        if not reply.ok:
+            raise BoardRefused(f"refused '{text}': {reply.message} ({reply.code})", reply.code)
+        return reply
 
 
 def _check_angle(angle_deg: float) -> None:

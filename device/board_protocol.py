@@ -70,6 +70,26 @@ def unframe(line: bytes) -> str | None:
     return body
 
 
+class LineSplitter:
+    """Cuts lines out of a byte stream that arrives in chunks split anywhere. A run of more than MAX_LINE_CHARS
+    without an LF (a lost LF merged two lines) comes out as one line, which then fails its checksum."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """The non-blank lines these bytes complete, without their LF."""
+        *lines, self._buffer = (self._buffer + data).split(b"\n")
+        lines = [line for line in lines if line.strip()]
+        if len(self._buffer) > MAX_LINE_CHARS:
+            lines.append(self._buffer)
+            self._buffer = b""
+        return lines
+
+    def clear(self) -> None:
+        self._buffer = b""
+
+
 # --- host -> board ---------------------------------------------------------------------------------------
 
 

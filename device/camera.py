@@ -14,8 +14,8 @@ from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 import cv2
 import numpy as np
 
-from core.frame_stamp import FrameStamp, decode
 from core.errors import DeviceDisconnected, DeviceNotFound, DeviceTimeout, WrongDevice
+from core.frame_stamp import FrameStamp, decode
 
 DEVICE = "camera"
 SENSOR_WIDTH_PX = 1280

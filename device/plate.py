@@ -1,7 +1,9 @@
 """Driver of the pressure plate: identity, calibration, zeroing and the 100 Hz stream of pressure matrices.
 
-The plate speaks the binary protocol of device/plate_protocol.py (docs/protocol-plate.md) over a serial port opened
-by URL, so a USB plate, a pseudo-terminal and the simulator's `sim://` port are driven alike.
+The plate speaks the binary protocol of device/plate_protocol.py (docs/protocol-plate.md) over a `SerialLink`
+(device/link.py), which owns the port, the reader thread, the retransmissions and the reconnections, so a USB plate,
+a pseudo-terminal and the simulator's `sim://` port are driven alike. The matrix frames the link's reader cuts out
+wait in its backlog until `read_frame` takes them.
 
 Sensel layout (plate frame, mm): row r lies at x = (r - (rows - 1) / 2) * pitch, column c at
 y = (c - (cols - 1) / 2) * pitch; row 0 is the most negative x (the heel end), column 0 the most negative y (the
@@ -11,17 +13,17 @@ customer's right). For the supported model the centres are at +-2.5, +-7.5, ... 
 from __future__ import annotations
 
 import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
-import serial
 
-from device import plate_protocol as proto
-from device.plate_protocol import Frame, PlateCalibration, PlateIdentity
-from core.errors import DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout, ProtocolError, WrongDevice
+from core.errors import DeviceError, DeviceTimeout, ProtocolError, WrongDevice
 from core.settings import DeviceSettings
+from device import plate_protocol as proto
+from device.link import Advice, Answer, Foreign, Inbound, SerialLink, Unsolicited
+from device.plate_protocol import Frame, PlateCalibration, PlateIdentity
+
+DEVICE = "plate"
 
 # The one supported plate model.
 PLATE_MODEL = "FF-PP80x200"
@@ -31,12 +33,12 @@ PLATE_PITCH_MM = 5.0
 PLATE_RATE_HZ = 100.0
 PLATE_ADC_BITS = 12
 
-READ_POLL_S = 0.05  # the port's read timeout: how often a blocked read looks at its deadline
-RECONNECT_POLL_S = 0.1
 NOISE_THRESHOLD_SD = 4.0  # a sensel reads 0 kPa until it rises this many noise SDs above its zero offset
 UNZEROED_NOISE_COUNTS = 4.0  # assumed noise SD before zero() measured it
 ZERO_MAX_LOAD_KPA = 20.0  # more than this on any sensel while zeroing means someone stands on the plate
-PENDING_FRAMES = 256  # matrix frames kept while a command waits for its reply (2.5 s at 100 Hz)
+PENDING_FRAMES = 256  # matrix frames kept until read_frame takes them (2.5 s at 100 Hz); older ones are dropped
+ADVICE = Advice(cable="check the plate's USB cable and that it is powered",
+                port="check that plate_url names the pressure plate")
 
 
 def sensel_centres_mm(
@@ -66,24 +68,55 @@ class PlateStats:
     bytes_skipped: int  # bytes thrown away while hunting for a sync word
 
 
-class PressurePlate:
-    """The plate on one serial URL. Use as a context manager (connects on entry) or call connect()/close()."""
+class FrameCodec:
+    """The plate's frames as the link needs them: a command type out under its number, each checked frame in
+    sorted by what it means. A frame that fails its CRC is only counted (by the parser): most are matrices, so
+    it is no reason to send a command again; a lost reply is repaired by the retransmission after a timeout."""
 
-    device = "plate"
+    protocol = "footfit plate"
+    last_seq = proto.SEQ_MODULUS - 1
+
+    def __init__(self) -> None:
+        self.parser = proto.FrameParser()
+
+    def encode(self, seq: int, command: int) -> bytes:
+        return proto.encode(command, seq)
+
+    def decode(self, data: bytes) -> list[Inbound]:
+        skipped_before = self.parser.bytes_skipped
+        self.parser.feed(data)
+        inbound: list[Inbound] = []
+        while (frame := self.parser.next_frame()) is not None:
+            if frame.type == proto.MSG_MATRIX:
+                inbound.append(Unsolicited(frame))
+            elif frame.type in proto.MESSAGES:
+                inbound.append(Answer(frame.seq, frame))
+            else:
+                inbound.append(Foreign())  # a host command: an echo, not a plate
+        if self.parser.bytes_skipped > skipped_before:
+            inbound.append(Foreign())
+        return inbound
+
+    def describe(self, command: int) -> str:
+        return proto.COMMAND_NAMES[command]
+
+    def reset(self) -> None:
+        self.parser.clear()
+
+
+class PressurePlate:
+    """The plate on one serial URL. Use as a context manager (connects on entry) or call connect()/close(). `link` is
+    the SerialLink it speaks over."""
 
     def __init__(self, url: str, baudrate: int = 921600, command_timeout_s: float = 2.0, command_retries: int = 3):
         self.url = url
-        self.baudrate = baudrate
-        self.command_timeout_s = command_timeout_s
-        self.command_retries = command_retries
         self.identity: PlateIdentity | None = None
         self.calibration: PlateCalibration | None = None
-        self._port: serial.SerialBase | None = None
-        self._parser = proto.FrameParser()
-        self._lock = threading.RLock()  # a reader thread and a controlling thread may share the driver
-        self._command_seq = 0
+        self._codec = FrameCodec()
+        self.link = SerialLink(DEVICE, url, baudrate, self._codec, ADVICE, command_timeout_s, command_retries,
+                               backlog=PENDING_FRAMES)
+        self._lock = threading.RLock()  # a reading thread and a controlling thread may share the driver
         self._streaming = False  # what the host asked for; survives a lost port so reconnect() restores it
-        self._pending: deque[Frame] = deque(maxlen=PENDING_FRAMES)
         self._last_seq: int | None = None
         self._frames = 0
         self._dropped = 0
@@ -98,40 +131,14 @@ class PressurePlate:
     def connect(self) -> PlateIdentity:
         """Open the port, read identity and calibration, and refuse any plate but the supported model."""
         with self._lock:
-            self._open()
-            identity = self._read_identity()
-            self._check_identity(identity)
-            try:
-                calibration = proto.decode_calibration(self._command(proto.CMD_CALIBRATION).payload)
-            except ValueError as exc:
-                raise ProtocolError(self.device, f"unreadable calibration from {self.url}: {exc}") from None
-            self._command(proto.CMD_STOP)  # a plate left streaming by an earlier session goes quiet
-            self._streaming = False
-            if self.identity is None or self.calibration != calibration:
-                self._set_zero(np.full((identity.rows, identity.cols), calibration.offset_counts, np.float32),
-                               np.full((identity.rows, identity.cols), UNZEROED_NOISE_COUNTS, np.float32))
-            self.identity, self.calibration = identity, calibration
-            return identity
+            return self.link.connect(self._handshake)
 
     def reconnect(self, window_s: float) -> PlateIdentity:
-        """Reopen a plate that went away, within `window_s`; it must be the same plate. Streams again if it did."""
+        """Reconnect a plate that went away, within `window_s` (else DeviceDisconnected); it must be the same
+        plate. Streams again if it did."""
         with self._lock:
             was_streaming = self._streaming
-            self._close_port()
-            deadline = time.monotonic() + window_s
-            while True:
-                try:
-                    identity = self.connect()
-                    break
-                except (DeviceNotFound, DeviceDisconnected, DeviceTimeout) as exc:
-                    if time.monotonic() + RECONNECT_POLL_S > deadline:
-                        raise DeviceDisconnected(
-                            self.device,
-                            f"did not come back on {self.url} within {window_s:.1f} s (last: {exc}): "
-                            "check the plate's USB cable and power, then start the scan again",
-                        ) from None
-                    self._close_port()
-                    time.sleep(RECONNECT_POLL_S)
+            identity = self.link.reconnect(window_s, self._handshake)
             if was_streaming:
                 self.start()
             return identity
@@ -139,13 +146,13 @@ class PressurePlate:
     def close(self) -> None:
         """Stop streaming if possible and release the port."""
         with self._lock:
-            if self._streaming and self._port is not None:
+            if self._streaming and self.link.is_open:
                 try:
                     self.stop()
                 except DeviceError:
                     pass  # the plate is gone anyway
             self._streaming = False
-            self._close_port()
+            self.link.close()
 
     def __enter__(self) -> PressurePlate:
         self.connect()
@@ -153,6 +160,23 @@ class PressurePlate:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+    def _handshake(self) -> PlateIdentity:
+        try:
+            identity = proto.decode_identity(self._command(proto.CMD_IDENTITY, greet=True).payload)
+        except ValueError as exc:
+            raise ProtocolError(DEVICE, f"unreadable identity from {self.url}: {exc}") from None
+        self._check_identity(identity)
+        try:
+            calibration = proto.decode_calibration(self._command(proto.CMD_CALIBRATION).payload)
+        except ValueError as exc:
+            raise ProtocolError(DEVICE, f"unreadable calibration from {self.url}: {exc}") from None
+        self.stop()  # a plate left streaming by an earlier session goes quiet
+        if self.identity is None or self.calibration != calibration:
+            self._set_zero(np.full((identity.rows, identity.cols), calibration.offset_counts, np.float32),
+                           np.full((identity.rows, identity.cols), UNZEROED_NOISE_COUNTS, np.float32))
+        self.identity, self.calibration = identity, calibration
+        return identity
 
     # --- streaming ---
     def start(self) -> None:
@@ -166,21 +190,18 @@ class PressurePlate:
         with self._lock:
             self._command(proto.CMD_STOP)
             self._streaming = False
-            self._pending.clear()
+            self.link.discard_unsolicited()  # the plate acknowledges after its last matrix frame
 
     def read_frame(self, timeout_s: float = 1.0) -> PlateFrame:
         """The next intact pressure frame. Lost frames are only counted; silence for `timeout_s` is an error."""
         with self._lock:
             if not self._streaming:
-                raise DeviceError(self.device, "read_frame() while the plate is not streaming: call start() first")
-            crc_errors_before = self._parser.crc_errors
-            deadline = time.monotonic() + timeout_s
-            while True:
-                frame = self._pending.popleft() if self._pending else self._receive(deadline)
-                if frame is None:
-                    raise self._silence_error(timeout_s, self._parser.crc_errors - crc_errors_before)
-                if frame.type == proto.MSG_MATRIX:
-                    return self._pressure_frame(frame)
+                raise DeviceError(DEVICE, "read_frame() while the plate is not streaming: call start() first")
+            crc_errors_before = self._codec.parser.crc_errors
+            frame = self.link.next_unsolicited(timeout_s)
+            if frame is None:
+                raise self._silence_error(timeout_s, self._codec.parser.crc_errors - crc_errors_before)
+            return self._pressure_frame(frame)
 
     def zero(self, n_frames: int = 50, timeout_s: float = 1.0) -> None:
         """Measure each sensel's offset and noise on the unloaded plate; later frames are relative to it."""
@@ -199,7 +220,7 @@ class PressurePlate:
             load_kpa = float((mean - self.calibration.offset_counts).max() * self.calibration.gain_kpa_per_count)
             if load_kpa > ZERO_MAX_LOAD_KPA:
                 raise DeviceError(
-                    self.device,
+                    DEVICE,
                     f"{load_kpa:.0f} kPa on the plate while zeroing (at most {ZERO_MAX_LOAD_KPA:.0f} allowed): "
                     "ask everyone to step off the plate, then zero again",
                 )
@@ -207,51 +228,38 @@ class PressurePlate:
 
     @property
     def stats(self) -> PlateStats:
-        p = self._parser
+        p = self._codec.parser
         return PlateStats(self._frames, self._dropped, p.crc_errors, p.resyncs, p.bytes_skipped)
 
     # --- internals ---
-    def _open(self) -> None:
-        self._close_port()
-        try:
-            self._port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=READ_POLL_S)
-        except (serial.SerialException, OSError, ValueError) as exc:
-            raise DeviceNotFound(
-                self.device, f"cannot open {self.url} ({exc}): check plate_url and that the plate is plugged in"
-            ) from None
-        self._parser.clear()
-        self._pending.clear()
-
-    def _close_port(self) -> None:
-        if self._port is not None:
-            try:
-                self._port.close()
-            except (serial.SerialException, OSError):
-                pass
-        self._port = None
-
-    def _read_identity(self) -> PlateIdentity:
-        try:
-            return proto.decode_identity(self._command(proto.CMD_IDENTITY).payload)
-        except ValueError as exc:
-            raise ProtocolError(self.device, f"unreadable identity from {self.url}: {exc}") from None
+    def _command(self, command: int, greet: bool = False) -> Frame:
+        """Send a command and return its reply (the link retries on silence). `greet`: the handshake's first."""
+        reply = (self.link.greet if greet else self.link.request)(command)
+        name = proto.COMMAND_NAMES[command]
+        if reply.type == proto.MSG_NAK:
+            reason = proto.NAK_REASONS.get(reply.payload[1] if len(reply.payload) > 1 else 0, "no reason")
+            raise ProtocolError(DEVICE, f"refused {name} ({reason}): update the plate's firmware")
+        if reply.type != proto.REPLY_TO[command]:
+            raise ProtocolError(DEVICE, f"answered {name} with message type 0x{reply.type:02X}: update the plate's "
+                                        "firmware")
+        return reply
 
     def _check_identity(self, found: PlateIdentity) -> None:
         if found.model != PLATE_MODEL:
             raise WrongDevice(
-                self.device,
+                DEVICE,
                 f"{self.url} is a '{found.model}' plate (serial {found.serial}), expected the '{PLATE_MODEL}': "
                 "connect a supported plate",
             )
         if (found.rows, found.cols) != (PLATE_ROWS, PLATE_COLS):
             raise WrongDevice(
-                self.device,
+                DEVICE,
                 f"plate {found.serial} reports a {found.rows} x {found.cols} sensel matrix, expected "
                 f"{PLATE_ROWS} x {PLATE_COLS} for the {PLATE_MODEL}: check its firmware configuration",
             )
         if self.identity is not None and found.serial != self.identity.serial:
             raise WrongDevice(
-                self.device,
+                DEVICE,
                 f"a different plate (serial {found.serial}) answered on {self.url}, expected {self.identity.serial}: "
                 "create a new driver for it and zero it",
             )
@@ -260,71 +268,15 @@ class PressurePlate:
         self._offset_counts = offset_counts.astype(np.float32)
         self._threshold_counts = np.maximum(NOISE_THRESHOLD_SD * noise_sd_counts, 1.0).astype(np.float32)
 
-    def _command(self, command: int, payload: bytes = b"") -> Frame:
-        """Send a command and return its reply, retrying on silence; matrix frames meanwhile are kept for later."""
-        name = proto.COMMAND_NAMES[command]
-        received_before = self._parser.bytes_skipped
-        for _ in range(self.command_retries):
-            self._command_seq = (self._command_seq + 1) % proto.SEQ_MODULUS
-            self._write(proto.encode(command, self._command_seq, payload=payload))
-            deadline = time.monotonic() + self.command_timeout_s
-            while (frame := self._receive(deadline)) is not None:
-                if frame.type == proto.MSG_MATRIX:
-                    if self._streaming:
-                        self._pending.append(frame)
-                elif frame.seq != self._command_seq:
-                    continue  # a late reply to an earlier try
-                elif frame.type == proto.MSG_NAK:
-                    reason = proto.NAK_REASONS.get(frame.payload[1] if len(frame.payload) > 1 else 0, "no reason")
-                    raise ProtocolError(self.device, f"refused {name} ({reason}): update the plate's firmware")
-                elif frame.type == proto.REPLY_TO[command]:
-                    return frame
-        garbage = self._parser.bytes_skipped - received_before
-        hint = (
-            f"{garbage} bytes arrived that are not plate frames: check that {self.url} is the plate, not the board"
-            if garbage
-            else "check that the plate is plugged in and powered"
-        )
-        tries = self.command_retries
-        raise DeviceTimeout(self.device, f"no answer to {name} on {self.url} after {tries} tries: {hint}")
-
-    def _write(self, data: bytes) -> None:
-        if self._port is None:
-            raise DeviceDisconnected(self.device, f"{self.url} is not open: call connect() or reconnect() first")
-        try:
-            self._port.write(data)
-        except (serial.SerialException, OSError) as exc:
-            raise self._lost(exc) from None
-
-    def _receive(self, deadline: float) -> Frame | None:
-        """The next checked frame of any type, or None at the deadline."""
-        while (frame := self._parser.next_frame()) is None:
-            if time.monotonic() >= deadline:
-                return None
-            if self._port is None:
-                raise DeviceDisconnected(self.device, f"{self.url} is not open: call connect() or reconnect() first")
-            try:
-                data = self._port.read(max(1, self._port.in_waiting))
-            except (serial.SerialException, OSError) as exc:
-                raise self._lost(exc) from None
-            self._parser.feed(data)
-        return frame
-
-    def _lost(self, exc: Exception) -> DeviceDisconnected:
-        self._close_port()
-        return DeviceDisconnected(
-            self.device, f"lost {self.url} ({exc}): check the plate's USB cable, then call reconnect()"
-        )
-
     def _silence_error(self, timeout_s: float, crc_errors: int) -> DeviceError:
         if crc_errors:
             return ProtocolError(
-                self.device,
+                DEVICE,
                 f"{crc_errors} frames failed their CRC in {timeout_s:.1f} s and none arrived intact on {self.url}: "
                 "the line is too noisy; check the USB cable and keep it away from the motor wires",
             )
         return DeviceTimeout(
-            self.device,
+            DEVICE,
             f"no pressure frame on {self.url} for {timeout_s:.1f} s: check that the plate is powered and its "
             "cable plugged in, then call reconnect()",
         )
@@ -333,10 +285,10 @@ class PressurePlate:
         try:
             raw = proto.decode_matrix(frame.payload)
         except ValueError as exc:
-            raise ProtocolError(self.device, f"bad matrix frame {frame.seq}: {exc}") from None
+            raise ProtocolError(DEVICE, f"bad matrix frame {frame.seq}: {exc}") from None
         if raw.shape != self._offset_counts.shape:
             raise ProtocolError(
-                self.device,
+                DEVICE,
                 f"matrix frame {frame.seq} is {raw.shape[0]} x {raw.shape[1]}, the plate announced "
                 f"{self.identity.rows} x {self.identity.cols}: power-cycle the plate",
             )

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from device.camera import binned_size
 from core.errors import ConfigError
-
+from device.camera import binned_size
 
 
 @dataclass(frozen=True)

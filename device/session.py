@@ -5,7 +5,9 @@ plate -> STAND, record the plate -> PLACE LEFT, sweep -> PLACE RIGHT, sweep -> S
 whole scan on its own thread and the camera frames are collected on another, so a device that drops out and
 comes back is reconnected without stopping the others. Every frame is matched to its trigger by the stamp the
 camera embeds in it, which gives its arm angle and laser state exactly. A sweep interrupted by a reconnect, or
-with a gap of missing frames, is resumed from the last good angle on the same angle grid.
+with a gap of missing frames, is resumed from the last good angle on the same angle grid. Each part completed (the
+plate recording, each foot) is kept in a `KeptScan`, so a session given the parts of an earlier failed attempt
+scans only the rest.
 """
 
 from __future__ import annotations
@@ -13,20 +15,21 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
 import numpy as np
 
+from core.errors import DeviceDisconnected, DeviceError, DeviceTimeout, ScanCancelled, ScanFailed
+from core.rawscan import FootFrames, PlateRecording, RawScan, ScanStats
+from core.vocabulary import SIDES
+from device.board_protocol import pattern_lasers
 from device.plate_protocol import sequence_gap
 from device.profile import ScanProfile
-from core.rawscan import FootFrames, PlateRecording, RawScan, ScanStats
-from core.errors import DeviceDisconnected, DeviceError, DeviceTimeout, ScanCancelled, ScanFailed
 
 MAX_GAP_FRAMES = 2  # a longer run of missing frames is scanned again
 MAX_ATTEMPTS_PER_FOOT = 5
-LASERS = {"L": (True, False), "R": (False, True), "B": (True, True), "O": (False, False)}
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,19 @@ class Progress:
     eta_s: float
     arm_angle_deg: float | None
     message: str
+
+
+@dataclass
+class KeptScan:
+    """The parts of a scan completed so far. The plate recording and each foot's sweep are independent of each
+    other, so a retry after a device failure takes the kept parts instead of scanning them again."""
+
+    plate: PlateRecording | None = None
+    feet: dict[str, FootFrames] = field(default_factory=dict)
+
+    def parts(self) -> tuple[str, ...]:
+        """Names of the kept parts: plate, left, right."""
+        return (("plate",) if self.plate is not None else ()) + tuple(s for s in SIDES if s in self.feet)
 
 
 class _DeviceReader(ABC):
@@ -182,15 +198,17 @@ def _missing_runs(have: np.ndarray) -> list[tuple[int, int]]:
 class ScanSession:
     """One scan of both feet. `run()` returns a complete RawScan or raises ScanFailed / ScanCancelled.
 
-    `check_rig(identity)` runs right after the board's handshake and may raise to refuse the rig.
+    `check_rig(identity)` runs right after the board's handshake and may raise to refuse the rig. `kept` holds the
+    parts of an earlier attempt, which are not scanned again; each part this session completes is stored in it.
     """
 
     def __init__(self, board, plate, camera, profile: ScanProfile,
                  on_progress: Callable[[Progress], None] | None = None,
                  reconnect_window_s: float = 15.0, customer_settle_s: float = 0.3,
-                 check_rig: Callable[[object], None] | None = None):
+                 check_rig: Callable[[object], None] | None = None, kept: KeptScan | None = None):
         self.board, self.plate, self.camera = board, plate, camera
         self.check_rig = check_rig or (lambda identity: None)
+        self.kept = KeptScan() if kept is None else kept
         self.profile = profile
         self.on_progress = on_progress or (lambda p: None)
         self.window_s = reconnect_window_s
@@ -253,11 +271,14 @@ class ScanSession:
             self.plate.start()
             recorder.start()
             collector.start()
-            plate = self._record_stand(recorder)
-            feet = {side: self._scan_foot(side, collector, recorder) for side in ("left", "right")}
+            if self.kept.plate is None:
+                self.kept.plate = self._record_stand(recorder)
+            for side in SIDES:
+                if side not in self.kept.feet:
+                    self.kept.feet[side] = self._scan_foot(side, collector, recorder)
             self.board.display("STEP OFF")
         except DeviceError as exc:
-            raise ScanFailed(f"scan stopped, nothing was kept: {exc}") from exc
+            raise ScanFailed(f"scan stopped before it was complete: {exc}") from exc
         finally:
             recorder.stop()
             collector.stop()
@@ -272,7 +293,8 @@ class ScanSession:
             rig_serial=identity.serial, board_firmware=f"{identity.firmware} {identity.version}",
             plate_serial=plate_identity.serial, camera_source=self.camera.source, profile=self.profile.name,
             width_px=self.profile.width_px, height_px=self.profile.height_px, started_at=started,
-            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), feet=feet, plate=plate,
+            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            feet={side: self.kept.feet[side] for side in SIDES}, plate=self.kept.plate,
             stats=self.stats,
         )
 
@@ -369,7 +391,7 @@ class ScanSession:
         return FootFrames(
             side=side,
             angles_deg=np.array([k * p.step_deg for k in keep]),
-            lasers=np.array([LASERS[p.laser_pattern[k % len(p.laser_pattern)]] for k in keep], dtype=bool),
+            lasers=np.array([pattern_lasers(p.laser_pattern, k) for k in keep], dtype=bool),
             images=np.stack([images[k] for k in keep]),
         )
 

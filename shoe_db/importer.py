@@ -17,14 +17,13 @@ import numpy as np
 from sqlalchemy import Connection, Engine, bindparam, select
 
 from core.errors import CatalogError, MeshError
-from core.mesh import Mesh, read_mesh
-from shoe_db.db import open_catalog
+from core.mesh import Mesh, mesh_from_bytes
+from core.sizes import GIRTH_PER_WIDTH_FITTING_MM, width_steps
+from fitcore.fit.sections import sections_from_blob, sections_to_blob
 from shoe_db.interior import Descriptors, Interior, graded, interior_from_scan
 from shoe_db.models import Brand, InteriorScan, ShoeModel, SizeVariant, Stock, Store
 from shoe_db.models import Interior as InteriorRow
-from shoe_db.product_file import ProductRow, RowError, interior_files, read_products
-from fitcore.fit.sections import sections_from_blob, sections_to_blob
-from core.size_systems import GIRTH_PER_WIDTH_FITTING_MM, width_steps
+from shoe_db.product_file import InteriorFile, ProductRow, RowError, interior_files, read_products
 
 _CHUNK = 500  # ids per IN (...) query, well under every database's parameter limit
 
@@ -69,26 +68,33 @@ class _Scan:
     mesh: Mesh | None  # None: same file as in the database, keep the stored mesh
 
 
-def import_products(products: Path, interiors: Path | None = None, *, engine: Engine | None = None,
+def import_products(products: Path, interiors: Path | None = None, *, engine: Engine,
                     skip_invalid: bool = False) -> ImportSummary:
-    """Check and import a product file (CSV or JSONL) and the interior scans in `interiors`."""
-    engine = engine or open_catalog()
+    """Check and import a product file (CSV or JSONL) and the interior scans in `interiors` into the catalogue
+    of `engine` (api.db.open_service_db opens it)."""
     products, interiors = Path(products), (Path(interiors) if interiors else None)
-    rows, errors = read_products(products)
-    summary = ImportSummary(file=products.name, rows=len(rows) + len({e.row for e in errors}))
-    files = interior_files(interiors)
+    return import_catalogue(products.name, read_products(products), interior_files(interiors), engine=engine,
+                            skip_invalid=skip_invalid)
+
+
+def import_catalogue(file: str, products: tuple[list[ProductRow], list[RowError]], interiors: dict[str, InteriorFile],
+                     *, engine: Engine, skip_invalid: bool = False) -> ImportSummary:
+    """`import_products` for a product file already parsed (`file` names it) and interior scans by slugged name
+    (product_file.interiors_by_stem), from a folder or an upload."""
+    rows, errors = products
+    summary = ImportSummary(file=file, rows=len(rows) + len({e.row for e in errors}))
     with engine.connect() as conn:
         stored = _stored_scan_hashes(conn, [r.sku for r in rows])
-    scans, scan_errors = _measure_scans(products.name, rows, files, stored)
-    errors += scan_errors
+    scans, scan_errors = _measure_scans(file, rows, interiors, stored)
+    errors = errors + scan_errors
     used = {stem for r in rows for stem in r.interior_stems()}
     rejected_rows = {e.row for e in errors}
     rows = [r for r in rows if r.row not in rejected_rows]
     summary.errors = sorted(errors, key=lambda e: (e.row, e.column))
     summary.rejected = len(rejected_rows)
     summary.scanned = len(scans)
-    summary.warnings += [f"{interiors.name}/{p.name} matches no SKU or brand+model+size in {products.name}: check "
-                         f"its name" for stem, p in files.items() if stem not in used]
+    summary.warnings += [f"{scan.name} matches no SKU or brand+model+size in {file}: check its name"
+                         for stem, scan in interiors.items() if stem not in used]
     if errors and not skip_invalid:
         return summary
     with engine.begin() as conn:
@@ -103,23 +109,24 @@ def _stored_scan_hashes(conn: Connection, skus: list[str]) -> dict[str, str]:
     return dict(_chunked(conn, query, variant.c.sku, skus))
 
 
-def _measure_scans(file: str, rows: list[ProductRow], files: dict[str, Path],
+def _measure_scans(file: str, rows: list[ProductRow], interiors: dict[str, InteriorFile],
                    stored: dict[str, str]) -> tuple[dict[str, _Scan], list[RowError]]:
     """The interior scan of each row that has a file, measured; row errors for unusable scans."""
     scans, errors = {}, []
     for row in rows:
-        path = next((files[s] for s in row.interior_stems() if s in files), None)
-        if path is None:
+        scan = next((interiors[s] for s in row.interior_stems() if s in interiors), None)
+        if scan is None:
             continue
-        data = path.read_bytes()
+        data = scan.read()
         sha = hashlib.sha256(data).hexdigest()
         if stored.get(row.sku) == sha:
             scans[row.sku] = _Scan(sha, None, None)  # interior and mesh as stored
             continue
         try:
-            interior, mesh = interior_from_scan(read_mesh(path), row.nominal_foot_length_mm)
+            mesh = mesh_from_bytes(data, Path(scan.name).name)
+            interior, mesh = interior_from_scan(mesh, row.nominal_foot_length_mm)
         except (CatalogError, MeshError) as exc:
-            errors.append(RowError(file, row.row, "interior", f"{path.parent.name}/{path.name}: {exc}"))
+            errors.append(RowError(file, row.row, "interior", f"{scan.name}: {exc}"))
             continue
         scans[row.sku] = _Scan(sha, interior, mesh)
     return scans, errors

@@ -15,16 +15,16 @@ from scipy.spatial import ConvexHull
 
 from core.errors import CatalogError
 from core.mesh import Mesh
+from core.vocabulary import HEEL_ZONE_FRACTION, INSTEP_AT
 from fitcore.fit.sections import ANGLES_RAD, STATIONS, section_outlines_mm, sections_from_mesh
 
 MIN_INNER_LENGTH_MM = 80.0  # anything shorter was exported in metres or centimetres
-HEEL_ZONE = (0.0, 0.2)  # heel width: the rear 20% of the inner length
+HEEL_ZONE = (0.0, HEEL_ZONE_FRACTION)  # heel width: the widest section at the rear of the inner length
 BALL_ZONE = (0.55, 0.8)  # ball width and girth: the widest section in this part of the length
-INSTEP_AT = 0.5  # instep girth: the section at half the inner length
 TOE_BOX_AT = 0.85  # toe-box height: the cavity's height here
 TOE_ZONE = 0.08  # the front 8% of the cavity decides which side its toe leans to
 MIRRORED_TOE_OFFSET_MM = 1.5  # a left shoe's toe leans medially (-y); this far to +y means it is a right shoe
-# Grading (DESIGN.md section 5): ball girth grows 6.35 mm per UK/US size (8.47 mm of length): 0.75 mm per mm.
+# Grading (docs/reference.md, sizes): ball girth grows 6.35 mm per UK/US size (8.47 mm of length): 0.75 mm per mm.
 GIRTH_PER_LENGTH = 6.35 / (25.4 / 3.0)
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import Engine, select
 
-from shoe_db.models import Brand, Interior, ShoeModel, SizeVariant, Stock, Store
 from fitcore.fit.catalogue import MatcherCatalogue, ModelTable
 from fitcore.fit.sections import ROW, STATIONS, sections_from_blob
+from shoe_db.models import Brand, Interior, ShoeModel, SizeVariant, Stock, Store
 
 
 def load_matcher_catalogue(engine: Engine) -> MatcherCatalogue:

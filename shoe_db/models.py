@@ -53,7 +53,7 @@ class SizeVariant(SQLModel, table=True):
     size_label: str = Field(max_length=12)  # as printed, e.g. "42 2/3"
     size_value: float  # the label as a number, e.g. 42.6667
     width: str = Field(default="standard", max_length=12)
-    nominal_foot_length_mm: float  # the foot the label is for (ISO 19407), see core.size_systems
+    nominal_foot_length_mm: float  # the foot the label is for (ISO 19407), see core.sizes
 
 
 class Interior(SQLModel, table=True):

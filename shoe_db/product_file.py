@@ -7,17 +7,18 @@ nothing here touches the database.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from core.errors import CatalogError
 from core.mesh import MESH_SUFFIXES
+from core.sizes import parse_size_label, size_system, width_fitting
 from shoe_db.models import CATEGORIES, GENDERS, LEVELS
-from core.size_systems import parse_size_label, size_system, width_fitting
 
 COLUMNS = ("sku", "ean", "brand", "model_code", "model_name", "category", "gender", "use", "level", "width",
            "price", "currency", "season", "size_system", "size", "stock", "attributes")
@@ -79,59 +80,63 @@ def slug(text: str) -> str:
 
 def read_products(path: Path) -> tuple[list[ProductRow], list[RowError]]:
     """The valid rows of a product file and the errors of the others (duplicates and conflicts included)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CatalogError(f"no product file at {path}: check the path")
+    return parse_products(path.name, path.read_bytes().decode("utf-8-sig"))
+
+
+def parse_products(file: str, text: str) -> tuple[list[ProductRow], list[RowError]]:
+    """`read_products` for the text of a product file called `file` (an upload): its suffix gives the format."""
     rows: list[ProductRow] = []
     errors: list[RowError] = []
-    for row_no, raw in _raw_rows(path):
-        row, row_errors = _parse_row(path.name, row_no, raw)
+    for row_no, raw in _raw_rows(file, text):
+        row, row_errors = _parse_row(file, row_no, raw)
         errors.extend(row_errors)
         if row is not None:
             rows.append(row)
-    consistent, conflicts = _consistent(path.name, rows)
+    consistent, conflicts = _consistent(file, rows)
     return consistent, sorted(errors + conflicts, key=lambda e: e.row)
 
 
-def _raw_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    if not path.is_file():
-        raise CatalogError(f"no product file at {path}: check the path")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        yield from _csv_rows(path)
-    elif suffix in (".jsonl", ".ndjson"):
-        yield from _jsonl_rows(path)
+def _raw_rows(file: str, text: str) -> Iterator[tuple[int, dict]]:
+    suffix = Path(file).suffix
+    if suffix.lower() == ".csv":
+        yield from _csv_rows(file, text)
+    elif suffix.lower() in (".jsonl", ".ndjson"):
+        yield from _jsonl_rows(file, text)
     else:
-        raise CatalogError(f"{path.name}: unknown product file type {path.suffix!r}: give a .csv or .jsonl file")
+        raise CatalogError(f"{file}: unknown product file type {suffix!r}: give a .csv or .jsonl file")
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        header = [name.strip() for name in reader.fieldnames or []]
-        _check_header(path, header)
-        reader.fieldnames = header
-        for index, raw in enumerate(reader):
-            yield index + 2, raw
+def _csv_rows(file: str, text: str) -> Iterator[tuple[int, dict]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in reader.fieldnames or []]
+    _check_header(file, header)
+    reader.fieldnames = header
+    for index, raw in enumerate(reader):
+        yield index + 2, raw
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CatalogError(f"{path.name}, row {line_no}: not a JSON object ({exc.msg}): one product "
-                                   f"per line as a JSON object") from None
-            if not isinstance(raw, dict):
-                raise CatalogError(f"{path.name}, row {line_no}: a JSON {type(raw).__name__}, not an object: "
-                                   f"one product per line as a JSON object")
-            yield line_no, raw
+def _jsonl_rows(file: str, text: str) -> Iterator[tuple[int, dict]]:
+    for line_no, line in enumerate(io.StringIO(text, newline=None), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CatalogError(f"{file}, row {line_no}: not a JSON object ({exc.msg}): one product "
+                               f"per line as a JSON object") from None
+        if not isinstance(raw, dict):
+            raise CatalogError(f"{file}, row {line_no}: a JSON {type(raw).__name__}, not an object: "
+                               f"one product per line as a JSON object")
+        yield line_no, raw
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def _check_header(file: str, header: list[str]) -> None:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise CatalogError(f"{path.name}: the header lacks the column(s) {', '.join(missing)}: the first row must "
+        raise CatalogError(f"{file}: the header lacks the column(s) {', '.join(missing)}: the first row must "
                            f"name the columns ({', '.join(COLUMNS)})")
 
 
@@ -317,11 +322,28 @@ def _attributes(value) -> str:
     return json.dumps(attributes, sort_keys=True)
 
 
-def interior_files(folder: Path | None) -> dict[str, Path]:
-    """Interior scan files in a folder by their slugged name (see ProductRow.interior_stems)."""
+@dataclass(frozen=True)
+class InteriorFile:
+    """An interior scan: its name as messages give it (folder/file), and its bytes from a file or an upload."""
+
+    name: str
+    path: Path | None = None  # read when the scan is measured, so a large folder is never in memory at once
+    data: bytes | None = None
+
+    def read(self) -> bytes:
+        return self.data if self.path is None else self.path.read_bytes()
+
+
+def interior_files(folder: Path | None) -> dict[str, InteriorFile]:
+    """The interior scan files in a folder by their slugged name (see ProductRow.interior_stems)."""
     if folder is None:
         return {}
     if not folder.is_dir():
         raise CatalogError(f"--interiors {folder} is not a folder: give the folder holding the PLY/STL/OBJ scans")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in MESH_SUFFIXES and p.is_file())
-    return {slug(p.stem): p for p in files}
+    return interiors_by_stem(InteriorFile(f"{folder.name}/{p.name}", path=p)
+                             for p in sorted(folder.iterdir()) if p.is_file())
+
+
+def interiors_by_stem(files: Iterable[InteriorFile]) -> dict[str, InteriorFile]:
+    """The mesh files (PLY/STL/OBJ) among `files` by their slugged name; other files are not scans."""
+    return {slug(Path(f.name).stem): f for f in files if Path(f.name).suffix.lower() in MESH_SUFFIXES}

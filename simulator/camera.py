@@ -30,8 +30,9 @@ import cv2
 import numpy as np
 import open3d as o3d
 
-from core.frame_stamp import FrameStamp, encode as stamp_frame
 from core.errors import SimulatorError
+from core.frame_stamp import FrameStamp
+from core.frame_stamp import encode as stamp_frame
 from core.mesh import Mesh
 from core.plate_marks import CROSS_ARM_MM, CROSS_HALF_WIDTH_MM, PLATE_MARKS_MM
 from simulator import raster

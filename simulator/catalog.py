@@ -1,8 +1,8 @@
 """A synthetic shoe catalogue, as a retailer's product system would deliver it: product rows + interior scans.
 
-Interiors come from parametric lasts: the cavity of a shoe for the nominal foot of its size label (DESIGN.md
-sections 4-5: breadth ~0.38 and ball girth ~0.93 of foot length), lengthened by the category's toe allowance
-(section 6), with a toe-box shape, a medially leaning toe (left shoe), and the market's imperfection: each
+Interiors come from parametric lasts: the cavity of a shoe for the nominal foot of its size label (docs/simulator.md,
+population data: breadth ~0.38 and ball girth ~0.93 of foot length), lengthened by the category's toe allowance
+(docs/fit-model.md), with a toe-box shape, a medially leaning toe (left shoe), and the market's imperfection: each
 brand runs small, true or large, and each model deviates again, so a labelled size is about half a size off
 nominal on average. That hidden truth is returned (and written to truth.json), never put in the product file.
 
@@ -21,8 +21,8 @@ import numpy as np
 
 from core.errors import SimulatorError
 from core.mesh import Mesh, write_mesh
+from core.sizes import GIRTH_PER_WIDTH_FITTING_MM, SIZE_SYSTEMS, width_steps
 from shoe_db.product_file import COLUMNS
-from core.size_systems import GIRTH_PER_WIDTH_FITTING_MM, SIZE_SYSTEMS, width_steps
 
 # category -> (toe allowance mean mm, sd mm), collar (cap) height mm, toe-box height mm, base price EUR
 _CATEGORY = {

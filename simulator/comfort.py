@@ -29,9 +29,9 @@ import open3d as o3d
 
 from core.errors import SimulatorError
 from core.mesh import Mesh
-from simulator.subjects import HEEL_ZONE_HEIGHT_MM, mirrored, standing_template, template_keypoints
+from core.vocabulary import HEEL_ZONE_HEIGHT_MM, SIDES
+from simulator.subjects import mirrored, standing_template, template_keypoints
 
-SIDES = ("left", "right")
 SAMPLES_PER_MM2 = 0.03  # foot surface samples, ~6 mm apart (a foot has ~80,000 mm2 of skin: ~2,500 samples)
 SAMPLE_SEED = 0
 # regions, as fractions of the foot's length
@@ -47,7 +47,7 @@ SETTLE_SUBSAMPLE = 10  # the settling search uses every 10th sample
 SETTLE_GRIDS = ((2.0, 2.0, 1), (1.0, 1.0, 1))  # (yaw deg, shift mm, points each side): coarse, then fine
 SETTLE_MAX_YAW_DEG = 8.0
 SETTLE_MAX_SHIFT_MM = 4.0
-# perception thresholds (DESIGN.md section 6): one size step of length, one width fitting of girth
+# perception thresholds (docs/fit-model.md, fit priors): one size step of length, one width fitting of girth
 LENGTH_JND_MM = 20.0 / 3.0
 GIRTH_JND_MM = 6.4
 WIDTH_JND_MM = GIRTH_JND_MM / 2.47  # a width fitting's breadth: a forefoot's girth is ~2.47x its breadth (ANSUR)
@@ -62,7 +62,7 @@ class Band:
     high_mm: float
 
 
-# The customer's preferred toe room (free length in front of the longest toe, standing), DESIGN.md section 6.
+# The customer's preferred toe room (free length in front of the longest toe, standing), docs/fit-model.md.
 TOE_ROOM_MM = {
     "walking": Band(15.0, 20.0),
     "casual": Band(15.0, 20.0),
@@ -81,7 +81,7 @@ SKI_TOE_ROOM_MM = {  # shell check, by the boot's level: race/performance 6-10 m
 # girth of the upper against the foot's: 2 pi x the mean signed clearance of the ball region's skin (a uniform
 # offset c changes a convex girth by 2 pi c). The pressures are 2 pi x the mean depth of a region's skin in the
 # wall (the toe box and the throat do not stretch to spread it). Forefoot bands: the ranges of well-fitted shoes
-# in DESIGN.md section 6 (last minus foot: ball girth -6.1..+4.8 mm, ball width -0.1..+2.9 mm), shifted by what
+# in docs/fit-model.md (last minus foot: ball girth -6.1..+4.8 mm, ball width -0.1..+2.9 mm), shifted by what
 # this method reads for a last against the foot it was made for (the generator's lasts are 2 mm of girth and
 # 1 mm of width over the nominal foot, and that foot reads +29.2 and +2.2: the cavity is rounder than a foot, with
 # room over the dorsum and pressure at the sole's edges). The pressure and heel bands hold that foot (toe-box
@@ -92,7 +92,7 @@ TOE_BOX_PRESSURE = Band(0.0, 6.0)
 INSTEP_PRESSURE = Band(0.0, 9.0)  # the laces give a few mm more
 HEEL_WIDTH = Band(-3.0, 4.0)  # medial + lateral clearance: the heel pad gives; tighter pinches, looser slips
 # Snug shoes (cycling; race and performance ski boots): the toes are expected to touch the toe box and the heel
-# to be locked (DESIGN.md section 6: "a few mm to 10 mm with the heel locked").
+# to be locked (docs/fit-model.md: "a few mm to 10 mm with the heel locked").
 SNUG_TOE_BOX_PRESSURE = Band(0.0, 12.0)
 SNUG_HEEL_WIDTH = Band(-3.0, 2.0)
 WEIGHTS = {"toes": 1.0, "toe_box": 1.0, "forefoot_girth": 2.0, "forefoot_width": 2.0, "instep": 0.5, "heel": 0.5}

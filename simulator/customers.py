@@ -20,7 +20,7 @@ from simulator.rig import rig_geometry
 from simulator.scene import Scene
 from simulator.subjects import Subject, population_subject
 
-ANSUR_MEN, ANSUR_WOMEN = 4082, 1986  # the survey's mix of sexes (DESIGN.md section 4)
+ANSUR_MEN, ANSUR_WOMEN = 4082, 1986  # the survey's mix of sexes (docs/simulator.md)
 GENDER_OF_SEX = {"male": "men", "female": "women"}
 # What customers come to the store for (an assumption: the catalogue's own mix of categories).
 CATEGORY_DEMAND = {"running": 0.25, "walking": 0.2, "hiking": 0.15, "trail": 0.1, "casual": 0.12, "cycling": 0.08,

@@ -116,7 +116,8 @@ def parse_faults(spec: str | None) -> FaultPlan:
             values["disconnects"].append(Disconnect(device, _fraction(item, at), outage))
         else:
             raise SimulatorError(
-                f"unknown fault '{name}': use corrupt, corrupt-board, corrupt-plate, drop, camera-drop, stall or disconnect (see --help)"
+                f"unknown fault '{name}': use corrupt, corrupt-board, corrupt-plate, drop, camera-drop, stall or "
+                f"disconnect (see --help)"
             )
     values["disconnects"] = tuple(values["disconnects"])
     return FaultPlan(**values)

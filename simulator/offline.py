@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 
 from core.frame_stamp import FrameStamp
-from device.profile import ScanProfile
 from core.rawscan import FootFrames
-from device.session import LASERS
+from device.board_protocol import pattern_lasers
 from device.capture import DEFAULT_VIEWS, Still
+from device.profile import ScanProfile
 from simulator.camera import VirtualCamera
 from simulator.scene import Scene, SceneState
 
@@ -40,7 +40,7 @@ def render_sweep(scene: Scene, camera: VirtualCamera, profile: ScanProfile, side
     camera.binning = profile.binning
     n, pattern = profile.frames_per_foot, profile.laser_pattern
     angles = np.arange(n) * profile.step_deg
-    lasers = np.array([LASERS[pattern[k % len(pattern)]] for k in range(n)], dtype=bool)
+    lasers = np.array([pattern_lasers(pattern, k) for k in range(n)], dtype=bool)
     images = np.stack([_frame(camera, SceneState(side, float(a), tuple(l), 0, k))[..., 2]
                        for k, (a, l) in enumerate(zip(angles, lasers))])
     return FootFrames(side, angles, lasers, images)

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import open3d as o3d
 
+from core.mesh import Mesh
 from device import plate_protocol as proto
 from device.plate import PLATE_ADC_BITS, PLATE_COLS, PLATE_MODEL, PLATE_PITCH_MM, sensel_centres_mm
 from device.plate_protocol import PlateCalibration, PlateIdentity
-from core.mesh import Mesh
 from simulator.ports import VirtualDevice
 from simulator.scene import Scene
 

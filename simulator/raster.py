@@ -11,6 +11,7 @@ ray parameter for rays written as (x/z, y/z, 1).
 from __future__ import annotations
 
 import numpy as np
+
 from core.jit import njit
 
 STACKED_MM = 0.5  # a plane drawn later wins within this depth: the chessboard lying flat on the plate

@@ -11,7 +11,7 @@ the foot's LEFT side for both feet (the plate frame's convention: lateral for a 
 one). Template and population feet have the pternion at x = 0 and the foot axis (pternion to second toe tip)
 on y = 0.
 
-The measures below are the simulator's own approximations of the DESIGN.md section 4 definitions, good enough
+The measures below are the simulator's own approximations of the docs/measurements.md definitions, good enough
 to steer the deformation and to state the truth of a simulated scan. The product's measurement code lives in
 fitcore and must not use them.
 """
@@ -32,18 +32,20 @@ import numpy as np
 from core.errors import MeshError, SimulatorError
 from core.mesh import Mesh, read_mesh
 from core.settings import get_settings
+from core.vocabulary import (
+    FOOT_HEIGHT_RANGE_MM,
+    FOOT_LENGTH_RANGE_MM,
+    HEEL_ZONE_FRACTION,
+    HEEL_ZONE_HEIGHT_MM,
+    MIN_FOOT_LENGTH_TO_WIDTH,
+)
 
-HEEL_ZONE_HEIGHT_MM = 50.0  # pternion and heel breadth are taken below this height (under the malleoli)
-HEEL_ZONE_FRACTION = 0.2  # heel breadth: the rear 20% of the foot length
 BALL_ZONE = (0.5, 0.9)  # where a scanned foot's ball points are searched, as fractions of its length
 ASYMMETRY_SD_MM = {"length": 1.5, "ball_breadth": 1.0, "ball_girth": 2.0, "heel_breadth": 1.0}
 FIT_TOLERANCE_MM = 0.05
 FIT_MAX_ROUNDS = 30
 FOREFOOT_HEIGHT_SCALE_RANGE = (0.45, 1.6)  # beyond this the forefoot would no longer look like a foot
 MAX_DRAWS = 20
-FOOT_LENGTH_RANGE_MM = (150.0, 380.0)
-FOOT_HEIGHT_RANGE_MM = (25.0, 450.0)
-MIN_LENGTH_TO_WIDTH = 1.8
 # standing: the unloaded template put under load (see `standing_template`)
 PRONATION_START_MM = 100.0  # the forefoot's roll toward the floor grows from here (midfoot) to the ball
 MEDIAL_BALL_RADIUS_MM = 30.0  # the medial ball's sole is the lowest point within this of its landmark (xy)
@@ -51,7 +53,7 @@ TOE_BEND_BLEND_MM = 25.0  # the toes' bend grows from 0 at the joints' axis to f
 TOE_PAD_FROM = 0.5  # a toe's pad is searched beyond this fraction of its joints'-axis-to-tip distance
 TOE_BEND_TOLERANCE_MM = 0.05
 TOE_BEND_MAX_ROUNDS = 20
-# toe shapes (DESIGN.md section 4); approximate prevalences from the literature
+# toe shapes (docs/measurements.md); approximate prevalences from the literature
 TOE_SHAPE_PREVALENCE = {"egyptian": 0.58, "greek": 0.24, "square": 0.18}
 TOE_LEAD_MM = {"egyptian": (3.0, 9.0), "greek": (3.0, 8.0)}  # how far the longest toe leads the next one
 SQUARE_SPREAD_MM = 0.6  # square: each of the first three tips within this of their common level
@@ -330,7 +332,7 @@ def _across_toes(y: np.ndarray, tips_y: np.ndarray, values: np.ndarray) -> np.nd
 
 @dataclass(frozen=True)
 class ToeShape:
-    """Which toe is longest (DESIGN.md section 4) and how far each toe tip (TOES order) moves along x."""
+    """Which toe is longest (docs/measurements.md) and how far each toe tip (TOES order) moves along x."""
 
     name: str  # "egyptian" (big toe longest), "greek" (second toe), "square" (first three level)
     tip_shift_mm: tuple[float, float, float, float, float]
@@ -576,10 +578,10 @@ def _check_foot(path: Path, mesh: Mesh) -> None:
             f"{path} is {length:.0f} mm long along x, not a foot ({lo:.0f}-{hi:.0f} mm): check that it is in mm "
             "and that the toes point toward +x"
         )
-    if length < MIN_LENGTH_TO_WIDTH * width:
+    if length < MIN_FOOT_LENGTH_TO_WIDTH * width:
         raise SimulatorError(
             f"{path} is {length:.0f} mm long (x) but {width:.0f} mm wide (y): a foot is at least "
-            f"{MIN_LENGTH_TO_WIDTH}x longer than wide; turn it so the toes point toward +x"
+            f"{MIN_FOOT_LENGTH_TO_WIDTH}x longer than wide; turn it so the toes point toward +x"
         )
     lo, hi = FOOT_HEIGHT_RANGE_MM
     if not lo <= height <= hi:

@@ -21,10 +21,10 @@ from sqlmodel import Session
 
 from api import auth, tenancy
 from api.app import create_app
-from simulator.process import SimulatedRigProvider
 from api.db import open_service_db
-from api.passport_upload import SIDES
 from api.privacy import ply_bytes
+from core.vocabulary import SIDES
+from simulator.process import SimulatedRigProvider
 
 KIOSK_SCOPES = "scans:write,scans:read,customers:write,passports:read,recommendations:read,feedback:write"
 WEBSHOP_SCOPES = "passports:read,recommendations:read,feedback:write,customers:write"

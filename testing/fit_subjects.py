@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
+from core.mesh import Mesh
 from fitcore.fit.matcher import ScannedFeet
 from fitcore.scan.measure import measure_points, sample_surface
-from core.mesh import Mesh
 from fitcore.scan.passport import Passport, build_passport
 from fitcore.scan.pressure import FootPressure, PlateMetrics
 from simulator.subjects import population_subject

@@ -1,79 +1,28 @@
-"""Fixtures others can reuse: `database_url`, an empty database on SQLite and on a real PostgreSQL server.
+"""Fixtures others can reuse, and a guard that a test run leaves the checkout as it found it.
 
-The PostgreSQL server is started once per test session on 127.0.0.1 (a free port, a temporary data folder,
-fsync off) from the binaries `bash .ci/setup --test` installs, and stopped at the end; nothing assumes a server
-is already running. As root the server runs as the `postgres` system user, which owns the data folder.
+`database_url`: an empty database on SQLite and on a real PostgreSQL server, started once per test session
+(testing/postgres.py) and stopped at the end. The browser fixtures come from testing/browser.py.
+
+The guard: at the end of the session, a file of the checkout that git reports changed or untracked (not ignored),
+or any file under var/ or out/ (the product's default data folder and the README's scan output, both ignored),
+that was written, created or removed during the run fails the run; tests write into tmp_path. The folder named
+by FOOTFIT_SCREENSHOTS is exempt: writing there was asked for. Outside a git checkout there is no guard.
 """
 
 from __future__ import annotations
 
-import glob
-import itertools
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from testing.browser import browser_page, chromium  # noqa: F401  (browser test fixtures)
+from testing.browser import SCREENSHOTS_ENV, browser_page, chromium, screenshot_folder  # noqa: F401  (fixtures)
+from testing.postgres import PostgresServer
 
-_PG_START_TIMEOUT_S = 60
-
-
-class PostgresServer:
-    """A throwaway PostgreSQL server on loopback (also used by bench/bench_catalog.py)."""
-
-    def __init__(self) -> None:
-        candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-        if not candidates:
-            raise RuntimeError("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/pg_ctl): run "
-                               "`bash .ci/setup --test`, or apt-get install postgresql")
-        self.bin = Path(candidates[-1]).parent
-        self.root = Path(tempfile.mkdtemp(prefix="footfit-pg-"))
-        self.data = self.root / "data"
-        self.port = _free_port()
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self.as_user:
-            shutil.chown(self.root, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", str(_PG_START_TIMEOUT_S),
-                  "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-                        f"-c synchronous_commit=off -c full_page_writes=off", "start")
-        self._names = itertools.count()
-
-    def url(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
-
-    def new_database(self) -> str:
-        import psycopg
-
-        name = f"test_{next(self._names)}"
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-        return self.url(name)
-
-    def stop(self) -> None:
-        try:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        finally:
-            shutil.rmtree(self.root, ignore_errors=True)
-
-    def _run(self, tool: str, *args: str) -> None:
-        result = subprocess.run([*self.as_user, str(self.bin / tool), *args], capture_output=True, text=True,
-                                timeout=_PG_START_TIMEOUT_S + 30)
-        if result.returncode != 0:
-            log = self.root / "log"
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr.strip()}\n{tail}")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ROOT = Path(__file__).resolve().parents[1]
+WATCHED_IGNORED = ("var", "out")
+_BEFORE = pytest.StashKey[dict]()
 
 
 @pytest.fixture(scope="session")
@@ -89,3 +38,50 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'footfit.sqlite'}"
     return request.getfixturevalue("postgres_server").new_database()
+
+
+def _tree_state() -> dict[str, tuple[int, int] | None] | None:
+    """The files a test must not write, each with its (mtime, size) or None if deleted; None outside git."""
+    try:
+        listing = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "-z", "--untracked-files=all"],
+                                 capture_output=True, check=True, timeout=60).stdout.decode()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    entries = iter(listing.split("\0"))
+    paths = []
+    for entry in entries:
+        if entry:
+            paths.append(entry[3:])
+            if entry[0] in "RC":  # a staged rename or copy: its source path follows
+                paths.append(next(entries))
+    paths += [str(f.relative_to(ROOT)) for folder in WATCHED_IGNORED for f in (ROOT / folder).rglob("*")
+              if f.is_file()]
+    state = {}
+    for path in paths:
+        try:
+            stat = (ROOT / path).stat()
+            state[path] = (stat.st_mtime_ns, stat.st_size)
+        except FileNotFoundError:
+            state[path] = None
+    return state
+
+
+def pytest_sessionstart(session):
+    session.config.stash[_BEFORE] = _tree_state()
+
+
+def pytest_sessionfinish(session):
+    before = session.config.stash.get(_BEFORE, None)
+    if before is None:
+        return
+    after = _tree_state() or {}
+    exempt = os.environ.get(SCREENSHOTS_ENV)
+    exempt = Path(exempt).resolve() if exempt else None
+    changed = sorted(path for path in before.keys() | after.keys()
+                     if before.get(path, "absent") != after.get(path, "absent")
+                     and not (exempt and (ROOT / path).resolve().is_relative_to(exempt)))
+    if changed:
+        session.config.get_terminal_writer().line(
+            "\nthe checkout changed during the test run (tests write into tmp_path; or was someone editing the "
+            "tree meanwhile?):\n  " + "\n  ".join(changed), red=True, bold=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

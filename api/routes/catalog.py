@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, UploadFile
 from pydantic import Field
 
-from core.errors import InvalidInput
 from api.access import access
 from api.catalog_upload import import_catalog
 from api.fitting import Fitting, fitting
-from api.repository import Repository
+from api.repository import Repository, stores
 from api.schemas import ImportOut, ImportRowError, StockOut, StockUpdate, StoreOut
+from core.errors import InvalidInput
 
 router = APIRouter(tags=["catalogue"])
 StoreCode = Annotated[str, Field(min_length=1, max_length=40)]
@@ -20,15 +20,15 @@ StoreCode = Annotated[str, Field(min_length=1, max_length=40)]
 
 @router.get("/stores", response_model=list[StoreOut], summary="Your stores and their kiosks")
 def list_stores(repo: Repository = Depends(access(None))) -> list[StoreOut]:
-    return [StoreOut(**store._asdict()) for store in repo.stores()]
+    return [StoreOut(**store._asdict()) for store in stores.with_kiosks(repo)]
 
 
 @router.put("/stores/{code}/stock", response_model=StockOut,
             summary="Set the stock of SKUs in one of your stores (0 removes); all or nothing")
 def update_stock(code: StoreCode, body: StockUpdate, repo: Repository = Depends(access("catalog:write")),
                  fit: Fitting = Depends(fitting)) -> StockOut:
-    store_id = repo.store_id(code)
-    updated = repo.set_stock({store_id: {item.sku: item.quantity for item in body.items}})
+    store_id = stores.id_of(repo, code)
+    updated = stores.set_stock(repo, {store_id: {item.sku: item.quantity for item in body.items}})
     fit.invalidate()
     return StockOut(store=code, updated=updated)
 

@@ -10,14 +10,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 
+from api.access import access
+from api.fitting import Fitting, fitting
+from api.repository import Repository, fit_results, passports, stores
+from api.schemas import ModelFitOut, RecommendationOut, TryOnDrawnOut
+from api.tryon_view import tryon_drawing
 from core.errors import NotFound
 from fitcore.fit.matcher import MatchFilters
 from shoe_db.models import CATEGORIES, GENDERS, LEVELS
-from api.access import access
-from api.fitting import Fitting, fitting
-from api.repository import Repository
-from api.schemas import ModelFitOut, RecommendationOut, TryOnDrawnOut
-from api.tryon_view import tryon_drawing
 
 router = APIRouter(prefix="/passports/{passport_id}", tags=["fit"])
 PassportId = Annotated[str, Field(min_length=1, max_length=32)]
@@ -38,10 +38,10 @@ def recommendations(passport_id: PassportId,
                                                                                   "keys default to theirs")] = None,
                     repo: Repository = Depends(access("recommendations:read")),
                     fit: Fitting = Depends(fitting)) -> Response:
-    record = repo.passport(passport_id, purpose="recommendations", commit=False)  # audited with the answer
-    store = store or repo.store_code(repo.principal.store_id)
+    record = passports.read(repo, passport_id, purpose="recommendations", commit=False)  # audited with the answer
+    store = store or stores.code_of(repo, repo.principal.store_id)
     if store:
-        repo.store_id(store)  # another tenant's store is not found
+        stores.id_of(repo, store)  # another tenant's store is not found
     filters = MatchFilters(category=category, gender=gender, use=use, level=level, price_min=price_min,
                            price_max=price_max, store=store)
     def top() -> str:
@@ -53,7 +53,7 @@ def recommendations(passport_id: PassportId,
 
     answer, computed = fit.answer(record, ("recommendations", n, filters), top)
     if computed:  # a kept answer is stored already: a rescan or a catalogue change makes a new one
-        repo.save_fit_result(record, "recommendations", {"n": n, **filters.__dict__}, answer)
+        fit_results.save(repo, record, "recommendations", {"n": n, **filters.__dict__}, answer)
     else:
         repo.commit()
     return Response(answer, media_type="application/json")  # validated when made: sent as it was kept
@@ -63,13 +63,13 @@ def recommendations(passport_id: PassportId,
 def size_for_product(passport_id: PassportId, model_id: int,
                      repo: Repository = Depends(access("recommendations:read")),
                      fit: Fitting = Depends(fitting)) -> ModelFitOut:
-    record = repo.passport(passport_id, purpose="size for a product", commit=False)  # audited with the answer
+    record = passports.read(repo, passport_id, purpose="size for a product", commit=False)  # audited with the answer
     m = fit.searched(record)
     fits = m.matcher.best_sizes(m.feet, [model_id], m.search)
     if not fits:
         raise NotFound(f"model {model_id} has no size with an interior: the matcher cannot size it")
     result = ModelFitOut.model_validate(fits[0], from_attributes=True)
-    repo.save_fit_result(record, "size", {"model_id": model_id}, _dump(result))
+    fit_results.save(repo, record, "size", {"model_id": model_id}, _dump(result))
     return result
 
 
@@ -84,7 +84,7 @@ def tryon(passport_id: PassportId, model_id: Annotated[int, Query()], size_id: A
                                                        "drawing is wanted")] = True,
           repo: Repository = Depends(access("recommendations:read")),
           fit: Fitting = Depends(fitting)) -> Response:
-    record = repo.passport(passport_id, purpose="try-on", commit=False)  # audited with the answer
+    record = passports.read(repo, passport_id, purpose="try-on", commit=False)  # audited with the answer
     matcher, feet = fit.matcher(), fit.feet(record)
     tried = matcher.tryon(feet, model_id, size_id)
     result = TryOnDrawnOut.model_validate(
@@ -92,7 +92,7 @@ def tryon(passport_id: PassportId, model_id: Annotated[int, Query()], size_id: A
          "drawing": tryon_drawing(matcher, feet, tried, fit.drawn_points(record)) if drawing else None})
     kept = result.model_dump(mode="json", exclude={"left": {"clearance_mm", "in_shoe"},
                                                    "right": {"clearance_mm", "in_shoe"}, "drawing": True})
-    repo.save_fit_result(record, "tryon", {"model_id": model_id, "size_id": size_id}, json.dumps(kept))
+    fit_results.save(repo, record, "tryon", {"model_id": model_id, "size_id": size_id}, json.dumps(kept))
     # validated when made; sent as is (FastAPI would dump, validate and encode the ~170 kB drawing once more)
     return Response(result.model_dump_json(), media_type="application/json")
 

@@ -9,11 +9,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import Conflict
 from api.access import access
 from api.mailing import MailingRunner
 from api.models import MailingJob
-from api.repository import Repository
+from api.repository import Repository, mailings
+from core.errors import Conflict
 
 router = APIRouter(prefix="/mailings", tags=["mailing"])
 JobId = Annotated[str, Field(min_length=1, max_length=32)]
@@ -69,7 +69,7 @@ def start_mailing(body: MailingIn, repo: Repository = Depends(access("batch:run"
 
 @router.get("/{job_id}", response_model=MailingJobOut, summary="A mailing job's state and progress")
 def get_mailing(job_id: JobId, repo: Repository = Depends(access("batch:run"))) -> MailingJobOut:
-    return job_out(repo.mailing_job(job_id))
+    return job_out(mailings.get(repo, job_id))
 
 
 @router.get("/{job_id}/results", response_model=MailingResultsOut,
@@ -77,11 +77,11 @@ def get_mailing(job_id: JobId, repo: Repository = Depends(access("batch:run"))) 
                     "consent since are left out)",
             responses={409: {"description": "the job has not finished"}})
 def mailing_results(job_id: JobId, repo: Repository = Depends(access("batch:run"))) -> MailingResultsOut:
-    job = repo.mailing_job(job_id)
+    job = mailings.get(repo, job_id)
     if job.state != "done":
         raise Conflict(f"mailing job {job_id} is {job.state}"
                        + (f" ({job.error})" if job.error else "") + ": results exist once it is done; poll "
                        f"GET /v1/mailings/{job_id}")
-    fits = repo.mailing_results(job)
+    fits = mailings.results(repo, job)
     return MailingResultsOut(job=job_out(job), products=[ProductAudience(model_id=m, customers=c)
                                                          for m, c in fits.items()])

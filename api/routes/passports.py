@@ -5,14 +5,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from pydantic import Field
 
-from fitcore.scan.pressure import PressureMap
 from api.access import access
 from api.auth import require_scope
-from api.passport_upload import SIDES, parse_upload, points_from_blob
+from api.passport_upload import parse_upload, points_from_blob
 from api.privacy import ply_bytes
-from api.repository import Repository
+from api.repository import Repository, feedback, passports
 from api.routes.views import passport_summary, staff_view, webshop_view
 from api.schemas import ErasureOut, FeedbackIn, FeedbackOut, PassportStaffView, PassportSummary, PassportWebshopView
+from core.vocabulary import SIDES
+from fitcore.scan.pressure import PressureMap
 
 router = APIRouter(prefix="/passports", tags=["passports"])
 PassportId = Annotated[str, Field(min_length=1, max_length=32)]
@@ -26,7 +27,7 @@ def get_passport(passport_id: PassportId, request: Request,
                  repo: Repository = Depends(access("passports:read"))) -> PassportWebshopView | PassportStaffView:
     if view == "staff":
         require_scope(repo.principal, "scans:read")
-    record = repo.passport(passport_id, purpose=f"{view} view")
+    record = passports.read(repo, passport_id, purpose=f"{view} view")
     if view == "staff":
         return staff_view(repo, record, str(request.base_url))
     return webshop_view(repo, record)
@@ -39,7 +40,7 @@ def get_passport(passport_id: PassportId, request: Request,
                              "description": "binary little-endian PLY, float32 x y z in mm"}})
 def get_points(passport_id: PassportId, side: Literal["left", "right"],
                repo: Repository = Depends(access("scans:read"))) -> Response:
-    record = repo.passport(passport_id, purpose=f"{side} points")
+    record = passports.read(repo, passport_id, purpose=f"{side} points")
     return Response(ply_bytes(points_from_blob(getattr(record, f"{side}_points"))),
                     media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{side}.ply"'})
@@ -50,7 +51,7 @@ def get_points(passport_id: PassportId, side: Literal["left", "right"],
                     "(kPa) and centre-of-pressure paths in the plate frame (mm); an uploaded passport has none (404)")
 def get_pressure_map(passport_id: PassportId, repo: Repository = Depends(access("passports:read"))) -> PressureMap:
     require_scope(repo.principal, "scans:read")
-    return repo.pressure_map(repo.passport(passport_id, purpose="pressure map"))
+    return passports.pressure_map(repo, passports.read(repo, passport_id, purpose="pressure map"))
 
 
 @router.put("/{passport_id}", response_model=PassportSummary,
@@ -59,31 +60,31 @@ def get_pressure_map(passport_id: PassportId, repo: Repository = Depends(access(
 def rescan(passport_id: PassportId, passport: UploadFile = File(description="passport.json"),
            left: UploadFile = File(description="left.ply"), right: UploadFile = File(description="right.ply"),
            repo: Repository = Depends(access("scans:write"))) -> PassportSummary:
-    record = repo.passport(passport_id, purpose="rescan")
+    record = passports.read(repo, passport_id, purpose="rescan")
     upload = parse_upload(passport.file.read(), {side: f.file.read() for side, f in zip(SIDES, (left, right))})
-    return passport_summary(repo.replace_passport(record, upload))
+    return passport_summary(passports.replace(repo, record, upload))
 
 
 @router.delete("/{passport_id}", response_model=ErasureOut,
                summary="Erase the passport with its fit results and feedback")
 def erase_passport(passport_id: PassportId, repo: Repository = Depends(access("passports:erase"))) -> ErasureOut:
-    return ErasureOut(deleted=dict(repo.erase_passport(repo.passport(passport_id, purpose="erase"))))
+    return ErasureOut(deleted=dict(passports.erase(repo, passports.read(repo, passport_id, purpose="erase"))))
 
 
 @router.post("/{passport_id}/feedback", status_code=201, response_model=FeedbackOut,
              summary="Record what happened with a shoe: recommended, tried, chosen, bought, returned (with reason)")
 def add_feedback(passport_id: PassportId, body: FeedbackIn,
                  repo: Repository = Depends(access("feedback:write"))) -> FeedbackOut:
-    record = repo.passport(passport_id, purpose="feedback")
-    return _feedback_out(*repo.add_feedback(record, body))
+    record = passports.read(repo, passport_id, purpose="feedback")
+    return _feedback_out(*feedback.add(repo, record, body))
 
 
 @router.get("/{passport_id}/feedback", response_model=list[FeedbackOut], summary="The passport's feedback events")
 def list_feedback(passport_id: PassportId, repo: Repository = Depends(access("passports:read"))) -> list[FeedbackOut]:
-    record = repo.passport(passport_id, purpose="feedback list")
-    return [_feedback_out(*row) for row in repo.feedback_of(record)]
+    record = passports.read(repo, passport_id, purpose="feedback list")
+    return [_feedback_out(*row) for row in feedback.of_passport(repo, record)]
 
 
-def _feedback_out(feedback, sku: str, store: str | None) -> FeedbackOut:
-    return FeedbackOut(id=feedback.id, event=feedback.event, sku=sku, reason=feedback.reason, store=store,
-                       recorded_at=feedback.recorded_at)
+def _feedback_out(stored, sku: str, store: str | None) -> FeedbackOut:
+    return FeedbackOut(id=stored.id, event=stored.event, sku=sku, reason=stored.reason, store=store,
+                       recorded_at=stored.recorded_at)

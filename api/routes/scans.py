@@ -11,11 +11,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.errors import NotFound
 from api.access import access
 from api.repository import Repository
 from api.scans import ScanJob, ScanManager, ScanStatus
 from api.schemas import LoyaltyId
+from core.errors import NotFound
 
 router = APIRouter(tags=["scans"])
 RigSerial = Annotated[str, Field(min_length=1, max_length=40)]

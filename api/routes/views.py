@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from fitcore.scan.passport import Passport
 from api.models import PassportRecord
-from api.passport_upload import SIDES
-from api.repository import Repository
+from api.repository import Repository, fit_results, passports
 from api.schemas import FeetView, FitResultOut, FootView, PassportStaffView, PassportSummary, PassportWebshopView
+from core.vocabulary import SIDES
+from fitcore.scan.passport import Passport
 
 
 def passport_summary(record: PassportRecord) -> PassportSummary:
@@ -23,7 +23,7 @@ def webshop_view(repo: Repository, record: PassportRecord) -> PassportWebshopVie
 
 def staff_view(repo: Repository, record: PassportRecord, base_url: str) -> PassportStaffView:
     passport = Passport.model_validate_json(record.passport_json)
-    return PassportStaffView(**_webshop_fields(repo, record, passport), customer=repo.loyalty_id_of(record),
+    return PassportStaffView(**_webshop_fields(repo, record, passport), customer=passports.loyalty_id_of(repo, record),
                              passport=passport,
                              points={side: f"{base_url}v1/passports/{record.id}/points/{side}" for side in SIDES})
 
@@ -33,6 +33,6 @@ def _webshop_fields(repo: Repository, record: PassportRecord, passport: Passport
                                       toe_shape=getattr(passport.feet, side).toe_shape,
                                       sizes=getattr(passport.feet, side).sizes) for side in SIDES})
     results = [FitResultOut(kind=r.kind, request=json.loads(r.request_json), result=json.loads(r.result_json),
-                            created_at=r.created_at) for r in repo.fit_results(record)]
+                            created_at=r.created_at) for r in fit_results.of_passport(repo, record)]
     return dict(id=record.id, scanned_at=record.scanned_at, updated_at=record.updated_at, feet=feet,
                 pair_sizes=passport.pair_sizes, fit_results=results)

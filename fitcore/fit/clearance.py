@@ -1,7 +1,7 @@
 """Signed clearance of placed foot points inside shoe interiors: the matcher's numba kernels and their references.
 
 Interiors are the section representation of fitcore.fit.sections (STATIONS x (cy, cz, ANGLES radii) per size, shoe
-frame). A foot is placed in a size by a pose (yaw about the pternion, then a shift in x and y; see fitcore.fit.fit_model),
+frame). A foot is placed in a size by a pose (yaw about the pternion, then a shift in x and y; fitcore.fit.fit_model),
 and the clearance of a point is the one docs/catalog.md defines: the interpolated wall radius along the point's
 direction from the interpolated section centre minus its distance from that centre, and at most x (behind the
 heel counter) and L - x (beyond the toe). Positive is room, negative is the foot pressing the shoe out.
@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import math
 
-from core.jit import numba
 import numpy as np
 
-REGIONS = ("toe", "ball", "instep", "heel")
+from core.jit import numba
+from core.vocabulary import REGIONS
+
 N_REGIONS = len(REGIONS)
 OUTSIDE = -1  # region code of a point that is in no region (e.g. the arch's side, the leg)
 # Per pair and region: sum of clearance, number of points, sum of the clearance below zero (pressure).
 STATS = 3
+IDENTITY_POSE = np.array([1.0, 0.0, 0.0, 0.0])  # (cos, sin, dx, dy) that leaves points where they are (shoe frame)
 
 
 @numba.njit(cache=True, inline="always")

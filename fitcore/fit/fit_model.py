@@ -23,12 +23,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fitcore.fit.clearance import (N_REGIONS, OUTSIDE, REGIONS, outline_measures, placed_clearance_mm, summarise_pairs,
-                               summarise_pairs_reference, summarise_pairs_serial)
 from core.errors import MeasurementError
+from core.vocabulary import INSTEP_AT, REGIONS, VERDICTS
+from fitcore.fit.clearance import (
+    N_REGIONS,
+    OUTSIDE,
+    outline_measures,
+    placed_clearance_mm,
+    summarise_pairs,
+    summarise_pairs_reference,
+    summarise_pairs_serial,
+)
+from fitcore.fit.pair_measures import pair_measures, pair_measures_serial
 from fitcore.fit.profiles import MEASURES, FitProfiles
 from fitcore.scan.footframe import medial_sign
-from fitcore.fit.pair_measures import pair_measures, pair_measures_serial
 
 MAX_YAW_DEG = 4.0
 EVAL_POINTS = {"heel": 64, "toe": 48, "ball": 64}  # per foot: the evaluation sample; heel first: it scores
@@ -38,7 +46,6 @@ BALL_BAND = (0.62, 0.80)
 BALL_MIN_Z_MM = 12.0  # a scan sees the sides from ~10 mm up: below, coverage would bias the mean
 INSTEP_BAND = (0.42, 0.58)
 INSTEP_FROM_HEIGHT = 0.5  # of the instep height: the dorsum and the upper sides
-INSTEP_AT = 0.5  # where the passport's instep girth is taken
 HEEL_BAND = (0.0, 0.22)
 HEEL_Z_MM = (12.0, 35.0)
 HEEL_SLICES = (0.03, 0.06, 0.09)  # where the heel breadth profile is taken (mailing descriptor): scans see it
@@ -56,7 +63,6 @@ FOREFOOT_STATIONS = (0.55, 0.60, 0.65, 0.70, 0.75, 0.80)
 HEEL_CENTRE_AT = 0.10
 LEG_BEFORE = 0.4  # behind this fraction of the length, points above the cavity's cap are the leg
 LEG_ABOVE_INSTEP_MM = 10.0  # and anywhere, points this far above the instep's top
-VERDICTS = ("tight", "good", "roomy")
 MIN_POINTS = 500
 PARALLEL_FROM_PAIRS = 64  # fewer (foot, size) pairs run on one thread
 _BALL, _WIDTH = REGIONS.index("ball"), MEASURES.index("ball_width")

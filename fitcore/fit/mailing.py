@@ -13,19 +13,27 @@ Per product (a shoe model; all its width fittings) and passport, the kernel does
 deciding foot: per size run the size whose toe room is best from lengths alone, then a climb to the best-scoring
 neighbour, with toe room, the ball's girth and width room and the instep's girth room computed by the same
 formulas; only the heel comes from the signature instead of the foot's points. A product fits when its best size
-scores at least the profiles' `fits_min_score` with no region tight (`ModelFit.fits`). docs/fit-model.md gives the agreement with the matcher.
+scores at least the profiles' `fits_min_score` with no region tight (`ModelFit.fits`). docs/fit-model.md gives the
+agreement with the matcher.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.jit import numba
 import numpy as np
 
 from core.errors import CatalogError
-from fitcore.fit.fit_model import (BALL_CENTRE_AT, BALL_WIDTH_STATIONS, FOREFOOT_STATIONS, HEEL_CENTRE_AT, HEEL_SLICES, INSTEP_AT,
-                         MAX_YAW_DEG)
+from core.jit import numba
+from core.vocabulary import INSTEP_AT
+from fitcore.fit.fit_model import (
+    BALL_CENTRE_AT,
+    BALL_WIDTH_STATIONS,
+    FOREFOOT_STATIONS,
+    HEEL_CENTRE_AT,
+    HEEL_SLICES,
+    MAX_YAW_DEG,
+)
 from fitcore.fit.profiles import FitProfiles
 
 DESCRIPTOR_FIELDS = ("length_mm", "ball_girth_mm", "instep_girth_mm", "heel_offset_mm", "heel_slope",

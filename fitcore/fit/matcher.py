@@ -21,16 +21,26 @@ from pathlib import Path
 
 import numpy as np
 
-from fitcore.fit.catalogue import MatcherCatalogue
-from fitcore.fit.clearance import REGIONS
 from core.errors import CatalogError, MeasurementError, MeshError
-from fitcore.fit.fit_model import (FootFit, FootShape, PairValues, SizeTables, evaluate_pairs, foot_fit,
-                         heel_room_from_breadths_mm, point_clearance_mm, poses, prepare_foot, scores)
-from fitcore.fit.profiles import FitProfiles
+from core.vocabulary import REGIONS, SIDES
+from fitcore.fit.catalogue import MatcherCatalogue
+from fitcore.fit.fit_model import (
+    FootFit,
+    FootShape,
+    PairValues,
+    SizeTables,
+    evaluate_pairs,
+    foot_fit,
+    heel_room_from_breadths_mm,
+    point_clearance_mm,
+    poses,
+    prepare_foot,
+    scores,
+)
 from fitcore.fit.mailing import MailingProducts
+from fitcore.fit.profiles import FitProfiles
 from fitcore.scan.passport import MeasurementsModel, Passport
 
-SIDES = ("left", "right")
 MAX_ROUNDS = 6  # neighbour rounds of the full search; a run's best size moves at most this many sizes
 SIGNATURE_SIZES = 64  # sizes the mailing descriptor's heel signature is taken over...
 SIGNATURE_ROOM_MM = 30.0  # ...among those with up to this much toe room

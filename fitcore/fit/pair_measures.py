@@ -3,7 +3,7 @@ forefoot and instep girth room, room across the ball), in one numba pass.
 
 The matcher's second kernel, beside fitcore.fit.clearance's point kernel. It reads per-size tables indexed by the
 pair's size (no per-pair copies of the tables), which is what makes it cheaper than numpy at 20,000 pairs a
-search. fitcore.fit.fit_model states the formulas and holds the plain numpy reference (`pair_measures_reference`) that the
+search. fitcore.fit.fit_model states the formulas and holds the plain numpy reference (`pair_measures_reference`) the
 tests compare this with. Geometry constants come in as arguments (fitcore.fit.fit_model owns them).
 
 Per foot (rows of `feet`, FOOT_FIELDS): length, heel and ball centre and tip position across the foot, instep
@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 
-from core.jit import numba
 import numpy as np
+
+from core.jit import numba
 
 FOOT_FIELDS = ("length_mm", "heel_centre_y_mm", "ball_centre_y_mm", "tip_y_mm", "instep_girth_mm", "ball_width_mm")
 MEASURE_COLUMNS = ("toe", "forefoot", "instep", "ball_width")

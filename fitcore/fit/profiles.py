@@ -1,6 +1,6 @@
 """Category fit profiles: what a good fit is per kind of shoe, kept as data in profiles.toml.
 
-A profile gives, per measure (MEASURES: the fit regions of fitcore.fit.clearance.REGIONS, then the ball's width), the
+A profile gives, per measure (MEASURES: the fit regions of core.vocabulary.REGIONS, then the ball's width), the
 good band [lo, hi], the ideal value, the deviation perceived as one step (`unit`) and the measure's weight. Shoe
 models choose a profile by category (and ski boots by level). The arrays `lo`, `ideal`, `hi`, `unit`, `weight`
 (profiles x measures) let the matcher score thousands of sizes at once.
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fitcore.fit.clearance import REGIONS
 from core.errors import ConfigError
+from core.vocabulary import REGIONS
 
 DEFAULT_PATH = Path(__file__).with_name("profiles.toml")
 _FIELDS = ("lo", "ideal", "hi", "unit", "weight")

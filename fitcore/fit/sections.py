@@ -12,15 +12,15 @@ The whole catalogue loads into one (n_sizes, STATIONS, 2 + ANGLES) array.
 
 The signed clearance of a point (x, y, z) is the interpolated wall radius along its direction minus its
 distance from the interpolated centre (positive: inside, room left; negative: the foot presses out), and
--x behind the heel or x - L beyond the toe when those are worse: `radial_clearance_mm` below is the reference.
+-x behind the heel or x - L beyond the toe when those are worse: fitcore.fit.clearance computes it.
 """
 
 from __future__ import annotations
 
-from core.jit import numba
 import numpy as np
 
 from core.errors import CatalogError
+from core.jit import numba
 
 STATIONS = 48
 ANGLES = 36
@@ -127,31 +127,3 @@ def sections_from_blob(blob: bytes) -> np.ndarray:
         raise CatalogError(f"stored interior sections have {len(blob)} bytes, expected {SECTIONS_BYTES} "
                            f"({STATIONS} stations x {ANGLES} angles): re-import the catalogue")
     return np.frombuffer(blob, dtype="<f4").reshape(STATIONS, ROW)
-
-
-@numba.njit(cache=True, parallel=True)
-def radial_clearance_mm(points_mm, sections, length_mm):
-    """Signed clearance (mm) of each point (N, 3) inside one interior: positive = room, negative = pressure."""
-    n_st = sections.shape[0]
-    n_ang = sections.shape[1] - 2
-    out = np.empty(points_mm.shape[0], dtype=np.float32)
-    for i in numba.prange(points_mm.shape[0]):
-        x = points_mm[i, 0]
-        u = min(max(x / length_mm * n_st - 0.5, 0.0), n_st - 1.0)
-        k = min(int(u), n_st - 2)
-        t = u - k
-        cy = (1 - t) * sections[k, 0] + t * sections[k + 1, 0]
-        cz = (1 - t) * sections[k, 1] + t * sections[k + 1, 1]
-        dy = points_mm[i, 1] - cy
-        dz = points_mm[i, 2] - cz
-        a = np.arctan2(dz, dy) / (2 * np.pi) * n_ang
-        if a < 0:
-            a += n_ang
-        j = int(a) % n_ang
-        j1 = (j + 1) % n_ang
-        s = a - int(a)
-        wall = ((1 - t) * ((1 - s) * sections[k, 2 + j] + s * sections[k, 2 + j1])
-                + t * ((1 - s) * sections[k + 1, 2 + j] + s * sections[k + 1, 2 + j1]))
-        clearance = wall - np.sqrt(dy * dy + dz * dz)
-        out[i] = min(clearance, x, length_mm - x)
-    return out

@@ -24,13 +24,6 @@ from scipy.optimize import least_squares
 
 from core.errors import CalibrationError
 from core.frame_stamp import STAMP_HEIGHT_PX, STAMP_WIDTH_PX
-from fitcore.scan.calibration import (
-    CalibrationQuality,
-    LaserPlane,
-    RigCalibration,
-    new_calibration_id,
-)
-from fitcore.scan.laser_peaks import image_peaks
 from core.plate_marks import (
     CROSS_ARM_MM,
     PLATE_MARKS_MM,
@@ -39,6 +32,13 @@ from core.plate_marks import (
     mark_points_mm,
 )
 from device.capture import Still
+from fitcore.scan.calibration import (
+    CalibrationQuality,
+    LaserPlane,
+    RigCalibration,
+    new_calibration_id,
+)
+from fitcore.scan.laser_peaks import image_peaks
 
 TARGET = TargetSpec()
 CORNER_WINDOW_PX = 11  # cornerSubPix half window at most (23 x 23 px)

@@ -18,8 +18,6 @@ import numpy as np
 from core.errors import CalibrationError
 
 
-
-
 @dataclass(frozen=True)
 class LaserPlane:
     """The plane n.x + offset_mm = 0 lit by one line laser, in the camera frame (mm)."""

@@ -1,4 +1,4 @@
-"""The foot frame of DESIGN.md section 4, found from the surface of a standing foot.
+"""The foot frame of docs/measurements.md, found from the surface of a standing foot.
 
 Foot frame (F): mm; origin on the floor (z = 0) under the pternion (the rearmost heel point); +x along the foot
 axis, from the pternion through the tip of the second toe, horizontal; +z up; +y = z cross x (the customer's
@@ -19,10 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.errors import MeasurementError
+from core.vocabulary import HEEL_ZONE_FRACTION, HEEL_ZONE_HEIGHT_MM, SIDES
 
-SIDES = ("left", "right")
-HEEL_ZONE_HEIGHT_MM = 50.0  # pternion and heel width are taken below this height (under the malleoli)
-HEEL_ZONE_FRACTION = 0.2  # the rear 20% of the foot length
 FOOTPRINT_HEIGHT_MM = 40.0  # the first guess of the axis uses the foot below this height (no leg)
 TOE_ZONE_FRACTION = 0.72  # toes are searched in front of this fraction of the length
 TOE_BIN_MM = 1.0  # width of the columns of the toes' front profile

@@ -32,10 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from core.jit import njit, prange
 
-from core.frame_stamp import STAMP_HEIGHT_PX, STAMP_WIDTH_PX
 from core.errors import FootfitError
+from core.frame_stamp import STAMP_HEIGHT_PX, STAMP_WIDTH_PX
+from core.jit import njit, prange
 
 THRESHOLD_DN = 20  # above ambient: the plate line peaks near 100 DN, noise is ~2 DN, JPEG ringing < 10 DN
 WINDOW_PAD_PX = 2  # the centre-of-mass window extends the run by this much each side (line sigma 0.6-1.2 px)

@@ -1,4 +1,4 @@
-"""Foot measurements (DESIGN.md section 4) from the surface of a standing foot, and from mesh files.
+"""Foot measurements (docs/measurements.md) from the surface of a standing foot, and from mesh files.
 
 One code path for everything: a point set in the plate frame (mm, standing on z = 0) is put into its foot frame
 (fitcore/scan/footframe.py) and measured there. A mesh is first sampled densely over its surface, so a reconstructed
@@ -15,10 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import MeasurementError, MeshError
-from fitcore.scan.footframe import (
-    EXTREME_BAND_MM,
+from core.mesh import MESH_SUFFIXES, Mesh, read_mesh
+from core.vocabulary import (
+    FOOT_HEIGHT_RANGE_MM,
+    FOOT_LENGTH_RANGE_MM,
     HEEL_ZONE_FRACTION,
     HEEL_ZONE_HEIGHT_MM,
+    INSTEP_AT,
+    MIN_FOOT_LENGTH_TO_WIDTH,
+)
+from fitcore.scan.footframe import (
+    EXTREME_BAND_MM,
     FootFrame,
     find_foot_frame,
     longest_toe_tip,
@@ -26,13 +33,11 @@ from fitcore.scan.footframe import (
     surface_extreme,
     toe_tips,
 )
-from core.mesh import MESH_SUFFIXES, Mesh, read_mesh
 
 SAMPLES_PER_MM2 = 1.0  # a mesh is measured through points sampled this densely over its surface
 MIN_SAMPLES, MAX_SAMPLES = 20_000, 2_000_000  # whatever its size (a mesh in metres must still read as one)
 BALL_ZONE = (0.55, 0.85)  # the ball points are the medial and lateral extremes between these fractions of length
-INSTEP_FRACTION = 0.5  # instep girth and height: the section at half the foot length
-INSTEP_OFFSETS_MM = (-2.0, -1.0, 0.0, 1.0, 2.0)  # ... averaged over parallel cuts this near it (see instep_mm)
+INSTEP_OFFSETS_MM = (-2.0, -1.0, 0.0, 1.0, 2.0)  # the instep's section is averaged over cuts this near INSTEP_AT
 SECTION_HALF_THICKNESS_MM = 4.0  # points this near a section's plane take part in it (a stripe or two of a scan)
 SECTION_BIN_DEG = 3.0  # a section's outline: one point per this much angle around its centre
 SECTION_MIN_POINTS = 4  # fewer points in an angle bin leave it empty (the outline's hull spans the gap)
@@ -44,9 +49,6 @@ TOE_SHAPES = ("egyptian", "greek", "square")
 MIN_POINTS = 500
 FLOOR_TOLERANCE_MM = 3.0  # the lowest points must lie within this of z = 0
 MAX_FLOOR_GAP_MM = 8.0  # the scanner loses the lowest few mm; more than this above z = 0: not standing on it
-LENGTH_RANGE_MM = (150.0, 380.0)
-MIN_LENGTH_TO_WIDTH = 1.8
-HEIGHT_RANGE_MM = (25.0, 450.0)
 METRE_EXTENT = 1.0  # a foot in metres is less than this across
 
 
@@ -195,18 +197,18 @@ def checked_points(points_mm: np.ndarray) -> np.ndarray:
         )
     xy = p[:, :2] - p[:, :2].mean(axis=0)
     length, width = np.ptp(xy @ np.linalg.eigh(xy.T @ xy)[1][:, ::-1], axis=0)  # along the principal axes
-    lo, hi = LENGTH_RANGE_MM
+    lo, hi = FOOT_LENGTH_RANGE_MM
     if not lo <= length <= hi:
         raise MeasurementError(
             f"the surface is {length:.0f} mm long, not a foot ({lo:.0f}-{hi:.0f} mm): check that it is one foot "
             "in millimetres"
         )
-    if length < MIN_LENGTH_TO_WIDTH * width:
+    if length < MIN_FOOT_LENGTH_TO_WIDTH * width:
         raise MeasurementError(
-            f"the surface is {length:.0f} x {width:.0f} mm on the floor: a foot is at least {MIN_LENGTH_TO_WIDTH} "
-            "times longer than wide; check that it is one foot, not two or something else"
+            f"the surface is {length:.0f} x {width:.0f} mm on the floor: a foot is at least "
+            f"{MIN_FOOT_LENGTH_TO_WIDTH} times longer than wide; check that it is one foot, not two or something else"
         )
-    lo, hi = HEIGHT_RANGE_MM
+    lo, hi = FOOT_HEIGHT_RANGE_MM
     if not lo <= extent[2] <= hi:
         raise MeasurementError(
             f"the surface is {extent[2]:.0f} mm high, not a foot ({lo:.0f}-{hi:.0f} mm): +z must be up"
@@ -242,14 +244,14 @@ def heel_width_mm(local_mm: np.ndarray, length_mm: float) -> float:
 
 
 def instep_mm(local_mm: np.ndarray, length_mm: float) -> tuple[float, float]:
-    """(girth, height) of the instep: the section perpendicular to the axis at INSTEP_FRACTION of the length.
+    """(girth, height) of the instep: the section perpendicular to the axis at INSTEP_AT of the length.
 
     A scan's section gathers the stripes that pass near its plane, and which ones do changes from one placement
     to the next: moving a single cut by 0.5 mm changed its girth by up to ~1.3 mm more than the mesh's smooth
     growth toward the ankle (~1.7 mm per mm) on 1.5 deg scans. The mean over the parallel cuts at
     INSTEP_OFFSETS_MM from it (symmetric, so a girth that grows linearly along the foot keeps its value at 50%)
     averages those jumps."""
-    cuts = [section(local_mm, np.array([INSTEP_FRACTION * length_mm + offset, 0.0]), np.array([0.0, 1.0]))
+    cuts = [section(local_mm, np.array([INSTEP_AT * length_mm + offset, 0.0]), np.array([0.0, 1.0]))
             for offset in INSTEP_OFFSETS_MM]
     return float(np.mean([girth_mm(cut) for cut in cuts])), float(np.mean([cut.top_mm for cut in cuts]))
 

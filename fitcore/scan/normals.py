@@ -20,8 +20,9 @@ Normals are turned toward each point's viewpoint (the camera that saw it), i.e. 
 from __future__ import annotations
 
 import numpy as np
-from core.jit import njit, prange
 from scipy.spatial import cKDTree
+
+from core.jit import njit, prange
 
 
 def nearest_neighbours(points: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

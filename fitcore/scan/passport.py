@@ -14,9 +14,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.errors import MeasurementError
+from core.sizes import Sizes, pair_sizes, sizes_for
 from fitcore.scan.measure import FootMeasurements
 from fitcore.scan.pressure import FootPressure, PlateMetrics
-from core.sizes import Sizes, pair_sizes, sizes_for
 
 PASSPORT_VERSION = 1
 RIGID_TOLERANCE = 1e-6

@@ -12,15 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from core.mesh import write_points
 from core.rawscan import RawScan
+from core.vocabulary import SIDES
 from fitcore.scan.calibration import RigCalibration
 from fitcore.scan.measure import FootMeasurements, measure_points
-from core.mesh import write_points
 from fitcore.scan.passport import Passport, QualityModel, build_passport
 from fitcore.scan.pressure import PressureMap, plate_metrics, pressure_map
 from fitcore.scan.reconstruct import FootCloud, reconstruct_foot
-
-SIDES = ("left", "right")
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Plantar pressure metrics (DESIGN.md section 4) from the plate recording of a customer standing on both feet.
+"""Plantar pressure metrics (docs/measurements.md) from the plate recording of a customer standing on both feet.
 
 Plate grid: row r at plate x = (r - (rows - 1) / 2) * pitch, column c at y = (c - (cols - 1) / 2) * pitch (mm;
 docs/frames.md); +y is the customer's left, so the left foot is the print at larger y. Pressures are zeroed by the

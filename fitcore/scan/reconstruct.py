@@ -29,9 +29,9 @@ import numpy as np
 import open3d as o3d
 from scipy.spatial import cKDTree
 
+from core.errors import FootfitError, ScanQualityError
 from core.rawscan import FootFrames
 from fitcore.scan.calibration import RigCalibration
-from core.errors import FootfitError, ScanQualityError
 from fitcore.scan.laser_peaks import LaserPeakError, LaserPeaks, laser_peaks
 from fitcore.scan.normals import nearest_neighbours, plane_fits, statistical_inliers
 from fitcore.scan.triangulate import check_image_size, frame_laser_index, peaks_to_plate

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from core.jit import njit, prange
 
-from fitcore.scan.calibration import RigCalibration
 from core.errors import FootfitError
+from core.jit import njit, prange
+from fitcore.scan.calibration import RigCalibration
 from fitcore.scan.laser_peaks import LaserPeaks
 
 UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 1e-10)  # the 5-iteration default

@@ -1,6 +1,6 @@
 """`footfit serve`: the service as its own process on the settings' database (SQLite file or PostgreSQL),
-migrated at start, /v1 behind keys made with `footfit keys create`, the schema at /openapi.json; the service's
-migrations down and up again."""
+migrated at start, /v1 behind keys made with `footfit keys create`, the schema at /openapi.json. The migrations
+themselves: tests/unit/api/test_api_migrations.py."""
 
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ import time
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import create_engine, inspect
 
-from api.db import downgrade_service, open_service_db
-from shoe_db.db import database_url as sqlalchemy_url
-from tests.conftest import _free_port
+from api.db import database_url as sqlalchemy_url
+from api.migrations import VERSION_TABLE
+from testing.net import free_port
 
 START_TIMEOUT_S = 60
 
@@ -27,8 +26,9 @@ def _footfit(env: dict, *args: str) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
+@pytest.mark.slow
 def test_serve_migrates_and_answers_on_the_configured_database(database_url, tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "FOOTFIT_DATABASE_URL": database_url, "FOOTFIT_DATA_DIR": str(tmp_path / "var")}
     server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -38,7 +38,7 @@ def test_serve_migrates_and_answers_on_the_configured_database(database_url, tmp
         assert schema["paths"] and all(path.startswith("/v1/") for path in schema["paths"])
         assert "ApiKey" in schema["components"]["securitySchemes"]
         tables = set(inspect(create_engine(sqlalchemy_url(database_url))).get_table_names())
-        assert {"api_alembic_version", "shoe_db_alembic_version", "tenant", "passport", "audit_log"} <= tables
+        assert {VERSION_TABLE, "size_variant", "tenant", "passport", "audit_log"} <= tables
 
         assert httpx.get(f"{base}/v1/me").status_code == 401
         assert _footfit(env, "tenants", "create", "shop").returncode == 0
@@ -62,18 +62,3 @@ def _wait_for(url: str, server: subprocess.Popen) -> dict:
         except httpx.TransportError:
             time.sleep(0.2)
     raise AssertionError(f"footfit serve did not answer {url} within {START_TIMEOUT_S} s")
-
-
-def test_the_service_schema_goes_down_and_up_again(database_url):
-    engine = open_service_db(database_url)
-    downgrade_service(engine)
-    left = set(inspect(engine).get_table_names())
-    assert "passport" not in left and "audit_log" not in left and "size_variant" in left  # the catalogue stays
-    open_service_db(database_url)  # and back, triggers included
-    with engine.begin() as conn:
-        conn.execute(text("INSERT INTO tenant (name, retention_days, created_at) VALUES ('t', 1, CURRENT_TIMESTAMP)"))
-        conn.execute(text("INSERT INTO audit_log (at, tenant_id, actor, action, object_type, object_id, detail) "
-                          "VALUES (CURRENT_TIMESTAMP, 1, 'a', 'read', 'passport', 'x', '')"))
-    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_log"))
-    engine.dispose()

@@ -17,7 +17,7 @@ import pytest
 
 from fitcore.scan.calibration import save_calibration
 from simulator.rig import DEMO_RIG_SERIAL, rig_geometry
-from tests.conftest import _free_port
+from testing.net import free_port
 from testing.sim_truth import calibration_from_truth
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ def test_the_demo_serves_a_kiosk_with_printed_keys_and_starts_again(tmp_path):
     save_calibration(data_dir, replace(cal, created_at=datetime.now(timezone.utc).isoformat()))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFIT_")}
     env["FOOTFIT_DATA_DIR"] = str(data_dir)
-    port = _free_port()
+    port = free_port()
 
     proc, address, keys = start_demo(env, port)
     try:

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from api.db import open_service_db
 from cli.main import main
 from core.mesh import write_points
 from core.settings import get_settings
-from shoe_db.db import open_catalog
 from shoe_db.importer import import_products
 from simulator.catalog import generate_catalogue, write_catalogue
 from testing.fit_subjects import subject_feet
@@ -50,7 +50,7 @@ def setup(tmp_path_factory):
     env = {"FOOTFIT_DATABASE_URL": f"sqlite:///{folder / 'catalogue.sqlite'}", "FOOTFIT_DATA_DIR": str(folder / "var")}
     products = write_catalogue(generate_catalogue(20, 4, stores=2), folder / "files")
     assert import_products(products, folder / "files" / "interiors",
-                           engine=open_catalog(env["FOOTFIT_DATABASE_URL"])).committed
+                           engine=open_service_db(env["FOOTFIT_DATABASE_URL"])).committed
     feet = subject_feet(17)
     scan = folder / "scan"
     scan.mkdir()

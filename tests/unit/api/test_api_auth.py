@@ -12,9 +12,9 @@ from sqlmodel import Session
 from api import auth
 from api.access import authenticated
 from api.app import create_app
+from api.models import ApiKey, utc_now
 from api.routes import ROUTERS
 from cli.main import main
-from api.models import ApiKey, utc_now
 from core.errors import ConfigError, Unauthenticated
 from core.settings import get_settings
 from device.rig import HardwareRigProvider

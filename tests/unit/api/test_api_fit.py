@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from api import tenancy
 from api.models import AuditEntry
-from api.repository import FIT_RESULTS_KEPT
+from api.repository.fit_results import FIT_RESULTS_KEPT
 from shoe_db.models import Stock, Store
 from testing.api_world import POINTS_PER_FOOT, import_catalogue, world
 
@@ -117,7 +117,8 @@ def test_a_passport_keeps_the_newest_answers_of_each_kind(database_url):
         base = f"/v1/passports/{w.passport('A', 'C1')}"
         limits = [500.0 + i for i in range(FIT_RESULTS_KEPT + 5)]
         for limit in limits:
-            assert w.call("A", "webshop", "GET", f"{base}/recommendations", params={"price_max": limit}).status_code == 200
+            answer = w.call("A", "webshop", "GET", f"{base}/recommendations", params={"price_max": limit})
+            assert answer.status_code == 200
         kept = [f["request"]["price_max"] for f in w.call("A", "webshop", "GET", base).json()["fit_results"]
                 if f["kind"] == "recommendations"]
         assert sorted(kept) == limits[-FIT_RESULTS_KEPT:]

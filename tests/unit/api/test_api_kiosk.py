@@ -15,16 +15,16 @@ import pytest
 from sqlmodel import Session
 
 from api.auth import authenticate
-from cli.main import main
 from api.models import PressureMapRecord
 from api.passport_upload import parse_upload
-from api.repository import Repository
+from api.repository import Repository, customers, passports
 from api.scans import PREVIEW_WIDTH_PX, CameraPreview
+from cli.main import main
 from device.plate import PLATE_PITCH_MM
 from fitcore.scan.pressure import PressureMap, plate_metrics, pressure_map
 from testing.api_world import scan_files, world
-from testing.kiosk_world import RIG, kiosk_world, start, wait_for
 from testing.footprints import footprint
+from testing.kiosk_world import RIG, kiosk_world, start, wait_for
 
 
 def schematic_map() -> PressureMap:
@@ -38,7 +38,8 @@ def kiosk_passport(w, loyalty_id: str) -> str:
     upload = parse_upload(files.passport, {"left": files.left, "right": files.right})
     with Session(w.engine, expire_on_commit=False) as session:
         repo = Repository(session, authenticate(session, w.tenants["A"].keys["kiosk"]))
-        return repo.add_passport(repo.customer(loyalty_id), upload, source="kiosk", pressure=schematic_map()).id
+        return passports.add(repo, customers.get(repo, loyalty_id), upload, source="kiosk",
+                             pressure=schematic_map()).id
 
 
 def test_the_pressure_map_is_staff_only_erased_and_exported_with_its_passport(database_url):

@@ -14,9 +14,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from api import audit
-from cli.main import main
 from api.models import AuditEntry, Consent, Customer, Feedback, FitResult, PassportRecord, utc_now
 from api.privacy import purge_expired
+from cli.main import main
 from testing.api_world import import_catalogue, scan_files, world
 
 

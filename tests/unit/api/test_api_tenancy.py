@@ -1,13 +1,18 @@
 """Tenant isolation: every route with an id in its path answers tenant B's admin key (all scopes) with 404 for
-tenant A's objects, and leaves them as they were."""
+tenant A's objects, and leaves them as they were; and a query on a repository's session, even one naming no tenant,
+reaches only the caller's tenant."""
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlalchemy import func, update
+from sqlmodel import Session, select
 
 from api import tenancy
-from api.models import PassportRecord
-from testing.api_world import import_catalogue, scan_files, world
+from api.auth import authenticate
+from api.db import open_service_db
+from api.models import Customer, PassportRecord
+from api.repository import Repository
+from testing.api_world import add_tenant, import_catalogue, scan_files, world
 
 MULTIPART = {("post", "/v1/customers/{loyalty_id}/passports"), ("put", "/v1/passports/{passport_id}")}
 
@@ -56,3 +61,19 @@ def _body(method: str, path: str, sku: str) -> dict | None:
         ("post", "/v1/passports/{passport_id}/feedback"): {"event": "bought", "sku": sku},
         ("post", "/v1/rigs/{rig_serial}/scans"): {"loyalty_id": "C1"},
     }.get((method, path))
+
+
+def test_a_query_on_a_repositorys_session_reaches_only_the_callers_tenant(database_url):
+    engine = open_service_db(database_url)
+    with Session(engine) as session:
+        keys = add_tenant(session, "tenant-a", "STORE-A"), add_tenant(session, "tenant-b", "STORE-B")
+        tenant_ids = [tenancy.tenant_named(session, k.name).id for k in keys]
+        session.add_all([Customer(tenant_id=t, loyalty_id="C1") for t in tenant_ids])
+        session.commit()
+    with Session(engine) as session:
+        repo = Repository(session, authenticate(session, keys[0].keys["admin"]))
+        assert [c.tenant_id for c in session.exec(select(Customer))] == [tenant_ids[0]]
+        assert session.exec(select(func.count()).select_from(Customer)).one() == 1
+        assert session.exec(update(Customer).values(loyalty_id="C2")).rowcount == 1
+        assert repo.tenant().name == "tenant-a"
+    engine.dispose()

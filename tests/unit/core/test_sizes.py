@@ -1,11 +1,11 @@
-"""Shoe sizes from foot length: the ISO 19407 formulas of DESIGN.md section 5 and the documented rounding."""
+"""Shoe sizes from foot length: the ISO 19407 formulas of docs/reference.md and the documented rounding."""
 
 import math
 
 import pytest
 
 from core.errors import MeasurementError
-from core.sizes import MM_PER_INCH, pair_sizes, sizes_for
+from core.sizes import MM_PER_INCH, SIZE_SYSTEMS, STORE_SIZE_SYSTEMS, Sizes, pair_sizes, sizes_for
 
 
 @pytest.mark.parametrize("length_mm", [221.0, 246.3, 258.8, 271.2, 287.4, 301.9])
@@ -51,7 +51,23 @@ def test_a_length_that_is_no_foot_is_refused(bad):
 @pytest.mark.parametrize("system, label, length_mm", [("EU", 42, 266.667), ("UK", 8, 262.467),
                                                      ("US-M", 9, 262.467), ("US-W", 9, 254.0), ("MP", 265, 265.0)])
 def test_label_and_length_are_inverse(system, label, length_mm):
-    from core.sizes import label_for_length, length_for_label
+    s = SIZE_SYSTEMS[system]
+    assert s.foot_length_mm(label) == pytest.approx(length_mm, abs=0.001)
+    assert s.label_for_length(s.foot_length_mm(label)) == pytest.approx(label)
 
-    assert length_for_label(system, label) == pytest.approx(length_mm, abs=0.001)
-    assert label_for_length(system, length_for_label(system, label)) == pytest.approx(label)
+
+def test_the_step_between_whole_sizes_is_the_formulas():
+    for s in SIZE_SYSTEMS.values():
+        label, whole_size = (250.0, 5.0) if s.code == "MP" else (10.0, 1.0)  # Mondopoint: labelled every 5 mm
+        assert s.foot_length_mm(label + whole_size) - s.foot_length_mm(label) == pytest.approx(s.step_mm)
+
+
+def test_a_store_speaks_known_size_systems_and_the_passport_has_their_sizes():
+    assert set(STORE_SIZE_SYSTEMS) == {"eu", "uk", "us", "mondopoint"}  # what the API stores: keep accepting these
+    fields = {"EU": "eu", "UK": "uk", "US-M": "us_men", "US-W": "us_women", "MP": "mondopoint"}
+    assert sorted(code for codes in STORE_SIZE_SYSTEMS.values() for code in codes) == sorted(SIZE_SYSTEMS)
+    assert set(fields) == set(SIZE_SYSTEMS) and set(fields.values()) == set(Sizes.__dataclass_fields__)
+
+
+def test_ski_boots_label_mondopoint_in_cm():
+    assert SIZE_SYSTEMS["MP"].foot_length_mm(27.5) == SIZE_SYSTEMS["MP"].foot_length_mm(275) == 275.0

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import serial
 
-from device import board_protocol as bp
-from device.board import BoardRefused, MotorBoard
 from core.errors import DeviceDisconnected, DeviceNotFound, DeviceTimeout, WrongDevice
 from core.mesh import Mesh
+from device import board_protocol as bp
+from device.board import BoardRefused, MotorBoard
 from simulator.board import MICROSTEP_DEG, VirtualBoard
 from simulator.ports import InProcessLink, PtyLink, VirtualDevice
 from simulator.rig import DEMO_RIG_SERIAL, rig_geometry
@@ -160,9 +160,10 @@ def test_moves_take_their_trapezoid_time_and_busy_keeps_the_driver_waiting(make_
         started = time.monotonic()
         assert driver.move_to(90.0) == pytest.approx(90.0)
         elapsed_s = time.monotonic() - started
-        # 0.25 s ramps up and down (11.25 deg each) and 67.5 deg at 90 deg/s: 1.25 s, longer than the timeout.
-        assert 1.2 <= elapsed_s < 1.6
-        assert driver.stats.retries == 0
+        # 0.25 s ramps up and down (11.25 deg each) and 67.5 deg at 90 deg/s: 1.25 s, more than twice the command
+        # timeout; a loaded host can only make it longer.
+        assert elapsed_s >= 1.2
+        assert driver.stats.retries == 0  # busy kept the driver waiting: no try timed out
 
 
 def test_lasers_switch_in_the_scene(make_board, scene, sim, drivers):
@@ -220,7 +221,7 @@ def test_a_blocking_trigger_slows_the_sweep_but_not_the_rig_clock(make_board, si
         started = time.monotonic()
         result = driver.sweep(10.0, speed_dps=45.0, step_deg=0.5, pattern="LR", on_record=records.append)
         elapsed_s = time.monotonic() - started
-    assert len(result.triggers) == 21 and elapsed_s >= 21 * 0.03
+    assert len(result.triggers) == 21 and elapsed_s >= 21 * 0.03  # the triggers blocked one after the other
     # Nominal profile: the arm stops on the microstep nearest 10 deg; 0.125 s ramps of 2.8125 deg at 360 deg/s2,
     # cruise at 45 deg/s; the last trigger (10 deg) fires just before the arm stops.
     travel_deg = round(10.0 / MICROSTEP_DEG) * MICROSTEP_DEG
@@ -292,23 +293,28 @@ def test_a_stalled_board_times_out_with_advice(make_board, sim, drivers):
         with pytest.raises(DeviceTimeout) as timeout:
             driver.status()
         elapsed_s = time.monotonic() - started
-    assert 3.4 <= elapsed_s < 4.5  # 0.5 + 1 + 2 s
+    assert elapsed_s >= 0.5 + 1 + 2  # each try waited twice as long as the one before
     message = str(timeout.value)
-    assert message.startswith("board:") and "3 tries" in message and "power cycle" in message
+    assert message.startswith("board:") and "3 tries (0.5+1+2 s)" in message and "power cycle" in message
     assert driver.stats.retries == 2
 
 
 def test_unplugged_mid_sweep_then_reconnected_needs_homing(make_board, pty, drivers):
     board = make_board(time_scale=1.0)
     link = pty(board)
+    records = []
+
+    def unplug_at_the_fifth_trigger(record: bp.TriggerRecord) -> None:
+        records.append(record)
+        if len(records) == 5:
+            link.disconnect(1.0)
+
     with drivers(link.url) as driver:
         driver.home()
-        unplug = threading.Timer(0.4, link.disconnect, args=(1.0,))
-        unplug.start()
-        started = time.monotonic()
         with pytest.raises(DeviceDisconnected, match="reconnect"):
-            driver.sweep(90.0, speed_dps=45.0, step_deg=1.0)
-        assert time.monotonic() - started < 1.5
+            driver.sweep(90.0, speed_dps=45.0, step_deg=1.0, on_record=unplug_at_the_fifth_trigger)
+        assert len(records) == 5  # the sweep ended at the unplug, not at its end
+        assert driver.stats.retries == 0  # the lost port was noticed as such, not waited out as silence
         with pytest.raises(DeviceDisconnected):
             driver.status()
         identity = driver.reconnect(window_s=5.0)
@@ -321,29 +327,23 @@ def test_unplugged_mid_sweep_then_reconnected_needs_homing(make_board, pty, driv
         assert driver.move_to(5.0) == pytest.approx(5.0, abs=0.02)
 
 
-def test_a_board_that_stays_away_fails_to_reconnect_in_the_window(make_board, pty, drivers):
-    board = make_board()
-    link = pty(board)
-    with drivers(link.url) as driver:
-        link.disconnect(None)
-        with pytest.raises(DeviceDisconnected):
-            driver.status()
-        started = time.monotonic()
-        with pytest.raises(DeviceNotFound, match=r"did not come back .* within 1 s.*USB cable"):
-            driver.reconnect(window_s=1.0)
-        assert time.monotonic() - started < 1.5
-
-
 def test_an_emergency_stop_aborts_a_sweep(make_board, scene, sim, drivers):
     board = make_board(time_scale=1.0)
+    records = []
+
+    def stop_from_another_thread_at_the_fifth_trigger(record: bp.TriggerRecord) -> None:
+        records.append(record)
+        if len(records) == 5:
+            threading.Thread(target=driver.emergency_stop).start()
+
     with drivers(sim(board).url) as driver:
         driver.home()
-        threading.Timer(0.3, driver.emergency_stop).start()
         with pytest.raises(BoardRefused, match="emergency stop") as aborted:
-            driver.sweep(90.0, speed_dps=45.0, step_deg=1.0)
+            driver.sweep(90.0, speed_dps=45.0, step_deg=1.0, on_record=stop_from_another_thread_at_the_fifth_trigger)
         assert aborted.value.code == "aborted"
         status = driver.status()
-        assert not status.homed and status.lasers == (False, False) and 0 < status.angle_deg < 20
+        assert not status.homed and status.lasers == (False, False)
+        assert records[4].angle_deg <= status.angle_deg < 89.0  # stopped on the way, short of the sweep's end
 
 
 class _ForeignFirmware(VirtualBoard):

@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from device.camera import Camera
-from core.frame_stamp import FrameStamp, decode, encode
 from core.errors import DeviceDisconnected, DeviceNotFound, DeviceTimeout, WrongDevice
+from core.frame_stamp import FrameStamp, decode, encode
+from device.camera import Camera
 from simulator.camera import VirtualCamera
 from simulator.camera_server import CameraServer
 from simulator.rig import DEMO_RIG_SERIAL, rig_geometry
@@ -21,6 +21,8 @@ from simulator.scene import Scene
 from simulator.subjects import template_subject
 
 pytestmark = pytest.mark.timeout(60)
+
+SLACK = 10  # wall-time bounds allow ten times the typical time: other test runs may share the 2 cores
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +49,13 @@ def served(scene):
     server.stop()
 
 
-def read_until(driver: Camera, accept, limit_s: float = 10.0):
-    """Frames until `accept(frame)` is true; fails after `limit_s`."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
+def read_until(driver: Camera, accept, limit_frames: int = 300):
+    """Frames until `accept(frame)` is true; fails after `limit_frames` frames, however fast they come."""
+    for _ in range(limit_frames):
         frame = driver.read()
         if accept(frame):
             return frame
-    pytest.fail(f"no accepted frame within {limit_s} s")
+    pytest.fail(f"no accepted frame among {limit_frames}")
 
 
 def run_triggers(camera: VirtualCamera, counts, angle_deg: float = 20.0, lasers=(True, False)) -> threading.Thread:
@@ -217,7 +218,7 @@ def test_transient_disconnect_is_reported_then_reconnect_works(served):
         with pytest.raises((DeviceDisconnected, DeviceTimeout)) as info:
             for _ in range(20):
                 driver.read()
-        assert time.monotonic() - started < 3.0
+        assert time.monotonic() - started < SLACK * driver.read_timeout_s  # noticed, not hung on the stream
         assert "camera" in str(info.value)
         driver.reconnect(window_s=6.0)
         frame = driver.read()
@@ -238,7 +239,7 @@ def test_permanent_disconnect_fails_clearly_within_the_window(served):
     started = time.monotonic()
     with pytest.raises(DeviceDisconnected, match="did not come back within 1.5 s"):
         driver.reconnect(window_s=1.5)
-    assert time.monotonic() - started < 1.5 + 1.5
+    assert time.monotonic() - started < 1.5 + SLACK * driver.read_timeout_s  # the window and one last try
 
 
 def free_port() -> int:
@@ -252,7 +253,7 @@ def test_url_with_nothing_behind_it_is_not_found():
     started = time.monotonic()
     with pytest.raises(DeviceNotFound, match="check the URL"):
         Camera(url, read_timeout_s=2.0).open()
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < SLACK * 2.0  # refused within the open timeout, not retried forever
 
 
 class _PlainMjpeg(BaseHTTPRequestHandler):

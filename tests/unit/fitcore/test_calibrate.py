@@ -11,15 +11,15 @@ import cv2
 import numpy as np
 import pytest
 
+from cli.scan import calibrate
+from core.errors import CalibrationError
+from core.settings import DeviceSettings, Settings
 from device.board import MotorBoard
 from device.camera import Camera
-from cli.scan import calibrate
 from device.capture import QUICK_VIEWS, capture_stills
 from device.rig import HardwareRigProvider
 from fitcore.scan.calibrate import calibration_from_stills
-from core.errors import CalibrationError
 from fitcore.scan.calibration import calibration_path, load_calibration, save_calibration
-from core.settings import DeviceSettings, Settings
 from fitcore.scan.triangulate import intersect_planes, undistorted_rays
 from simulator.rig import rig_geometry
 from simulator.scanner import SimulatedScanner, SimulatorConfig

@@ -6,16 +6,26 @@ import numpy as np
 import pytest
 
 from core.errors import ConfigError, MeasurementError
-from fitcore.fit.clearance import REGIONS, outline_measures_reference
-from fitcore.fit.fit_model import (BALL_WIDTH_HEIGHTS_MM, BALL_WIDTH_STATIONS, HEEL_SLICES, HEEL_Z_MM, VERDICTS, SizeTables,
-                         evaluate_pairs, poses, prepare_foot, scores)
+from core.sizes import EU_STEP_MM
+from core.vocabulary import REGIONS, VERDICTS
+from fitcore.fit.clearance import outline_measures_reference
+from fitcore.fit.fit_model import (
+    BALL_WIDTH_HEIGHTS_MM,
+    BALL_WIDTH_STATIONS,
+    HEEL_SLICES,
+    HEEL_Z_MM,
+    SizeTables,
+    evaluate_pairs,
+    poses,
+    prepare_foot,
+    scores,
+)
 from fitcore.fit.profiles import DEFAULT_PATH, FitProfiles
-from shoe_db.interior import interior_from_scan
 from fitcore.fit.sections import station_x_mm
-from core.size_systems import EU_STEP_MM
+from shoe_db.interior import interior_from_scan
 from simulator.catalog import LastSpec, last_interior
-from testing.fit_subjects import foot_points, mirrored_y
 from simulator.subjects import population_subject
+from testing.fit_subjects import foot_points, mirrored_y
 
 ALLOWANCE_MM = 15.0
 PROFILES = FitProfiles.load()

@@ -1,14 +1,22 @@
-"""The matcher's numba kernels against their plain-numpy references (fitcore/fit/clearance.py, fitcore/fit/mailing.py)."""
+"""The matcher's numba kernels against their plain-numpy references (fitcore/fit/clearance.py and mailing.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fitcore.fit.clearance import (N_REGIONS, clearance_reference_mm, outline_measures, outline_measures_reference,
-                               placed_clearance_mm, summarise_pairs, summarise_pairs_reference, summarise_pairs_serial)
+from fitcore.fit.clearance import (
+    IDENTITY_POSE,
+    N_REGIONS,
+    clearance_reference_mm,
+    outline_measures,
+    outline_measures_reference,
+    placed_clearance_mm,
+    summarise_pairs,
+    summarise_pairs_reference,
+    summarise_pairs_serial,
+)
 from shoe_db.interior import interior_from_scan
-from fitcore.fit.sections import radial_clearance_mm
 from simulator.catalog import LastSpec, last_interior
 
 
@@ -29,14 +37,12 @@ def points():
     return rng.uniform([-5.0, -60.0, -2.0], [300.0, 60.0, 90.0], size=(3000, 3))
 
 
-def test_placed_clearance_matches_the_reference_and_the_catalogue_kernel(interiors, points):
+def test_placed_clearance_matches_the_reference(interiors, points):
     for interior in interiors:
         sections = interior.sections.astype(np.float64)
-        identity = np.array([1.0, 0.0, 0.0, 0.0])
-        kernel = placed_clearance_mm(points, sections, interior.length_mm, identity)
-        np.testing.assert_allclose(kernel, clearance_reference_mm(points, sections, interior.length_mm, identity),
+        np.testing.assert_allclose(placed_clearance_mm(points, sections, interior.length_mm, IDENTITY_POSE),
+                                   clearance_reference_mm(points, sections, interior.length_mm, IDENTITY_POSE),
                                    atol=1e-3)
-        np.testing.assert_allclose(kernel, radial_clearance_mm(points, sections, interior.length_mm), atol=1e-3)
         turn = np.radians(3.0)
         pose = np.array([np.cos(turn), np.sin(turn), 1.5, -2.0])
         np.testing.assert_allclose(placed_clearance_mm(points, sections, interior.length_mm, pose),
@@ -48,7 +54,7 @@ def test_a_pose_moves_the_points_as_documented(interiors):
     interior = interiors[0]
     sections = interior.sections.astype(np.float64)
     tip = np.array([[interior.length_mm - 6.0, interior.sections[-1, 0], interior.sections[-1, 1]]])
-    still = placed_clearance_mm(tip, sections, interior.length_mm, np.array([1.0, 0.0, 0.0, 0.0]))[0]
+    still = placed_clearance_mm(tip, sections, interior.length_mm, IDENTITY_POSE)[0]
     forward = placed_clearance_mm(tip, sections, interior.length_mm, np.array([1.0, 0.0, 4.0, 0.0]))[0]
     assert still == pytest.approx(6.0, abs=0.01) and forward == pytest.approx(2.0, abs=0.01)
 

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from core.frame_stamp import STAMP_HEIGHT_PX, STAMP_WIDTH_PX
-from fitcore.scan.laser_peaks import (LaserPeakError, ambient_references, image_peaks, laser_peaks,
-                                 laser_peaks_numpy)
+from fitcore.scan.laser_peaks import LaserPeakError, ambient_references, image_peaks, laser_peaks, laser_peaks_numpy
 
 H, W = 120, 480
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from api.db import open_service_db
 from core.errors import CatalogError
 from fitcore.fit.mailing import DESCRIPTOR_FIELDS, mailing_filter, mailing_filter_reference
 from fitcore.fit.matcher import Matcher
-from shoe_db.loading import load_matcher_catalogue
-from shoe_db.db import open_catalog
 from shoe_db.importer import import_products
+from shoe_db.loading import load_matcher_catalogue
 from simulator.catalog import generate_catalogue, write_catalogue
 from testing.fit_subjects import subject_feet
 
@@ -21,7 +21,7 @@ SEEDS = (1, 6, 12, 17)
 def matcher(tmp_path_factory):
     folder = tmp_path_factory.mktemp("mailing")
     products = write_catalogue(generate_catalogue(30, 8, stores=2), folder)
-    engine = open_catalog(f"sqlite:///{folder / 'c.sqlite'}")
+    engine = open_service_db(f"sqlite:///{folder / 'c.sqlite'}")
     assert import_products(products, folder / "interiors", engine=engine).committed
     return Matcher(load_matcher_catalogue(engine))
 

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from api.db import open_service_db
 from core.errors import CatalogError, MeasurementError
-from fitcore.fit.matcher import Matcher, MatchFilters, ScannedFeet
 from core.mesh import write_points
-from shoe_db.db import open_catalog
+from fitcore.fit.matcher import Matcher, MatchFilters, ScannedFeet
 from shoe_db.importer import import_products
 from shoe_db.loading import load_matcher_catalogue
 from simulator.catalog import generate_catalogue, write_catalogue
@@ -19,7 +19,7 @@ from testing.fit_subjects import subject_feet
 
 def _imported(url: str, models: int, seed: int, folder):
     products = write_catalogue(generate_catalogue(models, seed, stores=3), folder)
-    engine = open_catalog(url)
+    engine = open_service_db(url)
     assert import_products(products, folder / "interiors", engine=engine).committed
     return engine
 
@@ -144,7 +144,7 @@ def test_tryon_refuses_unknown_sizes_and_models(matcher, feet):
 
 def test_an_empty_catalogue_is_refused(tmp_path):
     with pytest.raises(CatalogError, match="footfit catalog generate"):
-        Matcher(load_matcher_catalogue(open_catalog(f"sqlite:///{tmp_path / 'empty.sqlite'}")))
+        Matcher(load_matcher_catalogue(open_service_db(f"sqlite:///{tmp_path / 'empty.sqlite'}")))
 
 
 def test_scanned_feet_load_refuses_missing_or_damaged_points(feet, tmp_path):
@@ -170,7 +170,7 @@ def test_scanned_feet_load_refuses_missing_or_damaged_points(feet, tmp_path):
 def test_the_catalogue_loads_alike_from_sqlite_and_postgresql(database_url, feet, tmp_path):
     """Filters' metadata and stock come with the sections in a few queries, on both databases."""
     matcher = Matcher(load_matcher_catalogue(_imported(database_url, 6, 9, tmp_path)))
-    c = load_matcher_catalogue(open_catalog(database_url))
+    c = load_matcher_catalogue(open_service_db(database_url))
     assert len(c.models.model_ids) == 6 and set(c.stock) == {"STORE-01", "STORE-02", "STORE-03"}
     assert len(c.sku) == len(c.size_ids) and all(isinstance(label, str) for label in c.size_label)
     fits = matcher.best_sizes(feet)

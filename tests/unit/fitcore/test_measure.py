@@ -8,10 +8,18 @@ import open3d as o3d
 import pytest
 
 from core.errors import MeasurementError
-from fitcore.scan.footframe import TOE_FRONT_RADIUS_MM, front_apex
-from fitcore.scan.measure import (INSTEP_FRACTION, _bin_intercepts, girth_mm, measure_file, measure_mesh, measure_points,
-                             sample_surface, section)
 from core.mesh import Mesh, write_mesh
+from core.vocabulary import INSTEP_AT
+from fitcore.scan.footframe import TOE_FRONT_RADIUS_MM, front_apex
+from fitcore.scan.measure import (
+    _bin_intercepts,
+    girth_mm,
+    measure_file,
+    measure_mesh,
+    measure_points,
+    sample_surface,
+    section,
+)
 from simulator.rig import ARM_RADIUS_MM, CAMERA_HEIGHT_MM, LASER_AZIMUTH_DEG, LASER_HEIGHT_MM
 from simulator.scene import MAX_YAW_DEG, STATION_JITTER_MM
 from simulator.subjects import population_subject
@@ -209,7 +217,7 @@ def test_the_instep_girth_is_the_section_at_half_the_length(subjects, reference)
     mesh still reads as its single cut at 50% of the length."""
     ref = reference[(1, "left")]
     local = sample_surface(subjects[1].left)[0] @ ref.foot_from_plate[:3, :3].T + ref.foot_from_plate[:3, 3]
-    cut = section(local, np.array([INSTEP_FRACTION * ref.length_mm, 0.0]), np.array([0.0, 1.0]))
+    cut = section(local, np.array([INSTEP_AT * ref.length_mm, 0.0]), np.array([0.0, 1.0]))
     assert ref.instep_girth_mm == pytest.approx(girth_mm(cut), abs=0.3)
     assert ref.instep_height_mm == pytest.approx(cut.top_mm, abs=0.2)
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from core.errors import MeasurementError
+from core.sizes import sizes_for
 from fitcore.scan.measure import measure_mesh
 from fitcore.scan.passport import PASSPORT_VERSION, Passport, build_passport
 from fitcore.scan.pressure import FootPressure, PlateMetrics
-from core.sizes import sizes_for
 from simulator.subjects import population_subject
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)

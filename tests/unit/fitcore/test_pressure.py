@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from device.plate import PLATE_COLS, PLATE_PITCH_MM, PLATE_ROWS, PressurePlate
 from core.errors import MeasurementError
+from device.plate import PLATE_COLS, PLATE_PITCH_MM, PLATE_ROWS, PressurePlate
 from fitcore.scan.pressure import CONTACT_KPA, COP_PATH_MAX_POINTS, arch_index, arch_type, plate_metrics, pressure_map
 from simulator.plate import GRAVITY_M_S2, VirtualPlate
 from simulator.ports import InProcessLink

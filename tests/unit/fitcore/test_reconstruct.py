@@ -13,14 +13,24 @@ import numpy as np
 import open3d as o3d
 import pytest
 
-from core.frame_stamp import FrameStamp
-from core.rawscan import FootFrames
 from core.errors import FootfitError, ScanQualityError
+from core.frame_stamp import FrameStamp
 from core.mesh import Mesh
+from core.rawscan import FootFrames
 from fitcore.scan.normals import nearest_neighbours, statistical_inliers
-from fitcore.scan.reconstruct import (HEEL_NOT_VISIBLE, LEG_CUT_MM, MAX_LASER_MISMATCH_MM, MAX_SWEEP_CLOSURE_MM,
-                                 NEIGHBOURS, OUTLIER_STD_RATIO, PLATE_CUT_MM, TOES_NOT_VISIBLE, horus_baseline,
-                                 reconstruct_foot, surface_inliers)
+from fitcore.scan.reconstruct import (
+    HEEL_NOT_VISIBLE,
+    LEG_CUT_MM,
+    MAX_LASER_MISMATCH_MM,
+    MAX_SWEEP_CLOSURE_MM,
+    NEIGHBOURS,
+    OUTLIER_STD_RATIO,
+    PLATE_CUT_MM,
+    TOES_NOT_VISIBLE,
+    horus_baseline,
+    reconstruct_foot,
+    surface_inliers,
+)
 from fitcore.scan.triangulate import ImageSizeError
 from simulator.camera import VirtualCamera
 from simulator.rig import rig_geometry

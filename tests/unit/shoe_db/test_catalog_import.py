@@ -1,20 +1,19 @@
-"""Import of a synthetic catalogue into SQLite and PostgreSQL: upsert, grading, validation, loading for the matcher."""
+"""Import of a synthetic catalogue into SQLite and PostgreSQL: upsert, grading, validation, loading for the matcher.
+The database is opened as the product opens it (api.db: the whole schema, by the one alembic history)."""
 
 import csv
+
 import numpy as np
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
-from sqlmodel import SQLModel
+from sqlalchemy import func, select, text
 
+from api.db import open_service_db
 from core.errors import CatalogError
 from core.mesh import Mesh, read_mesh, write_mesh
-from shoe_db.db import VERSION_TABLE, downgrade, migrate, open_catalog
+from fitcore.fit.clearance import IDENTITY_POSE, placed_clearance_mm
 from shoe_db.importer import import_products, scan_mesh
 from shoe_db.loading import load_matcher_catalogue
 from shoe_db.models import Interior, InteriorScan, ShoeModel, SizeVariant, Stock
-from fitcore.fit.sections import radial_clearance_mm
 from shoe_db.staff import list_models, show, stock
 from simulator.catalog import generate_catalogue, write_catalogue
 
@@ -37,28 +36,9 @@ def _dump(engine) -> dict:
         return {t: sorted(map(tuple, conn.execute(text(f"SELECT * FROM {t}")).all())) for t in TABLES}
 
 
-def test_schema_from_migrations_matches_the_models_and_downgrades(database_url):
-    engine = open_catalog(database_url)
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        ours = [d for d in compare_metadata(context, SQLModel.metadata) if _table_of(d) in TABLES]
-    assert ours == []
-    downgrade(engine, "base")
-    assert not set(TABLES) & set(inspect(engine).get_table_names())
-    migrate(engine)
-    assert set(TABLES) <= set(inspect(engine).get_table_names())
-
-
-def _table_of(diff) -> str:
-    item = diff[0] if isinstance(diff, list) else diff
-    obj = item[1] if len(item) > 1 else None
-    return getattr(obj, "name", None) if getattr(obj, "columns", None) is not None else getattr(
-        getattr(obj, "table", None), "name", None)
-
-
 def test_import_grades_stocks_and_a_second_import_changes_nothing(database_url, catalogue, written):
     products, interiors = written
-    engine = open_catalog(database_url)
+    engine = open_service_db(database_url)
     summary = import_products(products, interiors, engine=engine)
     assert summary.committed and not summary.errors, summary.report()
     n_rows, n_scans = len(catalogue.rows), len(catalogue.interiors)
@@ -79,7 +59,7 @@ def test_import_grades_stocks_and_a_second_import_changes_nothing(database_url, 
 
 
 def test_scanned_interiors_carry_the_brands_and_models_deviation(database_url, catalogue, written):
-    engine = open_catalog(database_url)
+    engine = open_service_db(database_url)
     import_products(*written, engine=engine)
     truth = {t.model_code: t for t in catalogue.truth}
     with engine.connect() as conn:
@@ -95,7 +75,7 @@ def test_scanned_interiors_carry_the_brands_and_models_deviation(database_url, c
 
 def test_an_updated_file_changes_only_what_differs(database_url, catalogue, written):
     products, interiors = written
-    engine = open_catalog(database_url)
+    engine = open_service_db(database_url)
     import_products(products, interiors, engine=engine)
     rows = list(csv.DictReader(products.open()))
     rows[0]["stock"] = ";".join(f"{s}=9" for s in catalogue.stores)
@@ -129,7 +109,7 @@ def test_bad_rows_are_named_and_nothing_is_half_imported(database_url, catalogue
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    engine = open_catalog(database_url)
+    engine = open_service_db(database_url)
     summary = import_products(bad, interiors, engine=engine)
     assert not summary.committed
     assert all(n == 0 for n in map(len, _dump(engine).values()))
@@ -169,7 +149,7 @@ def _spoil_scan(interiors, row, defect):
 
 def test_jsonl_and_the_matcher_load(database_url, catalogue, tmp_path):
     products = write_catalogue(catalogue, tmp_path / "j", fmt="jsonl")
-    engine = open_catalog(database_url)
+    engine = open_service_db(database_url)
     assert import_products(products, tmp_path / "j" / "interiors", engine=engine).committed
     loaded = load_matcher_catalogue(engine)
     assert loaded.sections.shape == (len(catalogue.rows), 48, 38) and loaded.sections.dtype == np.float32
@@ -178,12 +158,13 @@ def test_jsonl_and_the_matcher_load(database_url, catalogue, tmp_path):
     i = int(np.searchsorted(loaded.size_ids, scan.size_id))
     mesh = scan_mesh(scan)
     inner = (mesh.vertices_mm[:, 0] > 20) & (mesh.vertices_mm[:, 0] < loaded.inner_length_mm[i] - 30)
-    wall = radial_clearance_mm(mesh.vertices_mm[inner], loaded.sections[i], float(loaded.inner_length_mm[i]))
+    wall = placed_clearance_mm(mesh.vertices_mm[inner], loaded.sections[i], float(loaded.inner_length_mm[i]),
+                               IDENTITY_POSE)
     assert np.percentile(np.abs(wall), 95) < 0.8
 
 
 def test_staff_views(database_url, catalogue, written):
-    engine = open_catalog(database_url)
+    engine = open_service_db(database_url)
     import_products(*written, engine=engine)
     lines = list_models(engine)
     assert len(lines) == len(catalogue.truth)

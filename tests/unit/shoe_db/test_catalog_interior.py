@@ -5,9 +5,10 @@ import pytest
 
 from core.errors import CatalogError
 from core.mesh import Mesh
+from core.sizes import SIZE_SYSTEMS, parse_size_label, size_system
+from fitcore.fit.clearance import IDENTITY_POSE, placed_clearance_mm
+from fitcore.fit.sections import ANGLES, STATIONS, sections_from_blob, sections_to_blob
 from shoe_db.interior import GIRTH_PER_LENGTH, graded, interior_from_scan
-from fitcore.fit.sections import ANGLES, STATIONS, radial_clearance_mm, sections_from_blob, sections_to_blob
-from core.size_systems import SIZE_SYSTEMS, parse_size_label, size_system
 from simulator.catalog import LastSpec, _tube_triangles, last_interior
 
 SPEC = LastSpec(foot_length_mm=266.67, allowance_mm=15.0, length_bias_mm=2.0, girth_bias_mm=0.0,
@@ -57,7 +58,7 @@ def test_sections_of_an_elliptic_tube_are_its_ellipse_and_clearance_is_radial():
     assert np.abs(middle[2:] - ellipse_r).max() < 0.2
     assert interior.descriptors.ball_width_mm == pytest.approx(100.0, abs=0.3)
     points = np.array([[150.0, 0.0, 10.0], [150.0, 40.0, 30.0], [150.0, 0.0, 65.0], [310.0, 0.0, 30.0]])
-    clearance = radial_clearance_mm(points, interior.sections, interior.length_mm)
+    clearance = placed_clearance_mm(points, interior.sections, interior.length_mm, IDENTITY_POSE)
     assert clearance == pytest.approx([10.0, 10.0, -5.0, -10.0], abs=0.2)
     assert sections_from_blob(sections_to_blob(interior.sections)).tobytes() == interior.sections.tobytes()
 
@@ -73,8 +74,8 @@ def test_descriptors_of_a_parametric_last_match_its_design():
     v, t = shoe.vertices_mm, shoe.triangles
     mesh_volume_ml = np.einsum("ij,ij->i", v[t[:, 0]], np.cross(v[t[:, 1]], v[t[:, 2]])).sum() / 6000.0
     assert d.volume_ml == pytest.approx(mesh_volume_ml, rel=0.02)
-    wall = radial_clearance_mm(shoe.vertices_mm[(v[:, 0] > 20) & (v[:, 0] < 250)], interior.sections,
-                               interior.length_mm)
+    wall = placed_clearance_mm(shoe.vertices_mm[(v[:, 0] > 20) & (v[:, 0] < 250)], interior.sections,
+                               interior.length_mm, IDENTITY_POSE)
     # the cavity's own wall has no clearance, up to the sampling of 48 stations x 36 angles
     assert np.percentile(np.abs(wall), 95) < 0.8 and np.abs(wall).max() < 1.5
 

@@ -7,7 +7,7 @@ import pytest
 
 from core.errors import SimulatorError
 from core.mesh import Mesh
-from core.size_systems import EU_STEP_MM, GIRTH_PER_WIDTH_FITTING_MM, SIZE_SYSTEMS
+from core.sizes import EU_STEP_MM, GIRTH_PER_WIDTH_FITTING_MM, SIZE_SYSTEMS
 from simulator.catalog import LastSpec, generate_catalogue, last_interior, true_last
 from simulator.comfort import (
     FOREFOOT_GIRTH,
@@ -16,8 +16,8 @@ from simulator.comfort import (
     band_cost,
     comfort,
     place_foot,
-    region_costs,
     preference,
+    region_costs,
 )
 from simulator.subjects import FootDims, deform_template, mirrored, template_subject
 

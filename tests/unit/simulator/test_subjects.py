@@ -1,8 +1,7 @@
 """Subjects of the simulator (template deformed to ANSUR II feet, mesh files as subjects) and mesh I/O."""
 
-from dataclasses import astuple
-
 import threading
+from dataclasses import astuple
 
 import numpy as np
 import pytest
@@ -127,13 +126,20 @@ def test_impossible_dims_are_refused_with_a_reason():
         deform_template(FootDims(270.0, 105.0, 150.0, 70.0))
 
 
-def test_generating_a_subject_is_fast():
-    import time
+def test_a_subject_reuses_the_template_and_survey_read_once(monkeypatch):
+    """Subjects stay cheap (~0.1 s each, where reading and standing the template takes ~0.3 s) because those and
+    the survey are done once per process: after that, a subject reads no file and stands no template."""
+    from simulator import subjects
 
-    standing_template()  # parsing and standing the template are cached; time one subject after them
-    start = time.perf_counter()
-    population_subject(11)
-    assert time.perf_counter() - start < 1.0
+    for sex in ("male", "female"):  # the template and both sexes' survey files, once
+        population_subject(11, sex)
+
+    def again(*_args):
+        raise AssertionError("the template or survey was read or stood again")
+
+    monkeypatch.setattr(subjects, "_shared_path", again)
+    monkeypatch.setattr(subjects, "_pronated", again)
+    assert population_subject(12).left.vertices_mm.shape == standing_template().vertices_mm.shape
 
 
 # --- standing feet and toe shapes -----------------------------------------------------------------------------
@@ -198,7 +204,7 @@ def test_population_feet_stand_on_their_toes_and_keep_their_length():
 
 
 def _assert_toe_shape(name: str, mesh: Mesh, context: str) -> None:
-    """The toe tip landmarks' x follow DESIGN.md section 4's definition of the shape."""
+    """The toe tip landmarks' x follow docs/measurements.md's definition of the shape."""
     big, second, third, fourth, little = mesh.vertices_mm[[template_keypoints()[toe] for toe in TOES], 0]
     if name == "egyptian":
         assert big > max(second, third, fourth, little) + 1.0, context
@@ -363,7 +369,9 @@ def test_shared_file_still_being_copied_is_read_once_complete(tmp_path, monkeypa
     monkeypatch.setenv("FOOTFIT_SHARED_DIR", str(tmp_path))
     get_settings.cache_clear()
     try:
-        threading.Timer(0.7, target.write_text, args=("model,complete\n",)).start()
+        complete = tmp_path / "complete.csv"
+        complete.write_text("model,complete\n")
+        threading.Timer(0.7, complete.replace, args=(target,)).start()  # at once: never read half-written
         path = subjects._shared_path("data/feet/find_template_keypoints.csv")
         assert path.read_text() == "model,complete\n"
     finally:

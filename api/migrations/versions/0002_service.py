@@ -1,8 +1,8 @@
 """The fit service: tenants, their stores and kiosks, API keys, customers, consent, passports, fit results,
-feedback and the append-only audit log. Needs the catalogue's tables (shoe_db 0001) for stores and sizes.
+feedback and the append-only audit log, on the catalogue's stores and sizes (0001).
 
 Revision ID: api0001
-Revises:
+Revises: 0001
 Create Date: 2026-11-22
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "api0001"
-down_revision = None
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 

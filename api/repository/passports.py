@@ -1,0 +1,116 @@
+"""The tenant's passports: read (audited; a webshop key also needs the customer's webshop consent), stored from an
+upload or a kiosk scan, replaced by a rescan, erased; and a kiosk scan's pressure map."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import delete, func
+from sqlalchemy.orm import defer
+from sqlmodel import select
+
+from api import privacy
+from api.models import Customer, FitResult, PassportRecord, PressureMapRecord, as_utc, utc_now
+from api.passport_upload import PassportUpload, points_blob
+from api.repository import Repository, consents
+from core.errors import Forbidden, NotFound
+from fitcore.scan.pressure import PressureMap
+
+# A passport's points (~300 kB) are read only when used: most requests are answered from the points kept in
+# memory by the fit service (api/fitting.py) or need none.
+POINTS_WHEN_USED = (defer(PassportRecord.left_points), defer(PassportRecord.right_points))
+
+
+def read(repo: Repository, passport_id: str, purpose: str, commit: bool = True) -> PassportRecord:
+    """The passport, its read audited for `purpose`. `commit=False` leaves the audit entry to be committed with
+    the answer (fit_results.save or repo.commit): one write per request."""
+    record = repo.session.exec(select(PassportRecord).where(PassportRecord.id == passport_id)
+                               .options(*POINTS_WHEN_USED)).first()
+    if record is None:
+        raise NotFound(f"no passport {passport_id!r}: list a customer's passports with "
+                       f"GET /v1/customers/{{loyalty_id}}/passports")
+    if not repo.principal.is_kiosk and not consents.in_force(repo, record.customer_id)["webshop"]:
+        raise Forbidden("the customer has not consented to webshop use of their passport: record it with "
+                        "POST /v1/customers/{loyalty_id}/consents (purpose webshop) first")
+    repo.audit_at_commit("read", "passport", record.id, purpose)
+    if commit:
+        repo.commit()
+    return record
+
+
+def of_customer(repo: Repository, customer: Customer) -> list[PassportRecord]:
+    """Newest first."""
+    return list(repo.session.exec(select(PassportRecord).where(PassportRecord.customer_id == customer.id)
+                                  .order_by(PassportRecord.created_at.desc(), PassportRecord.id)))
+
+
+def by_ids(repo: Repository, passport_ids: list[str]) -> list[PassportRecord]:
+    """The tenant's passports among these ids (erased ones are simply missing)."""
+    return list(repo.session.exec(select(PassportRecord).where(PassportRecord.id.in_(passport_ids))))
+
+
+def count_of(repo: Repository, customer: Customer) -> int:
+    return repo.session.exec(select(func.count()).select_from(PassportRecord)
+                             .where(PassportRecord.customer_id == customer.id)).one()
+
+
+def loyalty_id_of(repo: Repository, record: PassportRecord) -> str:
+    return repo.session.get(Customer, record.customer_id).loyalty_id
+
+
+def add(repo: Repository, customer: Customer, upload: PassportUpload, source: str,
+        pressure: PressureMap | None = None) -> PassportRecord:
+    """Store a scan (with its pressure map when it comes from a kiosk scan) in one transaction."""
+    consents.require_scan_storage(repo, customer)
+    record = PassportRecord(tenant_id=repo.tenant_id, customer_id=customer.id, source=source,
+                            scanned_at=as_utc(upload.passport.scanned_at), passport_json=upload.passport.to_json(),
+                            left_points=points_blob(upload.points_mm["left"]),
+                            right_points=points_blob(upload.points_mm["right"]))
+    repo.session.add(record)
+    _keep_pressure_map(repo, record, pressure)
+    repo.session.commit()
+    repo.session.refresh(record)
+    repo.passport_stored(record)
+    return record
+
+
+def replace(repo: Repository, record: PassportRecord, upload: PassportUpload,
+            pressure: PressureMap | None = None) -> PassportRecord:
+    """A rescan: the same passport id gets the new scan; the fit results and the pressure map of the old one are
+    dropped (an uploaded rescan has no map)."""
+    consents.require_scan_storage(repo, repo.session.get(Customer, record.customer_id))
+    repo.session.exec(delete(FitResult).where(FitResult.passport_id == record.id))
+    repo.session.exec(delete(PressureMapRecord).where(PressureMapRecord.passport_id == record.id))
+    _keep_pressure_map(repo, record, pressure)
+    record.passport_json = upload.passport.to_json()
+    record.left_points = points_blob(upload.points_mm["left"])
+    record.right_points = points_blob(upload.points_mm["right"])
+    record.scanned_at = as_utc(upload.passport.scanned_at)
+    record.updated_at = utc_now()
+    repo.session.add(record)
+    repo.session.commit()
+    repo.session.refresh(record)
+    repo.passport_stored(record)
+    return record
+
+
+def _keep_pressure_map(repo: Repository, record: PassportRecord, pressure: PressureMap | None) -> None:
+    if pressure is not None:
+        repo.session.add(PressureMapRecord(passport_id=record.id, map_json=pressure.model_dump_json()))
+
+
+def pressure_map(repo: Repository, record: PassportRecord) -> PressureMap:
+    """The pressure map of a passport read through `read`."""
+    picture = repo.session.get(PressureMapRecord, record.id)
+    if picture is None:
+        raise NotFound(f"passport {record.id} has no pressure map: only kiosk scans record one (an uploaded "
+                       f"passport has its pressure summary in the staff view); scan the customer at a kiosk")
+    return PressureMap.model_validate_json(picture.map_json)
+
+
+def erase(repo: Repository, record: PassportRecord) -> Counter:
+    """Erase the passport with everything derived from it (api/privacy.py); rows deleted per table."""
+    deleted = privacy.erase_passports(repo.session, [record.id])
+    repo.audit("erase", "passport", record.id)
+    repo.session.commit()
+    return deleted

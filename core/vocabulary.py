@@ -1,0 +1,25 @@
+"""The words every layer shares, each defined once: a foot's sides, where on a foot it is measured and judged, the
+fit verdicts, and what can be a foot at all. Sizes and size systems: core/sizes.py.
+
+The places measures are taken (heel zone, instep) hold for a foot and for a shoe interior alike, so that a shoe's
+measures and a foot's compare (docs/measurements.md); the plausibility limits hold for a scan, a mesh and a size.
+"""
+
+from __future__ import annotations
+
+SIDES = ("left", "right")
+
+# The fit regions a shoe is judged in, toe to heel (fitcore.fit: region codes are indices into this).
+REGIONS = ("toe", "ball", "instep", "heel")
+VERDICTS = ("tight", "good", "roomy")  # per region and per foot: verdict codes are indices into this
+
+# Where measures are taken, as fractions of the length from the heel (foot or shoe interior).
+HEEL_ZONE_FRACTION = 0.2  # pternion and heel width: the rear 20% of the length...
+HEEL_ZONE_HEIGHT_MM = 50.0  # ... below this height (under the malleoli)
+INSTEP_AT = 0.5  # instep girth and height: the section at half the length
+
+# What can be a foot (an adult's or a child's, standing, in mm): anything else was scanned, exported or scaled
+# wrongly, and is refused with a message that says so.
+FOOT_LENGTH_RANGE_MM = (150.0, 380.0)
+FOOT_HEIGHT_RANGE_MM = (25.0, 450.0)  # sole to where a scan or mesh ends on the leg
+MIN_FOOT_LENGTH_TO_WIDTH = 1.8  # a foot is at least this much longer than wide (not two feet, not a box)

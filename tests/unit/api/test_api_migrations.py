@@ -1,0 +1,119 @@
+"""The database's one alembic history (api/migrations), on SQLite and PostgreSQL: it makes the models' schema and
+goes down and up again; a database of the two earlier histories (the catalogue's and the service's) is adopted
+with its data; two processes migrating a new database at once migrate it once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Text, create_engine, inspect, text
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import SQLModel
+from sqlmodel.sql.sqltypes import AutoString
+
+import api.models  # noqa: F401  (the service's tables, and through them the catalogue's, on SQLModel.metadata)
+from api import migrations
+from api.db import database_url as sqlalchemy_url
+from api.db import open_service_db
+
+CATALOGUE = {"brand", "shoe_model", "size_variant", "interior", "interior_scan", "store", "stock"}
+SERVICE = {"tenant", "tenant_store", "kiosk", "api_key", "customer", "consent", "passport", "pressure_map",
+           "fit_result", "feedback", "audit_log", "mailing_job", "mailing_match"}
+HEAD = ScriptDirectory(str(Path(migrations.__file__).parent)).get_current_head()
+
+
+def _revision(engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": migrations.VERSION_TABLE}).get_current_revision()
+
+
+def test_the_history_makes_the_models_schema_and_goes_down_and_up(database_url):
+    engine = open_service_db(database_url)
+    assert set(inspect(engine).get_table_names()) == CATALOGUE | SERVICE | {migrations.VERSION_TABLE}
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": migrations.VERSION_TABLE})
+        assert [d for d in compare_metadata(context, SQLModel.metadata) if not _text_for_str(d)] == []
+
+    migrations.downgrade(engine, "0001")
+    assert set(inspect(engine).get_table_names()) == CATALOGUE | {migrations.VERSION_TABLE}
+    migrations.downgrade(engine, "base")
+    assert set(inspect(engine).get_table_names()) == {migrations.VERSION_TABLE}
+    open_service_db(database_url)  # and up again, the audit log's triggers included
+    assert _revision(engine) == HEAD
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenant (name, retention_days, created_at) VALUES ('t', 1, CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO audit_log (at, tenant_id, actor, action, object_type, object_id, detail) "
+                          "VALUES (CURRENT_TIMESTAMP, 1, 'a', 'read', 'passport', 'x', '')"))
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log"))
+    engine.dispose()
+
+
+def _text_for_str(diff) -> bool:
+    """A JSON column the migrations make TEXT where the model says plain `str`: the same column to both databases."""
+    kind, *_, inspected, model = diff[0] if isinstance(diff, list) else diff
+    return kind == "modify_type" and isinstance(inspected, Text) and isinstance(model, AutoString) and not model.length
+
+
+@pytest.mark.parametrize("service_revision", [None, "api0001", "api0003"])
+def test_a_database_of_the_two_old_histories_is_adopted_with_its_data(database_url, service_revision):
+    """The old histories' scripts are this history's, so their schema is made here by this history up to the
+    revision and then labelled as they labelled it: one version table each."""
+    old = create_engine(sqlalchemy_url(database_url))
+    migrations.upgrade(old, service_revision or "0001")
+    with old.begin() as conn:
+        conn.execute(text(f"DROP TABLE {migrations.VERSION_TABLE}"))
+        for table, revision in (("shoe_db_alembic_version", "0001"), ("api_alembic_version", service_revision)):
+            if revision:
+                conn.execute(text(f"CREATE TABLE {table} (version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+                conn.execute(text(f"INSERT INTO {table} VALUES ('{revision}')"))
+        conn.execute(text("INSERT INTO brand (id, name) VALUES (1, 'Alpina')"))
+        conn.execute(text("INSERT INTO store (id, code) VALUES (1, 'STORE-01')"))
+        if service_revision:
+            conn.execute(text("INSERT INTO tenant (id, name, retention_days, created_at) "
+                              "VALUES (1, 'shop', 30, CURRENT_TIMESTAMP)"))
+            conn.execute(text("INSERT INTO tenant_store (store_id, tenant_id) VALUES (1, 1)"))
+            conn.execute(text("INSERT INTO customer (id, tenant_id, loyalty_id, created_at) "
+                              "VALUES ('c1', 1, 'L-1', CURRENT_TIMESTAMP)"))
+    old.dispose()
+
+    engine = open_service_db(database_url)
+    tables = set(inspect(engine).get_table_names())
+    assert tables == CATALOGUE | SERVICE | {migrations.VERSION_TABLE}  # the old version tables are gone
+    assert _revision(engine) == HEAD
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name FROM brand")).all() == [("Alpina",)]
+        assert conn.execute(text("SELECT code FROM store")).all() == [("STORE-01",)]
+        if service_revision:
+            assert conn.execute(text("SELECT loyalty_id FROM customer")).all() == [("L-1",)]
+            assert conn.execute(text("SELECT tenant_id, size_system FROM tenant_store")).all() == [(1, "eu")]
+    engine.dispose()
+
+
+def test_processes_migrating_a_new_database_at_once_migrate_it_once(database_url):
+    """Each thread migrates on its own engine, as a process would: the first under the lock, the others wait and
+    then find the schema at its newest."""
+    engines = [create_engine(sqlalchemy_url(database_url)) for _ in range(4)]
+    errors = []
+
+    def migrate(engine) -> None:
+        try:
+            migrations.upgrade(engine)
+        except Exception as exc:  # noqa: BLE001 (any failure is the test's finding)
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=migrate, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with engines[0].connect() as conn:
+        assert conn.execute(text(f"SELECT version_num FROM {migrations.VERSION_TABLE}")).all() == [(HEAD,)]
+    for engine in engines:
+        engine.dispose()
