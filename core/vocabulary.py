@@ -23,3 +23,18 @@ INSTEP_AT = 0.5  # instep girth and height: the section at half the length
 FOOT_LENGTH_RANGE_MM = (150.0, 380.0)
 FOOT_HEIGHT_RANGE_MM = (25.0, 450.0)  # sole to where a scan or mesh ends on the leg
 MIN_FOOT_LENGTH_TO_WIDTH = 1.8  # a foot is at least this much longer than wide (not two feet, not a box)
+
+
+def foot_extent_problem(length_mm: float, width_mm: float, height_mm: float) -> str | None:
+    """Why an object of this extent (along the foot, across it, up) cannot be a foot, or None when it can be.
+    Callers name the object and say what to fix."""
+    lo, hi = FOOT_LENGTH_RANGE_MM
+    if not lo <= length_mm <= hi:
+        return f"{length_mm:.0f} mm long, not a foot ({lo:.0f}-{hi:.0f} mm)"
+    if length_mm < MIN_FOOT_LENGTH_TO_WIDTH * width_mm:
+        return (f"{length_mm:.0f} mm long but {width_mm:.0f} mm wide: a foot is at least {MIN_FOOT_LENGTH_TO_WIDTH} "
+                f"times longer than wide")
+    lo, hi = FOOT_HEIGHT_RANGE_MM
+    if not lo <= height_mm <= hi:
+        return f"{height_mm:.0f} mm high, not a foot ({lo:.0f}-{hi:.0f} mm)"
+    return None

@@ -25,6 +25,20 @@ SENSOR_HEIGHT_PX = 960
 def binned_size(binning: int) -> tuple[int, int]:
     """Image (width, height) in pixels when the sensor bins `binning` x `binning` pixels into one."""
     return SENSOR_WIDTH_PX // binning, SENSOR_HEIGHT_PX // binning
+
+
+class Binned:
+    """Image size in pixels of whatever reads the sensor at `binning` (the camera driver, a scan profile)."""
+
+    binning: int
+
+    @property
+    def width_px(self) -> int:
+        return binned_size(self.binning)[0]
+
+    @property
+    def height_px(self) -> int:
+        return binned_size(self.binning)[1]
 STAMP_CHECK_FRAMES = 3  # frames looked at on open before a source without stamps is refused
 RECONNECT_POLL_S = 0.2
 
@@ -50,7 +64,7 @@ def _with_binning(url: str, binning: int) -> str:
     return urlunparse(parts._replace(query=urlencode(query)))
 
 
-class Camera:
+class Camera(Binned):
     """`open()` (or use as a context manager), then `read()` frames; `flush()` after laser or arm changes."""
 
     def __init__(self, source: str, read_timeout_s: float = 5.0, binning: int = 1, exposure: float | None = None):
@@ -64,14 +78,6 @@ class Camera:
         self._capture: cv2.VideoCapture | None = None
         self._pending: list[Frame] = []  # frames read while checking the stamp, handed out first
         self._last_trigger_count: int | None = None
-
-    @property
-    def width_px(self) -> int:
-        return binned_size(self.binning)[0]
-
-    @property
-    def height_px(self) -> int:
-        return binned_size(self.binning)[1]
 
     # --- opening ---
     def _where(self) -> str:

@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.errors import ConfigError
-from device.camera import binned_size
+from device.camera import Binned
 
 
 @dataclass(frozen=True)
-class ScanProfile:
+class ScanProfile(Binned):
     name: str
     binning: int  # 1: 1280x960, 2: 640x480 (same field of view)
     step_deg: float  # arm angle between camera triggers
@@ -29,14 +29,6 @@ class ScanProfile:
     laser_pattern: str  # laser per trigger, cycled: L left, R right, B both, O off
     plate_seconds: float  # pressure recording while the customer stands on both feet
     sweep_deg: float = 360.0
-
-    @property
-    def width_px(self) -> int:
-        return binned_size(self.binning)[0]
-
-    @property
-    def height_px(self) -> int:
-        return binned_size(self.binning)[1]
 
     @property
     def frames_per_foot(self) -> int:

@@ -20,8 +20,8 @@ from core.errors import CatalogError, MeshError
 from core.mesh import Mesh, mesh_from_bytes
 from core.sizes import GIRTH_PER_WIDTH_FITTING_MM, width_steps
 from fitcore.fit.sections import sections_from_blob, sections_to_blob
-from shoe_db.interior import Descriptors, Interior, graded, interior_from_scan
-from shoe_db.models import Brand, InteriorScan, ShoeModel, SizeVariant, Stock, Store
+from shoe_db.interior import Interior, graded, interior_from_scan
+from shoe_db.models import Brand, Descriptors, InteriorScan, ShoeModel, SizeVariant, Stock, Store
 from shoe_db.models import Interior as InteriorRow
 from shoe_db.product_file import InteriorFile, ProductRow, RowError, interior_files, read_products
 
@@ -300,14 +300,14 @@ def _grading_distance(scanned, target) -> tuple[float, float]:
 
 
 def _interior_of(record: dict) -> Interior:
-    descriptors = Descriptors(**{k: record[k] for k in Descriptors.__dataclass_fields__})
+    descriptors = Descriptors.model_validate(record)
     return Interior(record["inner_length_mm"], sections_from_blob(record["sections"]), descriptors)
 
 
 def _interior_record(size_id: int, interior: Interior, graded_from_id: int | None) -> dict:
     return dict(size_id=size_id, source="scanned" if graded_from_id is None else "graded",
                 graded_from_id=graded_from_id, sections=sections_to_blob(interior.sections),
-                **interior.descriptors.as_dict())
+                **interior.descriptors.model_dump())
 
 
 def _scan_record(size_id: int, scan: _Scan) -> dict:

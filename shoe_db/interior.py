@@ -8,7 +8,7 @@ Descriptors are measured on the sections (fitcore.fit.sections), so scanned and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial import ConvexHull
@@ -17,6 +17,7 @@ from core.errors import CatalogError
 from core.mesh import Mesh
 from core.vocabulary import HEEL_ZONE_FRACTION, INSTEP_AT
 from fitcore.fit.sections import ANGLES_RAD, STATIONS, section_outlines_mm, sections_from_mesh
+from shoe_db.models import Descriptors
 
 MIN_INNER_LENGTH_MM = 80.0  # anything shorter was exported in metres or centimetres
 HEEL_ZONE = (0.0, HEEL_ZONE_FRACTION)  # heel width: the widest section at the rear of the inner length
@@ -26,22 +27,6 @@ TOE_ZONE = 0.08  # the front 8% of the cavity decides which side its toe leans t
 MIRRORED_TOE_OFFSET_MM = 1.5  # a left shoe's toe leans medially (-y); this far to +y means it is a right shoe
 # Grading (docs/reference.md, sizes): ball girth grows 6.35 mm per UK/US size (8.47 mm of length): 0.75 mm per mm.
 GIRTH_PER_LENGTH = 6.35 / (25.4 / 3.0)
-
-
-@dataclass(frozen=True)
-class Descriptors:
-    """The classic last measures of one size's cavity (mm, ml)."""
-
-    inner_length_mm: float
-    ball_width_mm: float
-    ball_girth_mm: float
-    instep_girth_mm: float
-    heel_width_mm: float
-    toe_box_height_mm: float
-    volume_ml: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,10 @@ class SizeVariant(SQLModel, table=True):
     nominal_foot_length_mm: float  # the foot the label is for (ISO 19407), see core.sizes
 
 
-class Interior(SQLModel, table=True):
-    __tablename__ = "interior"
+class Descriptors(SQLModel):
+    """The classic last measures of one size's cavity (mm, ml), measured on its sections (shoe_db.interior), so
+    scanned and graded sizes are measured alike; stored with each interior."""
 
-    size_id: int = Field(foreign_key="size_variant.id", primary_key=True)
-    source: str = Field(max_length=8)  # scanned | graded
-    graded_from_id: int | None = Field(default=None, foreign_key="size_variant.id")
     inner_length_mm: float
     ball_width_mm: float
     ball_girth_mm: float
@@ -69,6 +67,14 @@ class Interior(SQLModel, table=True):
     heel_width_mm: float
     toe_box_height_mm: float
     volume_ml: float
+
+
+class Interior(Descriptors, table=True):
+    __tablename__ = "interior"
+
+    size_id: int = Field(foreign_key="size_variant.id", primary_key=True)
+    source: str = Field(max_length=8)  # scanned | graded
+    graded_from_id: int | None = Field(default=None, foreign_key="size_variant.id")
     sections: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # see fitcore.fit.sections
 
 

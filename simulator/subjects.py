@@ -32,13 +32,7 @@ import numpy as np
 from core.errors import MeshError, SimulatorError
 from core.mesh import Mesh, read_mesh
 from core.settings import get_settings
-from core.vocabulary import (
-    FOOT_HEIGHT_RANGE_MM,
-    FOOT_LENGTH_RANGE_MM,
-    HEEL_ZONE_FRACTION,
-    HEEL_ZONE_HEIGHT_MM,
-    MIN_FOOT_LENGTH_TO_WIDTH,
-)
+from core.vocabulary import HEEL_ZONE_FRACTION, HEEL_ZONE_HEIGHT_MM, foot_extent_problem
 
 BALL_ZONE = (0.5, 0.9)  # where a scanned foot's ball points are searched, as fractions of its length
 ASYMMETRY_SD_MM = {"length": 1.5, "ball_breadth": 1.0, "ball_girth": 2.0, "heel_breadth": 1.0}
@@ -572,19 +566,7 @@ def _check_foot(path: Path, mesh: Mesh) -> None:
         raise SimulatorError(
             f"{path} is {length:.3f} long: it looks like metres; scale it by 1000 to millimetres"
         )
-    lo, hi = FOOT_LENGTH_RANGE_MM
-    if not lo <= length <= hi:
-        raise SimulatorError(
-            f"{path} is {length:.0f} mm long along x, not a foot ({lo:.0f}-{hi:.0f} mm): check that it is in mm "
-            "and that the toes point toward +x"
-        )
-    if length < MIN_FOOT_LENGTH_TO_WIDTH * width:
-        raise SimulatorError(
-            f"{path} is {length:.0f} mm long (x) but {width:.0f} mm wide (y): a foot is at least "
-            f"{MIN_FOOT_LENGTH_TO_WIDTH}x longer than wide; turn it so the toes point toward +x"
-        )
-    lo, hi = FOOT_HEIGHT_RANGE_MM
-    if not lo <= height <= hi:
-        raise SimulatorError(
-            f"{path} is {height:.0f} mm high (z), not a foot ({lo:.0f}-{hi:.0f} mm): check that +z is up"
-        )
+    problem = foot_extent_problem(length, width, height)
+    if problem:
+        raise SimulatorError(f"{path} is {problem} along x, y and z: check that it is in mm, the toes point "
+                             "toward +x and +z is up")

@@ -16,14 +16,7 @@ import numpy as np
 
 from core.errors import MeasurementError, MeshError
 from core.mesh import MESH_SUFFIXES, Mesh, read_mesh
-from core.vocabulary import (
-    FOOT_HEIGHT_RANGE_MM,
-    FOOT_LENGTH_RANGE_MM,
-    HEEL_ZONE_FRACTION,
-    HEEL_ZONE_HEIGHT_MM,
-    INSTEP_AT,
-    MIN_FOOT_LENGTH_TO_WIDTH,
-)
+from core.vocabulary import HEEL_ZONE_FRACTION, HEEL_ZONE_HEIGHT_MM, INSTEP_AT, foot_extent_problem
 from fitcore.scan.footframe import (
     EXTREME_BAND_MM,
     FootFrame,
@@ -197,22 +190,10 @@ def checked_points(points_mm: np.ndarray) -> np.ndarray:
         )
     xy = p[:, :2] - p[:, :2].mean(axis=0)
     length, width = np.ptp(xy @ np.linalg.eigh(xy.T @ xy)[1][:, ::-1], axis=0)  # along the principal axes
-    lo, hi = FOOT_LENGTH_RANGE_MM
-    if not lo <= length <= hi:
-        raise MeasurementError(
-            f"the surface is {length:.0f} mm long, not a foot ({lo:.0f}-{hi:.0f} mm): check that it is one foot "
-            "in millimetres"
-        )
-    if length < MIN_FOOT_LENGTH_TO_WIDTH * width:
-        raise MeasurementError(
-            f"the surface is {length:.0f} x {width:.0f} mm on the floor: a foot is at least "
-            f"{MIN_FOOT_LENGTH_TO_WIDTH} times longer than wide; check that it is one foot, not two or something else"
-        )
-    lo, hi = FOOT_HEIGHT_RANGE_MM
-    if not lo <= extent[2] <= hi:
-        raise MeasurementError(
-            f"the surface is {extent[2]:.0f} mm high, not a foot ({lo:.0f}-{hi:.0f} mm): +z must be up"
-        )
+    problem = foot_extent_problem(length, width, extent[2])
+    if problem:
+        raise MeasurementError(f"the surface is {problem}: check that it is one foot (not two or something else), "
+                               "in millimetres, standing with +z up")
     return p
 
 
