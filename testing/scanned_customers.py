@@ -21,7 +21,12 @@ from device.profile import ScanProfile
 from fitcore.scan.calibrate import calibration_from_stills
 from fitcore.scan.calibration import RigCalibration
 from fitcore.scan.pipeline import passport_from_scan
-from simulator.customers import Customer, render_calibration_stills, render_scan, subject_of
+from simulator.customers import (
+    Customer,
+    render_calibration_stills,
+    render_scan,
+    subject_of,
+)
 from simulator.subjects import Subject
 
 RIG_SERIAL = "FF-FIT-0001"

@@ -8,6 +8,7 @@
  *   await result.show(passportId);
  */
 
+import { fillCategories } from "../shared/categories.js";
 import { FootView } from "../shared/footview.js";
 import { drawPressure } from "./heatmap.js";
 import { parsePly, thinned } from "./ply.js";
@@ -47,6 +48,7 @@ export class Result {
     this.shoeView = null;
     this.passportId = null;
     this.tried = null; // {label, sku} of the shoe and size in the foot-in-shoe view
+    fillCategories($("f-category"));
     $("filters").addEventListener("submit", (event) => {
       event.preventDefault();
       this.guard(() => this.showShoes());

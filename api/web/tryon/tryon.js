@@ -12,6 +12,7 @@
  */
 
 import { FitApi, keyFromFragment } from "../shared/api.js";
+import { fillCategories } from "../shared/categories.js";
 import { FootView } from "../shared/footview.js";
 
 const REGION_NAMES = { toe: "Toes", ball: "Ball of the foot", instep: "Instep", heel: "Heel" };
@@ -22,6 +23,7 @@ function start() {
   const query = new URLSearchParams(window.location.search);
   $("passport").value = query.get("passport") || "";
   $("model").value = query.get("model") || "";
+  fillCategories($("category"));
   $("category").value = query.get("category") || "";
   const key = keyFromFragment();
   if (key) {

@@ -106,16 +106,20 @@ def reference(subjects):
             for side in ("left", "right")}
 
 
+def assert_measures_agree(got, ref, linear_mm: float, girth_mm: float, foot: tuple) -> None:
+    for name in LINEAR:
+        assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=linear_mm), (*foot, name)
+    for name in GIRTHS:
+        assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=girth_mm), (*foot, name)
+
+
 def test_measures_do_not_depend_on_where_and_how_the_foot_stands(subjects, reference):
     rng = np.random.default_rng(7)
     for (seed, side), ref in reference.items():
         mesh, pose = placed(getattr(subjects[seed], side), rng.uniform(-15, 15), rng.uniform(-40, 40),
                             rng.uniform(-40, 40))
         got = measure_mesh(mesh, side, seed=3)  # other samples, too
-        for name in LINEAR:
-            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=0.35), (seed, side, name)
-        for name in GIRTHS:
-            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=1.5), (seed, side, name)
+        assert_measures_agree(got, ref, linear_mm=0.35, girth_mm=1.5, foot=(seed, side))
         # the frame moved with the foot: plate -> foot of the placed foot = unplaced frame after undoing the pose
         expected = ref.foot_from_plate @ np.linalg.inv(pose)
         assert np.degrees(np.arccos(np.clip(got.foot_from_plate[0, :3] @ expected[0, :3], -1, 1))) < 0.3
@@ -126,10 +130,7 @@ def test_measures_do_not_depend_on_where_and_how_the_foot_stands(subjects, refer
 def test_a_scan_without_its_sole_measures_like_the_full_mesh(subjects, reference):
     for (seed, side), ref in reference.items():
         got = measure_points(without_sole(getattr(subjects[seed], side)), side)
-        for name in LINEAR:
-            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=0.5), (seed, side, name)
-        for name in GIRTHS:
-            assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=2.0), (seed, side, name)
+        assert_measures_agree(got, ref, linear_mm=0.5, girth_mm=2.0, foot=(seed, side))
 
 
 @pytest.mark.parametrize("seed, side", [(1, "left"), (4, "right"), (5, "left")])
@@ -141,10 +142,7 @@ def test_a_scan_like_sweep_of_laser_stripes_measures_like_the_full_mesh(subjects
     mesh, pose = on_the_station(getattr(subjects[seed], side), rng)
     ref = reference[(seed, side)]
     got = measure_points(laser_stripes(mesh, seed=seed), side)
-    for name in LINEAR:
-        assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=1.0), (seed, side, name)
-    for name in GIRTHS:
-        assert getattr(got, name) == pytest.approx(getattr(ref, name), abs=2.0), (seed, side, name)
+    assert_measures_agree(got, ref, linear_mm=1.0, girth_mm=2.0, foot=(seed, side))
     expected = ref.foot_from_plate @ np.linalg.inv(pose)
     assert np.degrees(np.arccos(np.clip(got.foot_from_plate[0, :3] @ expected[0, :3], -1, 1))) < 0.5
     assert got.toe_shape == ref.toe_shape

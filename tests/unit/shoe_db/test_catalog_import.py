@@ -16,6 +16,7 @@ from shoe_db.loading import load_matcher_catalogue
 from shoe_db.models import Interior, InteriorScan, ShoeModel, SizeVariant, Stock
 from shoe_db.staff import list_models, show, stock
 from simulator.catalog import generate_catalogue, write_catalogue
+from testing.interiors import DEFECTS, spoiled
 
 TABLES = ("brand", "shoe_model", "size_variant", "interior", "interior_scan", "store", "stock")
 
@@ -136,12 +137,8 @@ def _spoil_scan(interiors, row, defect):
     path = next(p for p in interiors.iterdir() if slug(p.stem) in (
         stem, slug(f"{row['brand']} {row['model_code']} {row['size_system']} {row['size']}")))
     mesh = read_mesh(path)
-    if defect == "open":
-        mesh = Mesh(mesh.vertices_mm, mesh.triangles[3:])
-    elif defect == "metres":
-        mesh = Mesh(mesh.vertices_mm / 1000.0, mesh.triangles)
-    elif defect == "mirrored":
-        mesh = Mesh(mesh.vertices_mm * [1, -1, 1], mesh.triangles[:, ::-1])
+    if defect in DEFECTS:
+        mesh = spoiled(mesh, defect)
     else:
         mesh = Mesh(mesh.vertices_mm * [0.9, 1, 1], mesh.triangles)
     write_mesh(path, mesh)

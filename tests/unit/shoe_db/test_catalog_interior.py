@@ -10,6 +10,7 @@ from fitcore.fit.clearance import IDENTITY_POSE, placed_clearance_mm
 from fitcore.fit.sections import ANGLES, STATIONS, sections_from_blob, sections_to_blob
 from shoe_db.interior import GIRTH_PER_LENGTH, graded, interior_from_scan
 from simulator.catalog import LastSpec, _tube_triangles, last_interior
+from testing.interiors import DEFECTS, spoiled
 
 SPEC = LastSpec(foot_length_mm=266.67, allowance_mm=15.0, length_bias_mm=2.0, girth_bias_mm=0.0,
                 collar_height_mm=55.0, toe_box_height_mm=29.0, toe_shape="round", toe_offset_mm=6.0)
@@ -95,12 +96,8 @@ def test_import_moves_a_scan_into_the_shoe_frame():
 def test_unusable_scans_are_refused_with_the_fix(defect, words):
     mesh = last_interior(SPEC)
     foot_mm = SPEC.foot_length_mm
-    if defect == "open":
-        mesh = Mesh(mesh.vertices_mm, mesh.triangles[5:])
-    elif defect == "metres":
-        mesh = Mesh(mesh.vertices_mm / 1000.0, mesh.triangles)
-    elif defect == "mirrored":
-        mesh = Mesh(mesh.vertices_mm * [1.0, -1.0, 1.0], mesh.triangles[:, ::-1])
+    if defect in DEFECTS:
+        mesh = spoiled(mesh, defect)
     else:
         foot_mm = SPEC.inner_length_mm + 3.0
     with pytest.raises(CatalogError, match=words):

@@ -319,25 +319,18 @@ def test_mesh_subject_refuses_a_flat_or_tiny_or_wrong_side(tmp_path):
         mesh_subject(flat, "both")
 
 
-def test_mesh_subject_refuses_nan_empty_and_unknown_extension(tmp_path):
-    nan = tmp_path / "nan.obj"
-    nan.write_text("v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n")
-    empty = tmp_path / "empty.stl"
-    empty.write_bytes(b"")
-    unknown = tmp_path / "foot.xyz"
-    unknown.write_text("0 0 0\n")
-    with pytest.raises(SimulatorError, match="NaN or infinite"):
-        mesh_subject(nan, "left")
-    with pytest.raises(SimulatorError, match="empty or not a valid .stl file"):
-        mesh_subject(empty, "left")
-    points = tmp_path / "points.obj"
-    points.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\n")
-    with pytest.raises(SimulatorError, match="no triangles .3 vertices.: export a triangle mesh"):
-        mesh_subject(points, "left")
-    with pytest.raises(SimulatorError, match="unknown mesh format '.xyz'.*use one of .ply, .stl, .obj"):
-        mesh_subject(unknown, "left")
-    with pytest.raises(SimulatorError, match="no mesh file at"):
-        mesh_subject(tmp_path / "missing.ply", "left")
+@pytest.mark.parametrize("name, content, message", [
+    ("nan.obj", "v 0 0 0\nv 1 0 nan\nv 0 1 0\nf 1 2 3\n", "NaN or infinite"),
+    ("empty.stl", "", "empty or not a valid .stl file"),
+    ("points.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\n", "no triangles .3 vertices.: export a triangle mesh"),
+    ("foot.xyz", "0 0 0\n", "unknown mesh format '.xyz'.*use one of .ply, .stl, .obj"),
+    ("missing.ply", None, "no mesh file at"),
+], ids=["nan", "empty", "no triangles", "unknown extension", "missing"])
+def test_mesh_subject_refuses_what_is_no_usable_mesh(tmp_path, name, content, message):
+    if content is not None:
+        (tmp_path / name).write_text(content)
+    with pytest.raises(SimulatorError, match=message):
+        mesh_subject(tmp_path / name, "left")
 
 
 # --- mesh I/O -------------------------------------------------------------------------------------------------
