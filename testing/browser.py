@@ -95,8 +95,10 @@ class BrowserPage:
         return route.abort()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def chromium():
+    """One headless Chromium for a package of browser tests. Playwright's sync API keeps an event loop running in
+    the test thread while it lives, so it must end with the package, before tests that run their own loop."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

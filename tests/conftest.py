@@ -1,7 +1,7 @@
 """Fixtures others can reuse, and a guard that a test run leaves the checkout as it found it.
 
 `database_url`: an empty database on SQLite and on a real PostgreSQL server, started once per test session
-(testing/postgres.py) and stopped at the end. The browser fixtures come from testing/browser.py.
+(testing/postgres.py) and stopped at the end. The browser fixtures (testing/browser.py) are tests/browser/conftest.py's.
 
 The guard: at the end of the session, a file of the checkout that git reports changed or untracked (not ignored),
 or any file under var/ or out/ (the product's default data folder and the README's scan output, both ignored),
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.browser import SCREENSHOTS_ENV, browser_page, chromium, screenshot_folder  # noqa: F401  (fixtures)
+from testing.browser import SCREENSHOTS_ENV
 from testing.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
