@@ -1,5 +1,5 @@
-"""The FastAPI application of the fit service: /v1 routes, OpenAPI at /openapi.json, the upload limit, and one
-error shape (`ErrorBody`) for every refusal."""
+"""The FastAPI application of the fit service: /v1 routes, OpenAPI at /openapi.json, the admission and the gate in
+front of them (api/gate.py: key, share, upload limit, slots), and one error shape (`ErrorBody`) for every refusal."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
+from api.access import record_refusal
 from api.db import open_service_db
 from api.fitting import Fitting
-from api.gate import ConcurrencyGate
+from api.gate import Admission, ConcurrencyGate
 from api.mailing import MailingRunner
 from api.pages import mount_pages
 from api.routes import v1_router
@@ -45,7 +46,7 @@ def create_app(rigs: RigProvider, database_url: str | None = None, settings: Set
     app.state.settings = settings
     app.state.fitting = Fitting(engine)
     app.state.scans = ScanManager(engine, settings, rigs, passport_stored=app.state.fitting.prepare)
-    app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service.mailing_chunk_passports)
+    app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service)
     # scans release their rigs, queued jobs and fit preparations stop
     for background in (app.state.scans, app.state.mailing, app.state.fitting):
         app.router.add_event_handler("shutdown", background.close)
@@ -55,8 +56,9 @@ def create_app(rigs: RigProvider, database_url: str | None = None, settings: Set
     app.add_exception_handler(MeasurementError, _unprocessable)
     app.add_exception_handler(CatalogError, _unprocessable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_middleware(BodyLimit, max_bytes=settings.service.max_upload_bytes)
+    # the last added runs first: a request passes the admission (key, share, whole body), then the gate
     app.add_middleware(ConcurrencyGate, limit=settings.service.max_concurrent_requests)
+    app.add_middleware(Admission, engine=engine, settings=settings.service)
     return app
 
 
@@ -65,8 +67,9 @@ def error_response(status: int, detail: str, errors: list[tuple[str, str]] = ())
     return JSONResponse(body.model_dump(), status_code=status)
 
 
-def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
     status = next(code for kind, code in STATUS.items() if isinstance(exc, kind))
+    record_refusal(request.scope, status)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     response = error_response(status, str(exc), getattr(exc, "errors", []))
     if headers:
@@ -84,48 +87,3 @@ def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResp
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return error_response(422, f"invalid request: {first}{more}; see docs/api.md for the request format", errors)
 
-
-class BodyLimit:
-    """Refuses request bodies over `max_bytes` with 413 before the application reads them (a declared
-    Content-Length is checked up front, a chunked body while it arrives)."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        declared = headers.get(b"content-length")
-        if declared is not None:
-            if not declared.isdigit() or int(declared) > self.max_bytes:
-                return await self._too_large(scope, receive, send)
-            return await self.app(scope, receive, send)
-        if b"transfer-encoding" not in headers:
-            return await self.app(scope, receive, send)
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            size += len(chunks[-1])
-            if size > self.max_bytes:
-                return await self._too_large(scope, receive, send)
-            if not message.get("more_body"):
-                break
-        body = b"".join(chunks)
-
-        async def replay():
-            nonlocal body
-            message, body = {"type": "http.request", "body": body, "more_body": False}, b""
-            return message
-
-        return await self.app(scope, replay, send)
-
-    async def _too_large(self, scope, receive, send):
-        response = error_response(413, f"the request body is larger than the service accepts ({self.max_bytes} "
-                                       f"bytes, setting FOOTFIT_SERVICE__MAX_UPLOAD_BYTES): upload smaller files "
-                                       f"(a scan's passport and PLYs are about 1.5 MB)")
-        await response(scope, receive, send)

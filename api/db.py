@@ -68,6 +68,7 @@ def _engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute("PRAGMA secure_delete = ON")  # erased personal data is overwritten, not left in free pages
     cursor.close()
 
 

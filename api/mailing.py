@@ -2,10 +2,13 @@
 everyone whose marketing consent is not in force (never given, or withdrawn).
 
 A job runs in the background (one at a time per service process: the filter's numba kernel already uses every
-core) and goes queued -> running -> done | failed, with its progress stored as it goes. It takes each consenting
-customer's newest passport, turns chunks of them into the mailing filter's compact descriptors
-(Matcher.mailing_descriptor) and runs fitcore.fit.mailing.mailing_filter over chunk x products. Its outputs
-(`mailing_match` rows) are derived from passports, so erasing a passport or a customer erases them
+core) and goes queued -> running -> done | failed, with its progress stored as it goes. Jobs wait in one queue per
+tenant (at most `mailing_jobs_queued_per_tenant`) and the tenants take turns: the next job is the oldest of the
+tenant whose last turn is longest ago, so one tenant's ten large jobs do not hold back another's small one.
+
+A job takes each consenting customer's newest passport, turns chunks of them into the mailing filter's compact
+descriptors (Matcher.mailing_descriptor) and runs fitcore.fit.mailing.mailing_filter over chunk x products. Its
+outputs (`mailing_match` rows) are derived from passports, so erasing a passport or a customer erases them
 (api/privacy.py); the results list only customers whose marketing consent is still in force when they are read.
 """
 
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -24,7 +29,8 @@ from api.fitting import Fitting
 from api.models import MailingJob, PassportRecord, utc_now
 from api.passport_upload import points_from_blob
 from api.repository import Repository, mailings, passports
-from core.errors import FootfitError
+from core.errors import Conflict, FootfitError
+from core.settings import ServiceSettings
 from fitcore.fit.mailing import mailing_filter
 from fitcore.fit.matcher import ScannedFeet
 from fitcore.scan.passport import Passport
@@ -35,21 +41,45 @@ log = logging.getLogger(__name__)
 class MailingRunner:
     """Queues and runs the mailing jobs of one service process."""
 
-    def __init__(self, engine: Engine, fitting: Fitting, chunk_passports: int):
-        self.engine, self.fitting, self.chunk = engine, fitting, chunk_passports
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailing")
+    def __init__(self, engine: Engine, fitting: Fitting, settings: ServiceSettings):
+        self.engine, self.fitting = engine, fitting
+        self.chunk, self.queue_limit = settings.mailing_chunk_passports, settings.mailing_jobs_queued_per_tenant
+        self._queues: dict[int, deque[tuple[str, Principal]]] = {}  # tenant -> its waiting jobs, oldest first
+        self._last_turn: dict[int, int] = {}  # tenant -> the number of the turn it last had
+        self._turns = 0
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailing")  # a turn per queued job
         interrupt_unfinished(engine)
 
     def submit(self, repo: Repository, model_ids: list[int]) -> MailingJob:
-        """Queue a job; unknown products are refused (422) before anything is stored."""
+        """Queue a job; unknown products (422) and a tenant's full queue (409) are refused before anything is
+        stored."""
         model_ids = sorted(set(model_ids))
         self.fitting.matcher().mailing_products(model_ids)
-        job = mailings.create(repo, model_ids)
-        self._pool.submit(self._run, job.id, repo.principal)
+        with self._lock:
+            waiting = len(self._queues.get(repo.tenant_id, ()))
+            if waiting >= self.queue_limit:
+                raise Conflict(f"your tenant has {waiting} mailing jobs waiting to run, the most the service queues "
+                               f"per tenant (setting FOOTFIT_SERVICE__MAILING_JOBS_QUEUED_PER_TENANT): start this "
+                               f"one when one of them has run (GET /v1/mailings/{{job_id}})")
+            job = mailings.create(repo, model_ids)
+            self._queues.setdefault(repo.tenant_id, deque()).append((job.id, repo.principal))
+        self._pool.submit(self._run_next)
         return job
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run_next(self) -> None:
+        """One turn: the oldest job of the tenant whose last turn is longest ago (a new tenant's first)."""
+        with self._lock:
+            tenant = min(self._queues, key=lambda t: self._last_turn.get(t, -1))
+            job_id, principal = self._queues[tenant].popleft()
+            if not self._queues[tenant]:
+                del self._queues[tenant]
+            self._turns += 1
+            self._last_turn[tenant] = self._turns
+        self._run(job_id, principal)
 
     def _run(self, job_id: str, principal: Principal) -> None:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -1,9 +1,11 @@
-"""The service's tables: tenants and their stores, kiosks and API keys; customers, consent, passports and what is
-derived from them (fit results, feedback); the audit log.
+"""The service's tables: tenants and their stores, kiosks, API keys and customer session tokens; customers,
+consent, passports and what is derived from them (fit results, feedback); the audit log.
 
 Times are timezone-aware UTC (SQLModel stores them as UTC on SQLite and PostgreSQL alike). Public ids of
-personal records (customers, passports) are random UUID hex strings, so ids carry no order or count. The
-catalogue's `store` table (shoe_db) holds stock; `tenant_store` says which tenant owns each store.
+personal records (customers, passports) are random UUID hex strings, so ids carry no order or count.
+`tenant_store` says which tenant owns each of the catalogue's stores (shoe_db `store`, whose `stock` is so that
+tenant's); `assortment_item` is what a tenant sells of the operator's interior database, under its own SKUs and
+at its own prices.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 import shoe_db.models  # noqa: F401  (the `store` and `size_variant` tables the foreign keys name)
@@ -54,6 +56,22 @@ class TenantStore(SQLModel, table=True):
     size_system: str = Field(default="eu", max_length=12)  # core.sizes.STORE_SIZE_SYSTEMS: the kiosk shows sizes in it
 
 
+class AssortmentItem(SQLModel, table=True):
+    """One SKU a tenant sells: one of the operator's sizes (shared, read-only to tenants) under the tenant's own SKU
+    and EAN, at its own price. Its stores hold stock (shoe_db `stock`) of these sizes only."""
+
+    __tablename__ = "assortment_item"
+    __table_args__ = (UniqueConstraint("tenant_id", "sku"), UniqueConstraint("tenant_id", "size_id"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id")
+    size_id: int = Field(foreign_key="size_variant.id")
+    sku: str = Field(max_length=80)
+    ean: str = Field(default="", max_length=13)
+    price_cents: int
+    currency: str = Field(default="EUR", max_length=3)
+
+
 class Kiosk(SQLModel, table=True):
     """A scanner rig standing in one of the tenant's stores."""
 
@@ -77,6 +95,23 @@ class ApiKey(SQLModel, table=True):
     scopes: str = Field(max_length=400)  # space-separated
     secret_sha256: str = Field(max_length=64)
     label: str = Field(default="", max_length=120)
+    created_at: datetime = Field(default_factory=utc_now)
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+class SessionToken(SQLModel, table=True):
+    """A customer session token, shown once as `ffs_<id>_<secret>` to the webshop's server that opened it with its
+    key, for one shopper's browser: it reads that customer's passports' fit answers only, for minutes. Only the
+    SHA-256 of the secret is kept. The database erases it with its customer (ON DELETE CASCADE)."""
+
+    __tablename__ = "session_token"
+
+    id: str = Field(primary_key=True, max_length=16)
+    customer_id: str = Field(sa_column=Column(String(32), ForeignKey("customer.id", ondelete="CASCADE"),
+                                              nullable=False, index=True))
+    opened_by: str = Field(foreign_key="api_key.id", max_length=16)  # the key id of the webshop's server
+    secret_sha256: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utc_now)
     expires_at: datetime
     revoked_at: datetime | None = None

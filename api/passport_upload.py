@@ -2,16 +2,20 @@
 
 Everything is parsed and validated first; only a complete, consistent upload reaches the database, so a failed
 upload leaves nothing behind. Every refusal is an InvalidInput whose message names the file and the fix.
+
+The parsing is bounded before it starts: passport.json by its size (MAX_PASSPORT_BYTES) and by a parser that
+stops at 200 levels of nesting (pydantic-core's; the standard library's recurses until Python's stack gives out),
+the PLYs by the header checks and caps of core/mesh.py.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from core.errors import InvalidInput, MeasurementError, MeshError
 from core.mesh import points_from_bytes
@@ -20,6 +24,7 @@ from fitcore.scan.measure import checked_points
 from fitcore.scan.passport import Passport
 
 LENGTH_MISMATCH_MM = 5.0  # a foot's points reach x = length_mm (the toe tip) to within a scan's noise
+MAX_PASSPORT_BYTES = 64 * 1024  # a scan's passport.json takes ~3 kB; its strings and lists are bounded too
 
 
 @dataclass(frozen=True)
@@ -43,9 +48,12 @@ def parse_upload(passport_json: bytes, plys: dict[str, bytes]) -> PassportUpload
 
 
 def parse_passport(data: bytes) -> Passport:
+    if len(data) > MAX_PASSPORT_BYTES:
+        raise InvalidInput(f"passport.json is {len(data):,} bytes, more than a passport takes "
+                           f"({MAX_PASSPORT_BYTES:,}): upload the passport.json a scan wrote")
     try:
-        raw = json.loads(data.decode("utf-8"), parse_constant=lambda name: float(name.replace("Infinity", "inf")))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raw = from_json(data, allow_inf_nan=True)
+    except ValueError as exc:
         raise InvalidInput(f"passport.json is not valid UTF-8 JSON ({exc}): upload the passport.json a scan "
                            f"wrote") from None
     bad = list(_non_finite(raw, "passport"))

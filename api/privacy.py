@@ -1,5 +1,6 @@
 """Privacy operations on personal data: the erasure cascade (a passport, a customer), the export of everything
-about a customer, and the per-tenant retention purge.
+about a customer, and the purge (the scheduled privacy job): passports past their tenant's retention period, and
+those whose customer withdrew scan-storage consent.
 
 What is derived from a passport is listed once (`PASSPORT_DERIVED`), what belongs to a customer besides their
 passports once (`CUSTOMER_OWNED`): a new table of personal data joins the cascade by joining one of these lists.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 from sqlmodel import Session, select
 
 from api import audit
@@ -35,6 +36,7 @@ from api.models import (
 from api.passport_upload import points_from_blob
 from core.mesh import write_points
 from core.vocabulary import SIDES
+from shoe_db.models import SizeVariant, Store
 
 PASSPORT_DERIVED = (FitResult, Feedback, MailingMatch, PressureMapRecord)  # keyed by passport_id, erased with it
 EXPORTED_AS_FILES = (PressureMapRecord,)  # exported as a file beside the passport, not as rows of customer.json
@@ -63,15 +65,17 @@ def erase_customer(session: Session, customer: Customer) -> Counter:
 
 
 def export_customer(session: Session, customer: Customer) -> bytes:
-    """A zip: customer.json (consent history, passports' records, feedback, fit results, mailing matches) and each
-    passport's passport.json, left.ply, right.ply and (kiosk scans) pressure_map.json under passports/<id>/."""
+    """A zip: customer.json (consent history, passports' records, feedback, fit results, mailing matches, the audit
+    trail) and each passport's passport.json, left.ply, right.ply and (kiosk scans) pressure_map.json under
+    passports/<id>/."""
     passports = list(session.exec(select(PassportRecord).where(PassportRecord.customer_id == customer.id)
                                   .order_by(PassportRecord.created_at.desc())))
     ids = [p.id for p in passports]
     consents = session.exec(select(Consent).where(Consent.customer_id == customer.id).order_by(Consent.id))
-    derived = {table.__tablename__: [row.model_dump(mode="json") for row in session.exec(
-        select(table).where(table.passport_id.in_(ids)).order_by(table.id))]
-        for table in PASSPORT_DERIVED if table not in EXPORTED_AS_FILES}
+    derived = {table.__tablename__: [_as_the_customer_knows_it(session, row.model_dump(mode="json"))
+                                     for row in session.exec(select(table).where(table.passport_id.in_(ids))
+                                                             .order_by(table.id))]
+               for table in PASSPORT_DERIVED if table not in EXPORTED_AS_FILES}
     record = {
         "loyalty_id": customer.loyalty_id,
         "created_at": customer.created_at.isoformat(),
@@ -79,6 +83,8 @@ def export_customer(session: Session, customer: Customer) -> bytes:
         "passports": [p.model_dump(mode="json", exclude={"passport_json", "left_points", "right_points",
                                                           "tenant_id", "customer_id"}) for p in passports],
         **derived,
+        "audit": [e.model_dump(mode="json", exclude={"id", "tenant_id"})
+                  for e in audit.customer_trail(session, customer.tenant_id, customer.id)],
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -94,6 +100,17 @@ def export_customer(session: Session, customer: Customer) -> bytes:
     return buffer.getvalue()
 
 
+def _as_the_customer_knows_it(session: Session, row: dict) -> dict:
+    """A row with the catalogue's internal ids replaced by what is printed on the box and the receipt: the size's
+    SKU and the store's code."""
+    if "size_id" in row:
+        row["sku"] = session.get(SizeVariant, row.pop("size_id")).sku
+    if "store_id" in row:
+        store_id = row.pop("store_id")
+        row["store"] = None if store_id is None else session.get(Store, store_id).code
+    return row
+
+
 def ply_bytes(points_mm) -> bytes:
     """A point cloud as the PLY a scan writes (core.mesh.write_points)."""
     with tempfile.TemporaryDirectory(prefix="footfit-ply-") as folder:
@@ -106,23 +123,39 @@ def ply_bytes(points_mm) -> bytes:
 class PurgeResult:
     tenant: str
     retention_days: int
-    passports: int
+    passports: int  # erased: past the retention period, or their customer withdrew scan-storage consent
     deleted: Counter
 
 
 def purge_expired(session: Session, now: datetime | None = None) -> list[PurgeResult]:
-    """Erase every passport not rescanned within its tenant's retention period (consent records stay, as proof);
-    each erasure is audited as a purge."""
+    """The scheduled privacy job: erase every passport not rescanned within its tenant's retention period, and every
+    passport of a customer whose scan-storage consent is withdrawn (recorded by a key that may not erase); each
+    erasure is audited as a purge. Consent records stay, as proof."""
     now = now or utc_now()
     results = []
     for tenant in session.exec(select(Tenant).order_by(Tenant.name)).all():
         cutoff = now - timedelta(days=tenant.retention_days)
-        ids = list(session.exec(select(PassportRecord.id).where(PassportRecord.tenant_id == tenant.id,
-                                                                PassportRecord.updated_at < cutoff)))
-        deleted = erase_passports(session, ids)
-        for passport_id in ids:
-            audit.record(session, tenant.id, "cli:privacy-purge", "purge", "passport", passport_id,
-                         f"older than {tenant.retention_days} days")
-        results.append(PurgeResult(tenant.name, tenant.retention_days, len(ids), deleted))
+        withdrawn = {c for c, granted in newest_decisions(session, tenant.id, "scan_storage").items() if not granted}
+        why = {passport_id: audit.about(customer_id, "scan-storage consent withdrawn" if customer_id in withdrawn
+                                        else f"older than {tenant.retention_days} days")
+               for passport_id, customer_id in session.exec(
+                   select(PassportRecord.id, PassportRecord.customer_id)
+                   .where(PassportRecord.tenant_id == tenant.id,
+                          or_(PassportRecord.updated_at < cutoff, PassportRecord.customer_id.in_(sorted(withdrawn)))))}
+        deleted = erase_passports(session, list(why))
+        for passport_id, detail in why.items():
+            audit.record(session, tenant.id, "cli:privacy-purge", "purge", "passport", passport_id, detail)
+        results.append(PurgeResult(tenant.name, tenant.retention_days, len(why), deleted))
     session.commit()
     return results
+
+
+def newest_decisions(session: Session, tenant_id: int, purpose: str) -> dict[str, bool]:
+    """Customer id -> their newest decision for `purpose` (granted or withdrawn), among the tenant's customers who
+    ever decided: the decision in force."""
+    decisions: dict[str, bool] = {}
+    for customer_id, granted in session.exec(
+            select(Consent.customer_id, Consent.granted).join(Customer, Customer.id == Consent.customer_id)
+            .where(Customer.tenant_id == tenant_id, Consent.purpose == purpose).order_by(Consent.id)):
+        decisions[customer_id] = granted
+    return decisions

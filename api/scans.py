@@ -6,8 +6,10 @@ waits), then reconstruction and measurement (fitcore.scan.pipeline); the passpor
 the tenant-scoped repository. Progress (phase, fraction, arm angle, ETA) is polled or streamed.
 
 A device failure leaves the job `failed` with the device's message and keeps what was complete: the plate
-recording and each finished foot. A retry scans only the rest, on the same rig (for a simulated rig: the same
-simulator, the customer still standing on it). Cancelling stops the arm and keeps nothing.
+recording and each finished foot, in memory only and for RETRY_WINDOW_S at most. A retry scans only the rest, on the
+same rig (for a simulated rig: the same simulator, the customer still standing on it). Cancelling stops the arm and
+keeps nothing; a finished scan keeps no frames; erasing the customer (`forget_customer`) cancels their scans and
+takes their loyalty id out of the status.
 
 Rigs come from the rig provider the service was given (device.rig; `footfit serve` picks it from the setting
 `service.rigs`): a simulated rig per job in a child process, exactly as `footfit scan --simulator`, whose subject
@@ -47,6 +49,7 @@ log = logging.getLogger(__name__)
 SCAN_SHARE = 0.85  # of a job's progress; reconstruction and storage take the rest
 MEASURE_SHARE = 0.12
 KEPT_JOBS = 200  # finished jobs kept for polling; older ones are forgotten
+RETRY_WINDOW_S = 600.0  # a failed scan keeps what it scanned (frames of the customer's feet) this long for a retry
 CLOSE_WAIT_S = 15.0  # for a cancelled attempt to stop when the service stops
 PREVIEW_WIDTH_PX = 320  # the camera preview's width (grey JPEG)
 PREVIEW_MAX_FPS = 4.0  # a preview is encoded at most this often; requests in between get the last one
@@ -167,6 +170,13 @@ class ScanJob:
         if not running:
             self._finish("cancelled", reason)
 
+    def forget_customer(self) -> None:
+        """The customer is erased: a scan still going stops and stores nothing, and none shows their loyalty id."""
+        self.cancel("the customer was erased; nothing was kept")
+        with self._lock:
+            self.loyalty_id = ""
+            self.status = replace(self.status, version=self.status.version + 1, loyalty_id="")
+
     def close(self) -> None:
         """Cancel, give the attempt a moment to stop the arm, and release the rig (the service is stopping)."""
         self.cancel("the service stopped; nothing was kept")
@@ -264,6 +274,15 @@ class ScanJob:
         self.preview.clear()
         self._update(state="failed", message=message, eta_s=None, kept=self.kept.parts(), finished_at=utc_now(),
                      failed_device=device)
+        if self.kept.parts():
+            timer = threading.Timer(RETRY_WINDOW_S, self._give_up, args=(self.status.attempts,))
+            timer.daemon = True
+            timer.start()
+
+    def _give_up(self, attempt: int) -> None:
+        """No retry came in time for this failed attempt: what it kept is dropped and the rig released."""
+        if self.status.state == "failed" and self.status.attempts == attempt:
+            self.cancel(f"no retry within {RETRY_WINDOW_S:g} s: the scan was given up; nothing was kept")
 
     def _finish(self, state: str, message: str, passport_id: str | None = None) -> None:
         self.preview.clear()
@@ -271,7 +290,7 @@ class ScanJob:
             if self.status.state in ("done", "cancelled"):
                 return
             rig, self._rig = self._rig, None
-            self.kept = KeptScan() if state == "cancelled" else self.kept
+            self.kept = KeptScan()  # done: the passport holds what counts; cancelled: nothing is kept
             self.status = replace(self.status, version=self.status.version + 1, state=state, message=message,
                                   eta_s=0.0 if state == "done" else None, kept=(), passport_id=passport_id,
                                   fraction=1.0 if state == "done" else self.status.fraction,
@@ -330,6 +349,14 @@ class ScanManager:
                 raise Conflict(f"scan {scan_id} is {job.status.state}: only a failed scan can be retried")
             job.start()
         return job
+
+    def forget_customer(self, tenant_id: int, loyalty_id: str) -> None:
+        """The tenant's customer is erased: their scans stop, keep nothing and no longer show the loyalty id."""
+        with self._lock:
+            jobs = [job for job in self._jobs.values()
+                    if job.principal.tenant_id == tenant_id and job.loyalty_id == loyalty_id]
+        for job in jobs:
+            job.forget_customer()
 
     def close(self) -> None:
         """Cancel every scan and release the rigs (the service is stopping)."""

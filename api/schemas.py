@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.audit import ACTIONS
 from api.models import CONSENT_PURPOSES, CONSENT_SOURCES, FEEDBACK_EVENTS, RETURN_REASONS
 from core.sizes import STORE_SIZE_SYSTEMS
 from core.vocabulary import REGIONS, SIDES, VERDICTS
@@ -82,6 +83,20 @@ class CustomerOut(BaseModel):
 class ConsentChange(BaseModel):
     consent: ConsentOut
     erased_passports: int = Field(description="passports erased because scan-storage consent was withdrawn")
+
+
+class SessionIn(_In):
+    minutes: int | None = Field(default=None, ge=1, description="how long the token lives; default and most: the "
+                                                                "setting service.customer_session_minutes (15)")
+
+
+class SessionOut(BaseModel):
+    """A customer session: what the webshop's server hands the shopper's browser (the token, never its key)."""
+
+    id: str = Field(description="the session id, to revoke it (DELETE .../sessions/{session_id})")
+    token: str = Field(description="for the browser to send as 'Authorization: Bearer ffs_...'; shown once")
+    expires_at: datetime
+    passport_id: str | None = Field(description="the customer's newest passport, to try shoes on with (null: none)")
 
 
 class PassportSummary(BaseModel):
@@ -195,6 +210,19 @@ class ImportOut(BaseModel):
 
 class ErasureOut(BaseModel):
     deleted: dict[str, int] = Field(description="rows removed per table")
+
+
+class AuditEntryOut(BaseModel):
+    """One entry of the audit log (docs/security.md, "The audit log")."""
+
+    at: datetime
+    actor: str = Field(description="the key id (also of a refused request: never its secret), session:<id>, or "
+                                   "cli:<command>")
+    action: Literal[ACTIONS]
+    object_type: str = Field(description="customer, passport, scan or mailing")
+    object_id: str = Field(description="its public id; empty for a refused request naming nothing that exists")
+    detail: str = Field(description="what for; an entry about a passport starts with its customer ('customer "
+                                    "<id>: '); a refusal: status, method and route")
 
 
 class RegionFitOut(BaseModel):

@@ -1,10 +1,11 @@
 """`footfit demo`: the service ready to try on the embedded default, from a fresh machine.
 
 On the settings' database (a SQLite file under the data folder unless FOOTFIT_DATABASE_URL says otherwise) it
-makes sure, each step only when missing: a generated shoe catalogue, the tenant `demo` owning the catalogue's
-store STORE-01 (it has stock), the simulated rig FF-DEMO-0001 registered there and calibrated (`footfit calibrate
---simulator --quick`). It then issues fresh demo keys (the previous ones are revoked: keys are stored hashed and
-cannot be shown again), prints the kiosk address and the keys, and serves (`footfit serve`).
+makes sure, each step only when missing: the tenant `demo` with its store STORE-01, a generated shoe catalogue
+that the demo tenant sells (its assortment, with stock in STORE-01), the simulated rig FF-DEMO-0001 registered
+there and calibrated (`footfit calibrate --simulator --quick`). It then issues fresh demo keys (the previous ones
+are revoked: keys are stored hashed and cannot be shown again), prints the kiosk address and the keys, and serves
+(`footfit serve`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from simulator.process import SimulatedRigProvider
 from simulator.rig import DEMO_RIG_SERIAL
 
 TENANT = "demo"
-STORE = "STORE-01"  # a store of the generated catalogue, so recommendations can filter by its stock
+STORE = "STORE-01"  # the generated catalogue's one store, so recommendations can filter by its stock
 KIOSK_SCOPES = "scans:write,scans:read,customers:write,passports:read,recommendations:read,feedback:write"
 LABEL = "footfit demo"
 CATALOGUE_SEED = 7
@@ -38,8 +39,8 @@ CATALOGUE_SEED = 7
 def cmd_demo(args: argparse.Namespace) -> int:
     engine = open_service_db()
     with Session(engine, expire_on_commit=False) as session:
-        _ensure_catalogue(session, args.models)
         _ensure_tenant(session)
+        _ensure_catalogue(session, args.models)
         tokens = _fresh_keys(session)
     engine.dispose()
     _ensure_calibration()
@@ -58,9 +59,10 @@ def _ensure_catalogue(session: Session, models: int) -> None:
     if session.exec(select(func.count()).select_from(SizeVariant)).one():
         return
     print(f"footfit demo: generating a catalogue of {models} shoe models (seed {CATALOGUE_SEED})", flush=True)
-    summary = import_generated_catalogue(models, CATALOGUE_SEED, stores=2)
-    if not summary.committed or summary.errors:
-        raise CatalogError(f"the generated catalogue could not be imported:\n{summary.report()}")
+    summaries = import_generated_catalogue(models, CATALOGUE_SEED, stores=1, tenant=TENANT)
+    if any(not s.committed or s.errors for s in summaries):
+        raise CatalogError("the generated catalogue could not be imported:\n"
+                           + "\n".join(s.report() for s in summaries))
 
 
 def _ensure_tenant(session: Session) -> None:

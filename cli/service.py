@@ -1,4 +1,5 @@
-"""The service's commands: `footfit serve`, `footfit tenants|stores|kiosks|keys ...` and `footfit privacy purge`.
+"""The service's commands: `footfit serve`, `footfit tenants|stores|kiosks|keys ...` and `footfit privacy
+purge|audit`.
 Each handler takes parsed arguments, prints, and returns an exit code; `add_service_commands` registers them."""
 
 from __future__ import annotations
@@ -8,9 +9,10 @@ import sys
 
 from sqlmodel import Session
 
-from api import auth, privacy, tenancy
+from api import audit, auth, privacy, tenancy
 from api.db import open_service_db
 from api.models import TenantStore
+from core.errors import ConfigError
 from core.settings import Settings, get_settings
 from core.sizes import STORE_SIZE_SYSTEMS
 from device.rig import HardwareRigProvider, RigProvider
@@ -89,8 +91,8 @@ def cmd_kiosks_add(args: argparse.Namespace) -> int:
 def cmd_keys_create(args: argparse.Namespace) -> int:
     days = args.expires_days or get_settings().service.key_expiry_days_default
     with _session() as session:
-        key, token = auth.create_key(session, args.tenant, auth.parse_scopes(args.scopes), days, args.store,
-                                     args.label)
+        scopes = frozenset() if args.operator and not args.scopes else auth.parse_scopes(args.scopes or "")
+        key, token = auth.create_key(session, args.tenant, scopes, days, args.store, args.label, args.operator)
     print(token)
     print(f"key {key.id} of tenant {args.tenant}{f', store {args.store}' if args.store else ''}: scopes "
           f"{key.scopes}; expires {key.expires_at:%Y-%m-%d}. It is shown only now: store it safely.",
@@ -120,6 +122,22 @@ def cmd_privacy_purge(_args: argparse.Namespace) -> int:
         for result in privacy.purge_expired(session):
             print(f"{result.tenant:24s} retention {result.retention_days:5d} days: {result.passports} passports "
                   f"erased ({', '.join(f'{n} {t}' for t, n in sorted(result.deleted.items())) or 'nothing'})")
+    return 0
+
+
+def cmd_privacy_audit(args: argparse.Namespace) -> int:
+    with _session() as session:
+        tenant = tenancy.tenant_named(session, args.tenant)
+        customer_id = audit.customer_id_named(session, tenant.id, args.customer)
+        if customer_id is None:
+            raise ConfigError(f"no customer {args.customer!r} in tenant {args.tenant}: give a customer's loyalty id, "
+                              f"or for an erased customer the public id its erasure entry names")
+        entries = audit.customer_trail(session, tenant.id, customer_id)
+        audit.record(session, tenant.id, "cli:privacy-audit", "read", "customer", customer_id, "audit trail")
+        session.commit()
+    for e in entries:
+        print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.actor:20s} {e.action:8s} {e.object_type:9s} {e.object_id or '-':32s}  "
+              f"{e.detail}")
     return 0
 
 
@@ -171,7 +189,10 @@ def add_service_commands(sub) -> None:
                              description=f"Create an API key; it is printed once. Scopes: {', '.join(auth.SCOPES)}.")
     create.add_argument("--tenant", required=True)
     create.add_argument("--store", help="a kiosk key of this store (cannot export, erase, import or run batches)")
-    create.add_argument("--scopes", required=True, help="comma-separated, e.g. passports:read,recommendations:read")
+    create.add_argument("--scopes", help="comma-separated, e.g. passports:read,recommendations:read")
+    create.add_argument("--operator", action="store_true",
+                        help=f"the operator's key: it also holds {auth.OPERATOR_SCOPE} (write the interior database "
+                             f"every tenant shares), which --scopes never grants")
     create.add_argument("--expires-days", type=int, help="default: settings (365)")
     create.add_argument("--label", default="", help="what the key is for")
     create.set_defaults(func=cmd_keys_create)
@@ -183,6 +204,11 @@ def add_service_commands(sub) -> None:
     privacy_group = _group(sub, "privacy", "privacy operations")
     privacy_group.add_parser("purge", help="erase passports past their tenant's retention period"
                              ).set_defaults(func=cmd_privacy_purge)
+    trail = privacy_group.add_parser("audit", help="who touched a customer and who tried: their audit trail")
+    trail.add_argument("--tenant", required=True)
+    trail.add_argument("--customer", required=True, metavar="ID",
+                       help="the loyalty id; for an erased customer, the public id the audit log names them by")
+    trail.set_defaults(func=cmd_privacy_audit)
 
 
 def _group(sub, name: str, help_text: str):

@@ -2,9 +2,20 @@
 
 A file and the same bytes uploaded read alike: `read_mesh(path)` is `mesh_from_bytes(contents, path)`, one parser
 per format and one check of the result, so an upload is refused for exactly what a file would be, in the same
-words. The parsers are our own (numpy) rather than open3d's, which reads only from paths, fills a file that is
-cut short with zeros, and splits OBJ vertices that carry several texture coordinates (renumbering them, which
-breaks landmark indices given in file order).
+words.
+
+Uploads reach these readers (a passport's point clouds, the catalogue's interior scans), so they are strict about
+size: a PLY header is read line by line (known types only) and its counts are checked against the settings' caps
+(`mesh`, core/settings.py) and against the bytes that follow before any array is made; OBJ and STL stop at the caps
+as they count. A short file that declares billions of vertices costs its header's reading. Every refusal is a
+MeshError that names the file and the fix.
+
+The parsers are our own (numpy) because no library reads uploads as bytes both strictly and fast: open3d reads
+only from paths, fills a file that is cut short with zeros and splits OBJ vertices that carry several texture
+coordinates (renumbering them, which breaks landmark indices given in file order); plyfile reads bytes row by row
+(80 times slower: 90 ms for a foot's 27 k points, 0.4 s for a 100 k-triangle interior) after allocating what the
+header declares; trimesh refuses binary PLY polygons of mixed sizes and reads an ASCII PLY that declares 10 M
+vertices but holds one as a one-vertex mesh.
 
 Files carry no units: the coordinates come back as stored, and callers that need millimetres check the size
 (see simulator/subjects.py). Writing is binary little-endian PLY, float32 coordinates in mm.
@@ -12,14 +23,17 @@ Files carry no units: the coordinates come back as stored, and callers that need
 
 from __future__ import annotations
 
+import array
 import io
 import re
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from core.errors import MeshError
+from core.settings import get_settings
 
 MESH_SUFFIXES = (".ply", ".stl", ".obj")
 
@@ -35,6 +49,30 @@ class Mesh:
         """The mesh moved by a 4x4 pose (rotation + translation, mm)."""
         v = self.vertices_mm @ pose[:3, :3].T + pose[:3, 3]
         return Mesh(v, self.triangles)
+
+
+@dataclass(frozen=True)
+class _Cap:
+    """The most of something a file may hold, the setting that says so, and what to do about a file with more."""
+
+    limit: int
+    what: str
+    setting: str
+    fix: str
+
+
+def _caps() -> dict[str, _Cap]:
+    limits = get_settings().mesh
+    return {"points": _Cap(limits.max_points, "points", "FOOTFIT_MESH__MAX_POINTS", "thin the point cloud"),
+            "vertices": _Cap(limits.max_vertices, "vertices", "FOOTFIT_MESH__MAX_VERTICES", "simplify the mesh"),
+            "triangles": _Cap(limits.max_triangles, "triangles", "FOOTFIT_MESH__MAX_TRIANGLES", "simplify the mesh")}
+
+
+def _over(name: str, cap: _Cap, count: int | None = None, what: str | None = None) -> MeshError:
+    """The refusal of a file over the cap; `count` when known (a header's), else the file was read up to the cap."""
+    what = what or cap.what
+    has = f"has {count:,} {what}, more than the {cap.limit:,}" if count else f"has more than the {cap.limit:,} {what}"
+    return MeshError(f"{name} {has} footfit reads ({cap.setting}): {cap.fix} and send it again")
 
 
 # --- reading ------------------------------------------------------------------------------------------------
@@ -53,12 +91,15 @@ def mesh_from_bytes(data: bytes, name: str) -> Mesh:
     """The triangle mesh in `data`, the contents of a file called `name`: its suffix gives the format, and every
     message names it."""
     read = {".ply": _read_ply, ".stl": _read_stl, ".obj": _read_obj}[_suffix(name)]
-    return _checked(name, *read(data, name))
+    caps = _caps()
+    vertices, triangles = read(data, name, caps["vertices"], caps["triangles"])
+    return _checked(name, vertices, triangles)
 
 
 def points_from_bytes(data: bytes, name: str) -> np.ndarray:
     """The vertices (N, 3) float64 of the PLY point cloud (or mesh) in `data`, a file called `name`, as stored."""
-    return _ply_vertices(_ply_elements(data, name, wanted=("vertex",)), name)
+    caps = _caps()
+    return _ply_vertices(_ply_elements(data, name, caps["points"], caps["triangles"], wanted=("vertex",)), name)
 
 
 def _suffix(name: str) -> str:
@@ -69,9 +110,10 @@ def _suffix(name: str) -> str:
 
 
 def _checked(name: str, vertices: np.ndarray, triangles: np.ndarray) -> Mesh:
-    """The mesh if it is a usable triangle mesh, else a MeshError that says what to repair."""
+    """The mesh if it is a usable triangle mesh, else a MeshError that says what to repair. Corner indices may come
+    as floats (ASCII PLY): they must be whole numbers that name a vertex."""
     vertices = np.asarray(vertices, dtype=np.float64)
-    triangles = np.asarray(triangles, dtype=np.int32)
+    triangles = np.asarray(triangles)
     if len(vertices) == 0:
         raise MeshError(f"{name} holds no vertices: it is empty or not a valid {Path(name).suffix} file; "
                         f"export it again")
@@ -81,41 +123,63 @@ def _checked(name: str, vertices: np.ndarray, triangles: np.ndarray) -> Mesh:
     bad = int((~np.isfinite(vertices)).any(axis=1).sum())
     if bad:
         raise MeshError(f"{name} has {bad} vertices with NaN or infinite coordinates: repair the mesh and export again")
-    if triangles.min() < 0 or triangles.max() >= len(vertices):
+    named = (triangles >= 0) & (triangles < len(vertices))
+    if triangles.dtype.kind == "f":
+        named &= triangles == np.floor(triangles)
+    if not named.all():
         raise MeshError(f"{name} has triangles that point to missing vertices: repair the mesh and export again")
-    return Mesh(vertices, triangles)
+    return Mesh(vertices, triangles.astype(np.int32))
 
 
-def _fan(polygons: list[list[int]] | np.ndarray) -> np.ndarray:
-    """Triangles (M, 3) of polygons given as corner lists, each split into a fan around its first corner."""
-    if isinstance(polygons, np.ndarray) and polygons.shape[1:] == (3,):
-        return polygons.astype(np.int32)
-    triangles = [(p[0], p[i], p[i + 1]) for p in polygons for i in range(1, len(p) - 1)]
-    return np.array(triangles, dtype=np.int32).reshape(-1, 3)
+def _fan(lengths: np.ndarray, corners: np.ndarray, name: str, cap: _Cap) -> np.ndarray:
+    """Triangles (M, 3) of polygons given by their corner counts and all their corners in order, each polygon split
+    into a fan around its first corner (polygons of fewer than three corners make none)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if (lengths == 3).all():
+        return np.asarray(corners).reshape(-1, 3)
+    fans = np.maximum(lengths - 2, 0)
+    count = int(fans.sum())
+    if count > cap.limit:
+        raise _over(name, cap, count)
+    first = (np.cumsum(lengths) - lengths)[np.repeat(np.arange(len(lengths)), fans)]
+    k = np.arange(count) - np.repeat(np.cumsum(fans) - fans, fans) + 1  # 1 .. n-2 within each polygon
+    return np.stack([corners[first], corners[first + k], corners[first + k + 1]], axis=1)
 
 
 # OBJ: vertex lines in file order; faces `f a b c ...` or `f a/t/n ...`.
 
 
-def _read_obj(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
-    vertices: list[list[str]] = []
-    polygons: list[list[int]] = []
+def _read_obj(data: bytes, name: str, max_vertices: _Cap, max_triangles: _Cap) -> tuple[np.ndarray, np.ndarray]:
+    """Read line by line into flat arrays (8 bytes a number), stopping at the caps."""
+    coordinates, lengths, corners = array.array("d"), array.array("q"), array.array("q")
+    triangles = 0
     for line_no, line in enumerate(io.StringIO(data.decode("latin-1"), newline=None), 1):
         if "\0" in line:
             raise MeshError(f"{name}:{line_no}: NUL bytes in a text OBJ file: the file is damaged or still being "
                             "copied; copy it again")
         if line.startswith("v "):
-            vertices.append(line.split()[1:4])
-        elif line.startswith("f "):
             try:
-                polygons.append([_obj_index(token, len(vertices)) for token in line.split()[1:]])
+                x, y, z = map(float, line.split(None, 4)[1:4])  # `v x y z`, maybe followed by w or a colour
             except ValueError:
-                raise MeshError(f"{name}:{line_no}: cannot read face {line.strip()!r}") from None
-    try:
-        v = np.array(vertices, dtype=np.float64).reshape(-1, 3)
-    except ValueError:
-        raise MeshError(f"{name}: a vertex line does not hold three numbers: repair or re-export the file") from None
-    return v, _fan(polygons)
+                raise MeshError(f"{name}:{line_no}: a vertex line does not hold three numbers: repair or re-export "
+                                f"the file") from None
+            coordinates.extend((x, y, z))
+            if len(coordinates) > 3 * max_vertices.limit:
+                raise _over(name, max_vertices)
+        elif line.startswith("f "):
+            room = max_triangles.limit - triangles + 2  # corners this face may have within the cap
+            tokens = line.split(None, room + 1)[1:]  # split no further than that
+            if len(tokens) > room:
+                raise _over(name, max_triangles)
+            try:
+                face = [_obj_index(token, len(coordinates) // 3) for token in tokens]
+                corners.extend(face)
+            except (ValueError, OverflowError):
+                raise MeshError(f"{name}:{line_no}: cannot read face {_shown(line)}") from None
+            lengths.append(len(face))
+            triangles += max(len(face) - 2, 0)
+    vertices = np.frombuffer(coordinates, dtype=np.float64).reshape(-1, 3)
+    return vertices, _fan(np.frombuffer(lengths, np.int64), np.frombuffer(corners, np.int64), name, max_triangles)
 
 
 def _obj_index(token: str, n_vertices_so_far: int) -> int:
@@ -127,20 +191,28 @@ def _obj_index(token: str, n_vertices_so_far: int) -> int:
 # STL: every triangle lists its three corners; corners shared by triangles become one vertex.
 
 _STL_RECORD = np.dtype([("normal", "<f4", (3,)), ("corners", "<f4", (3, 3)), ("attribute", "<u2")])
-_STL_ASCII_VERTEX = re.compile(rb"^\s*vertex\s+(\S+)\s+(\S+)\s+(\S+)", re.MULTILINE)
+_STL_ASCII_VERTEX = re.compile(rb"^[ \t]*vertex[ \t]+(\S+)[ \t]+(\S+)[ \t]+(\S+)", re.MULTILINE)
 
 
-def _read_stl(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_stl(data: bytes, name: str, max_vertices: _Cap, max_triangles: _Cap) -> tuple[np.ndarray, np.ndarray]:
     """Binary STL when the size matches its triangle count (its 80-byte header may begin with 'solid' too), else
     ASCII."""
-    if len(data) >= 84 and len(data) == 84 + _STL_RECORD.itemsize * int.from_bytes(data[80:84], "little"):
+    count = int.from_bytes(data[80:84], "little")
+    if len(data) >= 84 and len(data) == 84 + _STL_RECORD.itemsize * count:
+        if count > max_triangles.limit:
+            raise _over(name, max_triangles, count)
         corners = np.frombuffer(data, _STL_RECORD, offset=84)["corners"].reshape(-1, 3)
     elif data.lstrip().startswith(b"solid"):
+        if (named := data.count(b"vertex")) > 3 * max_triangles.limit:
+            raise _over(name, max_triangles, named // 3)
+        coordinates = array.array("d")
         try:
-            corners = np.array(_STL_ASCII_VERTEX.findall(data), dtype=np.float64).reshape(-1, 3)
+            for match in _STL_ASCII_VERTEX.finditer(data):
+                coordinates.extend(map(float, match.groups()))
         except ValueError:
             raise MeshError(f"{name}: a 'vertex' line does not hold three numbers: repair or re-export the "
                             f"file") from None
+        corners = np.frombuffer(coordinates, dtype=np.float64).reshape(-1, 3)
         if len(corners) % 3:
             raise MeshError(f"{name}: a facet does not have three vertices: export the mesh as triangles")
     else:
@@ -149,19 +221,27 @@ def _read_stl(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     # one vertex per distinct corner (bit for bit), numbered in the order the file first names them
     rows = np.ascontiguousarray(corners).view(np.dtype((np.void, corners.itemsize * 3))).ravel()
     _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    if len(first) > max_vertices.limit:
+        raise _over(name, max_vertices, len(first))
     order = np.argsort(first)
     number = np.empty_like(order)
     number[order] = np.arange(len(order))
     return corners[first[order]].astype(np.float64), number[inverse].reshape(-1, 3)
 
 
-# PLY: ASCII or binary (either byte order), any property types; `element vertex` with x, y, z and `element face`
-# with a list of corners (polygons are split into fans).
+# PLY: ASCII or binary (either byte order); `element vertex` with x, y, z and `element face` with a list of
+# corners (polygons are split into fans). Other elements are skipped; only vertices and faces may hold lists.
 
 _PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
               "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
               "float": "f4", "float32": "f4", "double": "f8", "float64": "f8"}
-_PLY_BYTE_ORDERS = {"ascii": None, "binary_little_endian": "<", "binary_big_endian": ">"}
+_PLY_INTEGERS = {name for name, code in _PLY_TYPES.items() if code[0] in "iu"}  # the types a list's length may have
+_PLY_FORMATS = {"ascii": "=", "binary_little_endian": "<", "binary_big_endian": ">"}
+_PLY_MAX_HEADER = 64 * 1024  # bytes: a scanner's header takes a few hundred
+_PLY_END = re.compile(rb"\nend_header(\r\n|\n|\r)?")
+_PLY_COUNT = re.compile(r"[0-9]{1,15}")
+_PLY_CORNERS = ("vertex_indices", "vertex_index")  # both spellings are common
+_STRUCT_CODES = {"i1": "b", "u1": "B", "i2": "h", "u2": "H", "i4": "i", "u4": "I", "f4": "f", "f8": "d"}
 
 
 @dataclass(frozen=True)
@@ -170,118 +250,167 @@ class _PlyProperty:
     type: str  # numpy type code; of the items, for a list
     count_type: str | None = None  # set for a list: the type of its length
 
+    def size(self, list_length: int = 0) -> int:
+        """Bytes of the property in one row, a list `list_length` items long."""
+        if self.count_type is None:
+            return np.dtype(self.type).itemsize
+        return np.dtype(self.count_type).itemsize + list_length * np.dtype(self.type).itemsize
+
 
 @dataclass
 class _PlyElement:
     name: str
     count: int
-    properties: list[_PlyProperty]
+    properties: dict[str, _PlyProperty] = field(default_factory=dict)
+
+    @property
+    def what(self) -> str:
+        return {"vertex": "vertices", "face": "faces"}.get(self.name, f"'{self.name}' elements")
 
 
-def _read_ply(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
-    elements = _ply_elements(data, name, wanted=("vertex", "face"))
+def _read_ply(data: bytes, name: str, max_vertices: _Cap, max_triangles: _Cap) -> tuple[np.ndarray, np.ndarray]:
+    elements = _ply_elements(data, name, max_vertices, max_triangles, wanted=("vertex", "face"))
     faces = elements.get("face", {})
-    corners = faces.get("vertex_indices", faces.get("vertex_index", np.zeros((0, 3))))  # both spellings are common
-    return _ply_vertices(elements, name), _fan(corners)
+    corners = next((faces[p] for p in _PLY_CORNERS if p in faces), (np.zeros(0), np.zeros(0)))
+    if not isinstance(corners, tuple):
+        raise MeshError(f"{name}: its faces' corners are not a list ('property list uchar int vertex_indices'): "
+                        f"export the mesh again")
+    return _ply_vertices(elements, name), _fan(*corners, name, max_triangles)
 
 
 def _ply_vertices(elements: dict[str, dict], name: str) -> np.ndarray:
     if "vertex" not in elements:
         raise MeshError(f"{name} declares no vertices ('element vertex N'): export the mesh or point cloud again")
     vertex = elements["vertex"]
-    if not {"x", "y", "z"} <= vertex.keys():
+    if not {"x", "y", "z"} <= vertex.keys() or any(isinstance(vertex[axis], tuple) for axis in "xyz"):
         raise MeshError(f"{name}: its vertices have no x, y and z properties: export the positions")
     return np.stack([vertex[axis] for axis in "xyz"], axis=1).astype(np.float64)
 
 
-def _ply_elements(data: bytes, name: str, wanted: tuple[str, ...]) -> dict[str, dict]:
-    """The `wanted` elements, each as property name -> values: (count,) for a scalar; for a list (count, n) when
-    every row's is n long, else a list of arrays. Elements before them are read only to be skipped."""
+def _ply_elements(data: bytes, name: str, max_vertices: _Cap, max_triangles: _Cap,
+                  wanted: tuple[str, ...]) -> dict[str, dict]:
+    """The `wanted` elements, each as property name -> values: (count,) for a scalar, (lengths, all items in
+    order) for a list. Elements before them are read only to be skipped.
+
+    Before any of it is read, the header's counts are checked against the caps (faces against `max_triangles`,
+    every other element against `max_vertices`) and the body's length against the least those counts need. An
+    ASCII body is first parsed into its numbers, then read as a binary body whose values are all float64."""
     byte_order, elements, body = _ply_header(data, name)
+    for element in elements:
+        cap = max_triangles if element.name == "face" else max_vertices
+        if element.count > cap.limit:
+            raise _over(name, cap, element.count, element.what if element.name != "vertex" else None)
+    if byte_order == "=":
+        body = memoryview(_ply_numbers(body, name)).cast("B")
+    least = 0
+    for element in elements:
+        least += element.count * sum(p.size() for p in element.properties.values())
+        if least > len(body):
+            raise _cut_short(name, element)
     found: dict[str, dict] = {}
-    position = 0
-    tokens = body.split() if byte_order is None else None
+    offset = 0
     for element in elements:
         if all(w in found for w in wanted):
             break
-        if tokens is None:
-            found[element.name], position = _ply_binary_rows(body, position, element, byte_order, name)
-        else:
-            found[element.name], position = _ply_ascii_rows(tokens, position, element, name)
+        found[element.name], offset = _ply_rows(body, offset, element, byte_order, name)
     return {w: found[w] for w in wanted if w in found}
 
 
-def _ply_header(data: bytes, name: str) -> tuple[str | None, list[_PlyElement], bytes]:
-    """(byte order: '<', '>' or None for ASCII; the elements in file order; the bytes after the header)."""
-    head, found, _ = data.partition(b"end_header")
-    if not data.startswith(b"ply") or not found:
-        raise MeshError(f"{name} is not a PLY file (it must start with 'ply' and a header ending in 'end_header'): "
-                        f"save or export it as PLY")
-    body = data[len(head) + len(found):]
-    body = body[2:] if body.startswith(b"\r\n") else body[1:]
-    byte_order, elements = "", []
-    for line in head.decode("latin-1").splitlines()[1:]:
-        words = line.split()
-        if words[:1] == ["format"] and len(words) > 1 and words[1] in _PLY_BYTE_ORDERS:
-            byte_order = _PLY_BYTE_ORDERS[words[1]]
-        elif words[:1] == ["element"] and len(words) == 3 and words[2].isdigit():
-            elements.append(_PlyElement(words[1], int(words[2]), []))
-        elif words[:1] == ["property"] and elements and (prop := _ply_property(words)):
-            elements[-1].properties.append(prop)
-        elif words[:1] not in ([], ["format"], ["comment"], ["obj_info"]):
-            raise MeshError(f"{name}: cannot read the PLY header line {line.strip()!r}: export the file again")
-    if byte_order == "":
+def _ply_header(data: bytes, name: str) -> tuple[str, list[_PlyElement], bytes]:
+    """(byte order: '<', '>' or '=' for ASCII; the elements in file order; the bytes after the header). Only what
+    the PLY format defines passes: a known format, elements with whole counts, properties of known types (a list
+    counted by an integer type), each name once."""
+    end = _PLY_END.search(data, 0, _PLY_MAX_HEADER)
+    if not re.match(rb"ply\r?\n", data) or not end or (end.group(1) is None and end.end() < len(data)):
+        raise MeshError(f"{name} is not a PLY file (it must start with 'ply' and a header ending in 'end_header' "
+                        f"within its first {_PLY_MAX_HEADER // 1024} kB): save or export it as PLY")
+    byte_order, elements = None, {}
+    for line in data[:end.start()].decode("latin-1").splitlines()[1:]:
+        match line.split():
+            case ["format", style, "1.0"] if style in _PLY_FORMATS and byte_order is None:
+                byte_order = _PLY_FORMATS[style]
+            case ["format", *_]:
+                raise MeshError(f"{name}: the PLY header names no known format (ascii, binary_little_endian or "
+                                f"binary_big_endian, version 1.0) in {_shown(line)}: export the file again")
+            case [] | ["comment", *_] | ["obj_info", *_]:
+                pass
+            case ["element", element, count] if _PLY_COUNT.fullmatch(count) and element not in elements:
+                elements[element] = _PlyElement(element, int(count))
+            case ["property", type_, prop] if elements and type_ in _PLY_TYPES:
+                _add_property(elements, _PlyProperty(prop, _PLY_TYPES[type_]), name)
+            case ["property", "list", count_type, type_, prop] if (elements and count_type in _PLY_INTEGERS
+                                                                   and type_ in _PLY_TYPES):
+                _add_property(elements, _PlyProperty(prop, _PLY_TYPES[type_], _PLY_TYPES[count_type]), name)
+            case _:
+                raise MeshError(f"{name}: cannot read the PLY header line {_shown(line)}: export the file again")
+    if byte_order is None:
         raise MeshError(f"{name}: the PLY header names no known format (ascii, binary_little_endian or "
                         f"binary_big_endian): export the file again")
-    return byte_order, elements, body
+    if byte_order == "=":  # an ASCII body is read as float64 numbers
+        for element in elements.values():
+            element.properties = {p.name: _PlyProperty(p.name, "f8", p.count_type and "f8")
+                                  for p in element.properties.values()}
+    return byte_order, list(elements.values()), data[end.end():]
 
 
-def _ply_property(words: list[str]) -> _PlyProperty | None:
-    """`property TYPE NAME` or `property list COUNT_TYPE TYPE NAME`; None for an unknown type."""
-    if len(words) == 3 and words[1] in _PLY_TYPES:
-        return _PlyProperty(words[2], _PLY_TYPES[words[1]])
-    if len(words) == 5 and words[1] == "list" and words[2] in _PLY_TYPES and words[3] in _PLY_TYPES:
-        return _PlyProperty(words[4], _PLY_TYPES[words[3]], _PLY_TYPES[words[2]])
-    return None
+def _shown(line: str) -> str:
+    """A header line as a message quotes it: at most 60 characters."""
+    line = line.strip()
+    return repr(line if len(line) <= 60 else line[:57] + "...")
+
+
+def _add_property(elements: dict[str, _PlyElement], prop: _PlyProperty, name: str) -> None:
+    """Add the property to the last element declared."""
+    element = list(elements.values())[-1]
+    if prop.name in element.properties:
+        raise MeshError(f"{name}: its {element.what} have two properties named {prop.name!r}: export the file again")
+    if prop.count_type is not None and element.name not in ("vertex", "face"):
+        raise MeshError(f"{name}: its {element.what} hold a list ({prop.name!r}): export only vertices and faces")
+    element.properties[prop.name] = prop
+
+
+def _ply_numbers(body: bytes, name: str) -> np.ndarray:
+    """The numbers of an ASCII PLY body in order, as float64: parsed by numpy in C, 8 bytes a number, where a list
+    of Python tokens takes about 60."""
+    if not body.strip():
+        return np.zeros(0)  # np.fromstring reads whitespace alone as [-1.]
+    try:
+        return np.fromstring(body, sep=" ")
+    except ValueError:
+        raise MeshError(f"{name}: a value in it is not a number: repair or re-export the file") from None
 
 
 def _cut_short(name: str, element: _PlyElement) -> MeshError:
-    what = {"vertex": "vertices", "face": "faces"}.get(element.name, f"'{element.name}' elements")
-    return MeshError(f"{name} is cut short: it declares {element.count} {what} but holds fewer; copy or send the "
-                     f"whole file again")
+    return MeshError(f"{name} is cut short: it declares {element.count} {element.what} but holds fewer; copy or "
+                     f"send the whole file again")
 
 
-def _ply_binary_rows(body: bytes, offset: int, element: _PlyElement, byte_order: str,
-                     name: str) -> tuple[dict, int]:
-    """One element's values and the offset after it. When every list is as long as the first row's (triangles),
+def _is_length(n: float) -> bool:
+    """Whether a list's length as read (an integer, or a float64 from an ASCII body) is one."""
+    return 0 <= n <= 2**32 and n == int(n)
+
+
+def _ply_rows(body: bytes, offset: int, element: _PlyElement, byte_order: str, name: str) -> tuple[dict, int]:
+    """One element's values and the offset after it. When every list is as long as in the first row (triangles),
     each row is one fixed-size record and all are read as one array; else row by row (polygons of mixed sizes)."""
-    lengths = _first_row_list_lengths(body, offset, element, byte_order)
-    record = _ply_record(element, byte_order, lengths)
-    end = offset + element.count * record.itemsize
-    if end > len(body) and not lengths:
-        raise _cut_short(name, element)
-    if end <= len(body):
-        rows = np.frombuffer(body, record, element.count, offset)
-        if all((rows[p]["n"] == n).all() for p, n in lengths.items()):
-            return {p.name: rows[p.name] if p.count_type is None else rows[p.name]["items"]
-                    for p in element.properties}, end
-    values: dict[str, list] = {p.name: [] for p in element.properties}
-    for _ in range(element.count):
-        for p in element.properties:
-            if p.count_type is None:
-                item, offset = _ply_binary_values(body, offset, byte_order + p.type, 1, element, name)
-                values[p.name].append(item[0])
-            else:
-                n, offset = _ply_binary_values(body, offset, byte_order + p.count_type, 1, element, name)
-                items, offset = _ply_binary_values(body, offset, byte_order + p.type, int(n[0]), element, name)
-                values[p.name].append(items)
-    return {p.name: values[p.name] if p.count_type else np.array(values[p.name]) for p in element.properties}, offset
+    properties = list(element.properties.values())
+    if not properties:
+        return {}, offset
+    lengths = _first_row_list_lengths(body, offset, properties, byte_order)
+    if lengths is not None:
+        end = offset + element.count * sum(p.size(lengths.get(p.name, 0)) for p in properties)
+        if end <= len(body):
+            rows = np.frombuffer(body, _ply_record(properties, byte_order, lengths), element.count, offset)
+            if all((rows[p]["n"] == n).all() for p, n in lengths.items()):
+                return {p.name: rows[p.name] if p.count_type is None
+                        else (rows[p.name]["n"], rows[p.name]["items"].reshape(-1)) for p in properties}, end
+    return _ply_rows_one_by_one(body, offset, element, byte_order, name)
 
 
-def _ply_record(element: _PlyElement, byte_order: str, lengths: dict[str, int]) -> np.dtype:
-    """One row of the element as a numpy record, each list `lengths[name]` items long after its length."""
+def _ply_record(properties: list[_PlyProperty], byte_order: str, lengths: dict[str, int]) -> np.dtype:
+    """One row as a numpy record, each list `lengths[name]` items long after its length."""
     fields = []
-    for p in element.properties:
+    for p in properties:
         if p.count_type is None:
             fields.append((p.name, byte_order + p.type))
         else:
@@ -290,54 +419,49 @@ def _ply_record(element: _PlyElement, byte_order: str, lengths: dict[str, int]) 
     return np.dtype(fields)
 
 
-def _first_row_list_lengths(body: bytes, offset: int, element: _PlyElement, byte_order: str) -> dict[str, int]:
-    """The length of each list in the element's first row (0 where there is none)."""
+def _first_row_list_lengths(body: bytes, offset: int, properties: list[_PlyProperty],
+                            byte_order: str) -> dict[str, int] | None:
+    """The length of each list in the first row (0 past the end of the body); None where one is not a length."""
     lengths = {}
-    for p in element.properties:
-        if p.count_type is None:
-            offset += np.dtype(p.type).itemsize
-            continue
-        n_type = np.dtype(byte_order + p.count_type)
-        there = element.count and offset + n_type.itemsize <= len(body)
-        lengths[p.name] = int(np.frombuffer(body, n_type, 1, offset)[0]) if there else 0
-        offset += n_type.itemsize + lengths[p.name] * np.dtype(p.type).itemsize
+    for p in properties:
+        if p.count_type is not None:
+            n_format = struct.Struct(byte_order + _STRUCT_CODES[p.count_type])
+            n = n_format.unpack_from(body, offset)[0] if offset + n_format.size <= len(body) else 0
+            if not _is_length(n):
+                return None
+            lengths[p.name] = int(n)
+        offset += p.size(lengths.get(p.name, 0))
     return lengths
 
 
-def _ply_binary_values(body: bytes, offset: int, type_: str, count: int, element: _PlyElement,
-                       name: str) -> tuple[np.ndarray, int]:
-    end = offset + count * np.dtype(type_).itemsize
-    if end > len(body):
-        raise _cut_short(name, element)
-    return np.frombuffer(body, type_, count, offset), end
-
-
-def _ply_ascii_rows(tokens: list[bytes], position: int, element: _PlyElement, name: str) -> tuple[dict, int]:
-    """One element's values and the token position after it: a row's values are the next tokens in order."""
-    try:
-        if all(p.count_type is None for p in element.properties):
-            width = len(element.properties)
-            end = position + element.count * width
-            if end > len(tokens):
+def _ply_rows_one_by_one(body: bytes, offset: int, element: _PlyElement, byte_order: str,
+                         name: str) -> tuple[dict, int]:
+    """The element read value by value into flat arrays (8 bytes a number), for lists of varying lengths."""
+    scalars = {p: array.array("d") for p, prop in element.properties.items() if prop.count_type is None}
+    lists = {p: (array.array("q"), array.array("d")) for p, prop in element.properties.items() if prop.count_type}
+    for _ in range(element.count):
+        for p in element.properties.values():
+            value_format = struct.Struct(byte_order + _STRUCT_CODES[p.count_type or p.type])
+            if offset + value_format.size > len(body):
                 raise _cut_short(name, element)
-            table = np.array(tokens[position:end], dtype=np.float64).reshape(element.count, width)
-            return {p.name: table[:, i] for i, p in enumerate(element.properties)}, end
-        values: dict[str, list] = {p.name: [] for p in element.properties}
-        for _ in range(element.count):
-            for p in element.properties:
-                n = 1 if p.count_type is None else int(tokens[position])
-                start = position + (p.count_type is not None)
-                if start + n > len(tokens):
-                    raise _cut_short(name, element)
-                items = np.array(tokens[start:start + n], dtype=np.float64)
-                values[p.name].append(items.astype(np.int64) if p.count_type else items[0])
-                position = start + n
-    except IndexError:
-        raise _cut_short(name, element) from None
-    except ValueError:
-        raise MeshError(f"{name}: a value of its {element.name} elements is not a number: repair or re-export the "
-                        f"file") from None
-    return {p.name: values[p.name] if p.count_type else np.array(values[p.name]) for p in element.properties}, position
+            (value,) = value_format.unpack_from(body, offset)
+            offset += value_format.size
+            if p.count_type is None:
+                scalars[p.name].append(value)
+                continue
+            if not _is_length(value):
+                raise MeshError(f"{name}: a list of its {element.what} is {value} long, not a whole number: repair "
+                                f"or re-export the file")
+            end = offset + int(value) * np.dtype(p.type).itemsize
+            if end > len(body):
+                raise _cut_short(name, element)
+            lengths, items = lists[p.name]
+            lengths.append(int(value))
+            items.frombytes(np.frombuffer(body, byte_order + p.type, int(value), offset).astype(np.float64).tobytes())
+            offset = end
+    values = {p: np.frombuffer(v, dtype=np.float64) for p, v in scalars.items()}
+    values |= {p: (np.frombuffer(n, dtype=np.int64), np.frombuffer(v, dtype=np.float64)) for p, (n, v) in lists.items()}
+    return values, offset
 
 
 # --- writing ------------------------------------------------------------------------------------------------

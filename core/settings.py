@@ -45,6 +45,9 @@ class ServiceSettings(BaseModel):
     max_upload_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="larger request bodies get 413")
     retention_days_default: int = Field(default=730, gt=0, description="a new tenant's retention period")
     key_expiry_days_default: int = Field(default=365, gt=0, description="API keys expire after this by default")
+    customer_session_minutes: int = Field(
+        default=15, gt=0, le=24 * 60, description="the longest (and default) life of a customer session token, the "
+                                                  "only credential a shopper's browser holds (docs/webshop-tryon.md)")
     rigs: Literal["simulator", "hardware"] = Field(
         default="simulator", description="kiosk scans run on simulated rigs (the embedded default, one per scan in a "
                                          "child process) or on the hardware of the `device` settings")
@@ -54,9 +57,35 @@ class ServiceSettings(BaseModel):
     max_concurrent_requests: int = Field(
         default=15, gt=0, lt=40, description="requests inside the service at once, the rest wait (api/gate.py): at "
                                              "most the database pool's 15 connections, below the 40 worker threads")
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="a request's whole body must arrive within this, else 408; a request waits "
+                                        "for its body outside the gate (api/gate.py), holding no place")
+    max_requests_per_key: int = Field(
+        default=50, gt=0, description="requests of one API key (or customer session) in progress at once, from their "
+                                      "arrival to their answer's start; more get 429 with Retry-After")
+    max_requests_per_tenant: int = Field(
+        default=100, gt=0, description="requests of all keys of one tenant in progress at once; more get 429")
+    max_requests_per_address: int = Field(
+        default=20, gt=0, description="requests without an API key (pages, schema) from one client address in "
+                                      "progress at once; more get 429")
+    mailing_jobs_queued_per_tenant: int = Field(
+        default=10, gt=0, description="mailing jobs one tenant may have waiting to run; more get 409 (jobs of "
+                                      "different tenants take turns, api/mailing.py)")
     tryon_frame_ancestors: list[str] = Field(
         default=[], description="origins (https://shop.example) allowed to embed the webshop try-on page in a frame, "
                                 "besides the service itself (docs/webshop-tryon.md)")
+
+
+class MeshLimits(BaseModel):
+    """What one mesh or point-cloud file may hold (core/mesh.py). A file's header and counts are checked against
+    these before anything is read, so an upload cannot make footfit allocate more than they allow."""
+
+    max_points: int = Field(default=100_000, gt=0, description="points of one foot's point cloud, as uploaded with "
+                                                               "a passport (a store scan has 12-27 k)")
+    max_vertices: int = Field(default=500_000, gt=0, description="vertices of a mesh, e.g. a shoe interior scan (the "
+                                                                 "foot template has 44 k)")
+    max_triangles: int = Field(default=1_000_000, gt=0, description="triangles of a mesh, its polygons split into "
+                                                                    "triangles (the foot template has 89 k)")
 
 
 class Settings(BaseSettings):
@@ -70,6 +99,7 @@ class Settings(BaseSettings):
     scan_profile: str = "store"
     device: DeviceSettings = DeviceSettings()
     service: ServiceSettings = ServiceSettings()
+    mesh: MeshLimits = MeshLimits()
 
     @classmethod
     def settings_customise_sources(

@@ -1,4 +1,6 @@
-"""Import a retailer's product file and interior scans into the catalogue: check everything, then upsert by SKU.
+"""Import the operator's interior database from a product file and interior scans: check everything, then upsert
+by SKU. Brands, models, sizes, interiors and grading are written here; prices and stock are each retailer's and
+never are (a retailer imports them as its assortment: api/catalog_upload.py).
 
 All rows are checked and all interiors measured before the database is touched; the writes happen in one
 transaction. With any rejected row nothing is written unless `skip_invalid` is set, and then exactly the valid
@@ -10,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,42 +24,33 @@ from core.mesh import Mesh, mesh_from_bytes
 from core.sizes import GIRTH_PER_WIDTH_FITTING_MM, width_steps
 from fitcore.fit.sections import sections_from_blob, sections_to_blob
 from shoe_db.interior import Interior, graded, interior_from_scan
-from shoe_db.models import Brand, Descriptors, InteriorScan, ShoeModel, SizeVariant, Stock, Store
+from shoe_db.models import Brand, Descriptors, InteriorScan, ShoeModel, SizeVariant
 from shoe_db.models import Interior as InteriorRow
-from shoe_db.product_file import InteriorFile, ProductRow, RowError, interior_files, read_products
+from shoe_db.product_file import (
+    FileSummary,
+    InteriorFile,
+    ParsedFile,
+    ProductRow,
+    RowError,
+    interior_files,
+    read_products,
+)
 
 _CHUNK = 500  # ids per IN (...) query, well under every database's parameter limit
 
 
 @dataclass
-class ImportSummary:
-    file: str
-    rows: int = 0
-    rejected: int = 0
-    created: int = 0  # size variants new to the catalogue
-    updated: int = 0  # size variants whose model, size, interior or stock changed
-    unchanged: int = 0
+class ImportSummary(FileSummary):
+    """FileSummary counting size variants (created: new to the database; updated: model, size or interior changed)
+    and interiors."""
+
     scanned: int = 0  # rows with an interior scan file
     graded: int = 0  # interiors derived by grading (in the models this import touched)
     without_interior: int = 0  # size variants of models with no scan at all: the matcher cannot use them
-    committed: bool = False
-    errors: list[RowError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
-    @property
-    def accepted(self) -> int:
-        return self.rows - self.rejected
-
-    def report(self) -> str:
-        lines = [str(e) for e in self.errors] + [f"warning: {w}" for w in self.warnings]
-        if self.committed:
-            lines.append(f"{self.file}: {self.accepted} rows accepted, {self.rejected} rejected; size variants "
-                         f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged; interiors "
-                         f"{self.scanned} scanned, {self.graded} graded, {self.without_interior} without interior")
-        else:
-            lines.append(f"{self.file}: nothing imported: {self.rejected} of {self.rows} rows rejected; fix the "
-                         f"errors above, or pass --skip-invalid to import the {self.accepted} valid rows")
-        return "\n".join(lines)
+    def written(self) -> str:
+        return (f"size variants {super().written()}; interiors {self.scanned} scanned, {self.graded} graded, "
+                f"{self.without_interior} without interior")
 
 
 @dataclass(frozen=True)
@@ -70,32 +64,28 @@ class _Scan:
 
 def import_products(products: Path, interiors: Path | None = None, *, engine: Engine,
                     skip_invalid: bool = False) -> ImportSummary:
-    """Check and import a product file (CSV or JSONL) and the interior scans in `interiors` into the catalogue
-    of `engine` (api.db.open_service_db opens it)."""
-    products, interiors = Path(products), (Path(interiors) if interiors else None)
-    return import_catalogue(products.name, read_products(products), interior_files(interiors), engine=engine,
-                            skip_invalid=skip_invalid)
+    """Check and import a product file (CSV or JSONL) and the interior scans in `interiors` into the interior
+    database of `engine` (api.db.open_service_db opens it)."""
+    return import_catalogue(read_products(products), interior_files(Path(interiors) if interiors else None),
+                            engine=engine, skip_invalid=skip_invalid)
 
 
-def import_catalogue(file: str, products: tuple[list[ProductRow], list[RowError]], interiors: dict[str, InteriorFile],
-                     *, engine: Engine, skip_invalid: bool = False) -> ImportSummary:
-    """`import_products` for a product file already parsed (`file` names it) and interior scans by slugged name
-    (product_file.interiors_by_stem), from a folder or an upload."""
-    rows, errors = products
-    summary = ImportSummary(file=file, rows=len(rows) + len({e.row for e in errors}))
+def import_catalogue(products: ParsedFile, interiors: dict[str, InteriorFile], *, engine: Engine,
+                     skip_invalid: bool = False) -> ImportSummary:
+    """`import_products` for a product file already parsed (product_file.parse_products) and interior scans by
+    slugged name (product_file.interiors_by_stem), from a folder or an upload."""
+    file, rows = products.file, products.rows
+    summary = ImportSummary(file=file, rows=products.row_count, warnings=list(products.warnings))
     with engine.connect() as conn:
         stored = _stored_scan_hashes(conn, [r.sku for r in rows])
     scans, scan_errors = _measure_scans(file, rows, interiors, stored)
-    errors = errors + scan_errors
     used = {stem for r in rows for stem in r.interior_stems()}
-    rejected_rows = {e.row for e in errors}
+    rejected_rows = summary.reject(products.errors + scan_errors)
     rows = [r for r in rows if r.row not in rejected_rows]
-    summary.errors = sorted(errors, key=lambda e: (e.row, e.column))
-    summary.rejected = len(rejected_rows)
     summary.scanned = len(scans)
     summary.warnings += [f"{scan.name} matches no SKU or brand+model+size in {file}: check its name"
                          for stem, scan in interiors.items() if stem not in used]
-    if errors and not skip_invalid:
+    if summary.errors and not skip_invalid:
         return summary
     with engine.begin() as conn:
         _Writer(conn, summary).write(rows, scans)
@@ -141,23 +131,23 @@ class _Writer:
         self.changed: set[str] = set()  # SKUs with any change
 
     def write(self, rows: list[ProductRow], scans: dict[str, _Scan]) -> None:
-        brand_ids = self._ensure_names(Brand.__table__, "name", {r.brand for r in rows})
+        brand_ids = self._brand_ids({r.brand for r in rows})
         model_ids = self._upsert_models(rows, brand_ids)
         size_ids = self._upsert_variants(rows, model_ids)
         self._upsert_scans(scans, size_ids)
         self._grade(set(model_ids.values()))
-        self._sync_stock(rows, size_ids)
         existing = len(rows) - self.summary.created
         self.summary.updated = len(self.changed) - self.summary.created
         self.summary.unchanged = existing - self.summary.updated
 
-    def _ensure_names(self, table, column: str, names: set[str]) -> dict[str, int]:
-        """Ids of the named rows (brands, stores), inserting the missing ones."""
-        ids = dict(_chunked(self.conn, select(table.c[column], table.c.id), table.c[column], sorted(names)))
+    def _brand_ids(self, names: set[str]) -> dict[str, int]:
+        """Ids of the named brands, inserting the missing ones."""
+        table = Brand.__table__
+        ids = dict(_chunked(self.conn, select(table.c.name, table.c.id), table.c.name, sorted(names)))
         missing = sorted(names - ids.keys())
         if missing:
-            self.conn.execute(table.insert(), [{column: n} for n in missing])
-            ids.update(_chunked(self.conn, select(table.c[column], table.c.id), table.c[column], missing))
+            self.conn.execute(table.insert(), [{"name": n} for n in missing])
+            ids.update(_chunked(self.conn, select(table.c.name, table.c.id), table.c.name, missing))
         return ids
 
     def _upsert_models(self, rows: list[ProductRow], brand_ids: dict[str, int]) -> dict[tuple[str, str], int]:
@@ -166,8 +156,7 @@ class _Writer:
         for r in rows:
             wanted.setdefault(r.model_key, dict(
                 brand_id=brand_ids[r.brand], code=r.model_code, name=r.model_name, category=r.category,
-                gender=r.gender, use=r.use, level=r.level, price_cents=r.price_cents, currency=r.currency,
-                season=r.season, attributes_json=r.attributes_json))
+                gender=r.gender, use=r.use, level=r.level, season=r.season, attributes_json=r.attributes_json))
         key_of = {(v["brand_id"], v["code"]): k for k, v in wanted.items()}
         existing = {}
         for brand_id in sorted({v["brand_id"] for v in wanted.values()}):
@@ -261,30 +250,6 @@ class _Writer:
             self.conn.execute(interior_table.insert(), inserts)
         _update(self.conn, interior_table, "size_id", updates)
 
-    def _sync_stock(self, rows: list[ProductRow], size_ids: dict[str, int]) -> None:
-        """Make each row's stock what the file says (stores it does not name hold none); keep it if it says nothing."""
-        with_stock = [r for r in rows if r.stock is not None]
-        store_ids = self._ensure_names(Store.__table__, "code", {s for r in with_stock for s in r.stock})
-        table = Stock.__table__
-        wanted = {(store_ids[store], size_ids[r.sku]): (r.sku, qty)
-                  for r in with_stock for store, qty in r.stock.items() if qty > 0}
-        existing = {(s.store_id, s.size_id): s.quantity for s in _chunked(
-            self.conn, select(table), table.c.size_id, [size_ids[r.sku] for r in with_stock])}
-        sku_of = {size_ids[r.sku]: r.sku for r in with_stock}
-        gone = [k for k in existing if k not in wanted]
-        for store_id, size_id in gone:
-            self.conn.execute(table.delete().where((table.c.store_id == store_id) & (table.c.size_id == size_id)))
-        new = [dict(store_id=k[0], size_id=k[1], quantity=q) for k, (_, q) in wanted.items() if k not in existing]
-        if new:
-            self.conn.execute(table.insert(), new)
-        changed = [dict(_store=k[0], _size=k[1], quantity=q) for k, (_, q) in wanted.items()
-                   if k in existing and existing[k] != q]
-        if changed:
-            self.conn.execute(table.update().where((table.c.store_id == bindparam("_store"))
-                                                   & (table.c.size_id == bindparam("_size"))), changed)
-        self.changed |= {sku_of[k[1]] for k in gone} | {wanted[(r["store_id"], r["size_id"])][0] for r in new}
-        self.changed |= {wanted[(r["_store"], r["_size"])][0] for r in changed}
-
 
 def _grading_length_mm(variant) -> float:
     """The foot length a size is graded for; ski boots share one shell between a whole and a half Mondopoint size."""
@@ -338,13 +303,19 @@ def _update(conn: Connection, table, key: str, records: list[dict]) -> None:
     conn.execute(statement, [{**{f"_new_{c}": r[c] for c in columns}, "_key": r[key]} for r in records])
 
 
+def chunks(values: list) -> Iterator[list]:
+    """`values` a chunk at a time, for IN (...) lists well under every database's parameter limit."""
+    for start in range(0, len(values), _CHUNK):
+        yield values[start:start + _CHUNK]
+
+
 def _delete(conn: Connection, table, key: str, ids: list[int]) -> None:
-    for start in range(0, len(ids), _CHUNK):
-        conn.execute(table.delete().where(table.c[key].in_(ids[start:start + _CHUNK])))
+    for chunk in chunks(ids):
+        conn.execute(table.delete().where(table.c[key].in_(chunk)))
 
 
 def _chunked(conn: Connection, query, column, values: list, mappings: bool = False):
     """Rows of `query` restricted to column IN values, a chunk of values at a time."""
-    for start in range(0, len(values), _CHUNK):
-        result = conn.execute(query.where(column.in_(values[start:start + _CHUNK])))
+    for chunk in chunks(values):
+        result = conn.execute(query.where(column.in_(chunk)))
         yield from (result.mappings() if mappings else result)

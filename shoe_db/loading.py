@@ -1,9 +1,10 @@
 """Load the whole catalogue into the matcher's arrays (fitcore.fit.catalogue): a few queries, no per-row objects.
 
 sections[i] is size i's (STATIONS, 2 + ANGLES) float32 block (layout in fitcore.fit.sections); the other arrays
-give its ids, inner length, descriptors and labels, so filters (category, gender, price, stock) select rows by
-index. `models` holds one row per shoe model (brand, names, category, price...) and `stock` the size ids each
-store has on hand: what the matcher's filters need, loaded with the sections in three queries.
+give its ids, inner length, descriptors and labels, so filters (category, gender, stock) select rows by index.
+`models` holds one row per shoe model (brand, names, category...) and `stock` the size ids each store has on
+hand: loaded with the sections in three queries. What each retailer sells and at what price is its assortment,
+loaded apart (api/repository/assortment.py) over these rows.
 """
 
 from __future__ import annotations
@@ -43,14 +44,13 @@ def load_matcher_catalogue(engine: Engine) -> MatcherCatalogue:
 def _load_models(conn) -> ModelTable:
     model, brand = ShoeModel.__table__, Brand.__table__
     query = (select(model.c.id, brand.c.name, model.c.code, model.c.name, model.c.category, model.c.gender,
-                    model.c.use, model.c.level, model.c.price_cents, model.c.currency)
+                    model.c.use, model.c.level)
              .join(brand, brand.c.id == model.c.brand_id).order_by(model.c.id))
     rows = conn.execute(query).all()
     if not rows:
         return ModelTable.empty()
     c = list(zip(*rows))
-    return ModelTable(np.array(c[0], dtype=np.int64), *(np.array(c[i], dtype=object) for i in range(1, 8)),
-                      np.array(c[8], dtype=np.float64) / 100.0, np.array(c[9], dtype=object))
+    return ModelTable(np.array(c[0], dtype=np.int64), *(np.array(c[i], dtype=object) for i in range(1, 8)))
 
 
 def _load_stock(conn) -> dict[str, np.ndarray]:

@@ -1,9 +1,12 @@
-"""The catalogue's tables: brands, shoe models, size variants, their interiors and scans, stores and stock.
+"""The catalogue's tables: the operator's interior database (brands, shoe models, size variants, their interiors
+and scans) shared by every retailer, and the stores with their stock.
 
-A size variant is what a retailer sells under one SKU: a model in one size label and width fitting. Its
-interior is either measured from a scan of that size (`source` "scanned") or derived from a scanned size of the
-same model by grading ("graded", `graded_from_id` names the scanned variant). The matcher reads only the
-`interior` table (descriptors + sections blob); the scanned meshes sit in `interior_scan`.
+A size variant is a model in one size label and width fitting, under the operator's SKU. Its interior is either
+measured from a scan of that size (`source` "scanned") or derived from a scanned size of the same model by grading
+("graded", `graded_from_id` names the scanned variant). The matcher reads only the `interior` table (descriptors +
+sections blob); the scanned meshes sit in `interior_scan`. Prices are no model's: each retailer prices what it
+sells in its assortment (api.models.AssortmentItem). A store belongs to one retailer (api.models.TenantStore), and
+so does its stock: the fit service writes it through the retailer's assortment, never the operator's import.
 """
 
 from __future__ import annotations
@@ -36,8 +39,6 @@ class ShoeModel(SQLModel, table=True):
     gender: str = Field(max_length=10)
     use: str = Field(default="", max_length=80)  # e.g. road, trail, touring, alpine
     level: str = Field(default="", max_length=20)
-    price_cents: int
-    currency: str = Field(default="EUR", max_length=3)
     season: str = Field(default="", max_length=20)
     attributes_json: str = Field(default="{}")  # JSON object, keys sorted
 

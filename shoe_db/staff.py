@@ -1,4 +1,5 @@
-"""What staff and developers read from the catalogue: one line per model, one model in full, stock."""
+"""What the operator's staff and developers read from the catalogue: one line per model, one model in full,
+stock per store (every tenant's)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ class ModelLine:
     name: str
     category: str
     gender: str
-    price_cents: int
-    currency: str
     sizes: int
     scanned: int
     graded: int
@@ -28,31 +27,30 @@ class ModelLine:
 
     def __str__(self) -> str:
         return (f"{self.brand:12s} {self.code:8s} {self.name:24s} {self.category:8s} {self.gender:6s} "
-                f"{self.size_range:18s} {self.sizes:3d} sizes ({self.scanned} scanned, {self.graded} graded) "
-                f"{self.price_cents / 100:8.2f} {self.currency}")
+                f"{self.size_range:18s} {self.sizes:3d} sizes ({self.scanned} scanned, {self.graded} graded)")
 
 
 def list_models(engine: Engine, category: str | None = None) -> list[ModelLine]:
     query = (select(_B.c.name, _M.c.code, _M.c.name.label("model_name"), _M.c.category, _M.c.gender,
-                    _M.c.price_cents, _M.c.currency, func.count(_V.c.id).label("sizes"),
+                    func.count(_V.c.id).label("sizes"),
                     func.count(_I.c.size_id).filter(_I.c.source == "scanned").label("scanned"),
                     func.count(_I.c.size_id).filter(_I.c.source == "graded").label("graded"),
                     func.min(_V.c.size_system).label("system"), func.min(_V.c.size_value).label("lo"),
                     func.max(_V.c.size_value).label("hi"))
              .join(_M, _M.c.brand_id == _B.c.id).join(_V, _V.c.model_id == _M.c.id)
              .outerjoin(_I, _I.c.size_id == _V.c.id)
-             .group_by(_B.c.name, _M.c.code, _M.c.name, _M.c.category, _M.c.gender, _M.c.price_cents,
-                       _M.c.currency)
+             .group_by(_B.c.name, _M.c.code, _M.c.name, _M.c.category, _M.c.gender)
              .order_by(_B.c.name, _M.c.code))
     if category:
         query = query.where(_M.c.category == category)
     with engine.connect() as conn:
-        return [ModelLine(r.name, r.code, r.model_name, r.category, r.gender, r.price_cents, r.currency, r.sizes,
-                          r.scanned, r.graded, f"{r.system} {r.lo:g}-{r.hi:g}") for r in conn.execute(query)]
+        return [ModelLine(r.name, r.code, r.model_name, r.category, r.gender, r.sizes, r.scanned, r.graded,
+                          f"{r.system} {r.lo:g}-{r.hi:g}") for r in conn.execute(query)]
 
 
 def show(engine: Engine, key: str) -> str:
-    """A model (by model code) or a size variant's model (by SKU), with every size's interior and stock."""
+    """A model (by model code) or a size variant's model (by SKU), with every size's interior and its stock in
+    every store."""
     with engine.connect() as conn:
         model = conn.execute(select(_M, _B.c.name.label("brand")).join(_B, _B.c.id == _M.c.brand_id)
                              .where((_M.c.code == key) | _M.c.id.in_(select(_V.c.model_id).where(_V.c.sku == key)))
@@ -63,8 +61,8 @@ def show(engine: Engine, key: str) -> str:
         sizes = conn.execute(select(_V, _I, stock.label("in_stock")).outerjoin(_I, _I.c.size_id == _V.c.id)
                              .where(_V.c.model_id == model["id"]).order_by(_V.c.width, _V.c.size_value)).mappings()
         lines = [f"{model['brand']} {model['code']} {model['name']}: {model['category']}, {model['gender']}, "
-                 f"use {model['use'] or '-'}, level {model['level'] or '-'}, {model['price_cents'] / 100:.2f} "
-                 f"{model['currency']}, season {model['season'] or '-'}, attributes {model['attributes_json']}",
+                 f"use {model['use'] or '-'}, level {model['level'] or '-'}, season {model['season'] or '-'}, "
+                 f"attributes {model['attributes_json']}",
                  f"{'sku':16s} {'size':12s} {'width':10s} {'source':7s} {'length':>7s} {'ball_w':>6s} "
                  f"{'ball_g':>6s} {'instep':>6s} {'heel_w':>6s} {'toebox':>6s} {'vol_ml':>7s} {'stock':>5s}"]
         for s in sizes:
@@ -103,8 +101,8 @@ def stock(engine: Engine, store: str | None = None, key: str | None = None) -> l
     with engine.connect() as conn:
         if store:
             if conn.execute(select(_ST.c.id).where(_ST.c.code == store)).first() is None:
-                raise CatalogError(f"no store {store!r} in the catalogue: stores come with the stock column of "
-                                   f"an import")
+                raise CatalogError(f"no store {store!r} in the catalogue: `footfit tenants list` shows the "
+                                   f"tenants' stores")
             query = query.where(_ST.c.code == store)
         if key:
             query = query.where((_M.c.code == key) | (_V.c.sku == key))

@@ -4,6 +4,8 @@ population foot."""
 
 from __future__ import annotations
 
+import csv
+import io
 import tempfile
 import threading
 import time
@@ -17,13 +19,18 @@ from typing import Iterator
 import httpx
 import numpy as np
 import uvicorn
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api import auth, tenancy
 from api.app import create_app
+from api.auth import Principal
+from api.catalog_upload import import_assortment
 from api.db import open_service_db
+from api.models import Tenant
 from api.privacy import ply_bytes
+from api.repository import Repository
 from core.vocabulary import SIDES
+from shoe_db.models import SizeVariant, Stock, Store
 from simulator.process import SimulatedRigProvider
 
 KIOSK_SCOPES = "scans:write,scans:read,customers:write,passports:read,recommendations:read,feedback:write"
@@ -170,11 +177,47 @@ def catalogue_files(models: int = 3, seed: int = 1) -> Path:
 
 
 def import_catalogue(engine, models: int = 3) -> list[str]:
-    """Import the small catalogue directly (not over the API); its SKUs."""
+    """Import the small catalogue directly (not over the API) as the operator's interior database and as every
+    tenant's assortment (the file's SKUs and prices), with the file's stock in STORE-01 and STORE-02 while no
+    tenant owns them: a test that gives a tenant one of them (tenancy.add_store) gives it that stock. Its SKUs."""
     from shoe_db.importer import import_products
 
     products = catalogue_files(models)
     summary = import_products(products, products.parent / "interiors", engine=engine)
     assert summary.committed, summary.report()
-    with engine.connect() as conn:
-        return [row[0] for row in conn.exec_driver_sql("SELECT sku FROM size_variant ORDER BY id")]
+    with Session(engine, expire_on_commit=False) as session:
+        for tenant in session.exec(select(Tenant)).all():
+            repo = Repository(session, Principal(f"test:{tenant.name}", tenant.id, None, frozenset()))
+            summary = import_assortment(repo, products.name, without_stock(products.read_text()), False)
+            assert summary.committed, summary.report()
+    return [row["sku"] for row in store_stock(engine, products)]
+
+
+def store_stock(engine, products: Path) -> list[dict]:
+    """Put the stock of a CSV product file of the operator's SKUs into the stores it names, made when missing,
+    whoever owns them (a tenant's import sets only its own stores'); the file's rows."""
+    rows = list(csv.DictReader(io.StringIO(products.read_text())))
+    with Session(engine) as session:
+        size_ids = dict(session.exec(select(SizeVariant.sku, SizeVariant.id)).all())
+        for code in sorted({code for row in rows for code in _stock(row)}):
+            store = session.exec(select(Store).where(Store.code == code)).first() or Store(code=code)
+            session.add(store)
+            session.flush()
+            session.add_all(Stock(store_id=store.id, size_id=size_ids[row["sku"]], quantity=_stock(row)[code])
+                            for row in rows if _stock(row).get(code, 0) > 0)
+        session.commit()
+    return rows
+
+
+def without_stock(products: str) -> str:
+    """A CSV product file with its stock column emptied: an import of it leaves stock as it is."""
+    rows = list(csv.DictReader(io.StringIO(products)))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**row, "stock": ""} for row in rows)
+    return out.getvalue()
+
+
+def _stock(row: dict) -> dict[str, int]:
+    return {code: int(quantity) for code, quantity in (part.split("=") for part in row["stock"].split(";") if part)}

@@ -21,9 +21,19 @@ from sqlmodel import Session
 
 from api import audit
 from api.auth import Principal
-from api.models import ApiKey, AuditEntry, Customer, Kiosk, MailingJob, PassportRecord, Tenant, TenantStore
+from api.models import (
+    ApiKey,
+    AssortmentItem,
+    AuditEntry,
+    Customer,
+    Kiosk,
+    MailingJob,
+    PassportRecord,
+    Tenant,
+    TenantStore,
+)
 
-TENANT_OWNED = (TenantStore, Kiosk, ApiKey, Customer, PassportRecord, AuditEntry, MailingJob)
+TENANT_OWNED = (TenantStore, Kiosk, ApiKey, Customer, PassportRecord, AuditEntry, MailingJob, AssortmentItem)
 
 
 class Repository:

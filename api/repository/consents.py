@@ -1,10 +1,11 @@
 """What customers have consented to: the newest decision per purpose is in force. Decisions are recorded with
-their customer (customers.record_consent: withdrawing scan storage erases passports)."""
+their customer (customers.record_consent)."""
 
 from __future__ import annotations
 
 from sqlmodel import select
 
+from api import privacy
 from api.models import CONSENT_PURPOSES, Consent, Customer
 from api.repository import Repository
 from core.errors import Conflict
@@ -33,9 +34,5 @@ def require_scan_storage(repo: Repository, customer: Customer) -> None:
 
 def marketing_consenting(repo: Repository) -> set[str]:
     """Ids of the tenant's customers whose newest marketing decision is a grant."""
-    state: dict[str, bool] = {}
-    for customer_id, granted in repo.session.exec(
-            select(Consent.customer_id, Consent.granted).join(Customer, Customer.id == Consent.customer_id)
-            .where(Consent.purpose == "marketing").order_by(Consent.id)):
-        state[customer_id] = granted
-    return {customer_id for customer_id, granted in state.items() if granted}
+    decisions = privacy.newest_decisions(repo.session, repo.tenant_id, "marketing")
+    return {customer_id for customer_id, granted in decisions.items() if granted}

@@ -57,7 +57,7 @@ def add_matches(repo: Repository, job: MailingJob, matches: list[tuple[str, int]
 
 def results(repo: Repository, job: MailingJob) -> dict[int, list[str]]:
     """Per product of the job, the loyalty ids it fits, among customers whose marketing consent is still in force
-    (audited: it names customers)."""
+    (audited for the job and for each customer it names)."""
     consenting = consents.marketing_consenting(repo)
     fits: dict[int, list[str]] = {m: [] for m in json.loads(job.model_ids_json)}
     rows = repo.session.exec(select(MailingMatch.model_id, Customer.id, Customer.loyalty_id)
@@ -65,9 +65,13 @@ def results(repo: Repository, job: MailingJob) -> dict[int, list[str]]:
                              .join(Customer, Customer.id == PassportRecord.customer_id)
                              .where(MailingMatch.job_id == job.id)
                              .order_by(MailingMatch.model_id, Customer.loyalty_id))
+    named = set()
     for model_id, customer_id, loyalty_id in rows:
         if customer_id in consenting:
             fits[model_id].append(loyalty_id)
+            named.add(customer_id)
     repo.audit("read", "mailing", job.id, f"results: {sum(map(len, fits.values()))} customer-product pairs")
+    for customer_id in sorted(named):
+        repo.audit("read", "customer", customer_id, f"named in the results of mailing {job.id}")
     repo.session.commit()
     return fits

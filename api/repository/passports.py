@@ -1,5 +1,6 @@
-"""The tenant's passports: read (audited; a webshop key also needs the customer's webshop consent), stored from an
-upload or a kiosk scan, replaced by a rescan, erased; and a kiosk scan's pressure map."""
+"""The tenant's passports: read (audited, while the customer's scan-storage consent is in force; what a webshop
+sees also needs their webshop consent), stored from an upload or a kiosk scan (audited), replaced by a rescan, erased;
+and a kiosk scan's pressure map."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.orm import defer
 from sqlmodel import select
 
-from api import privacy
+from api import audit, fitting, privacy
 from api.models import Customer, FitResult, PassportRecord, PressureMapRecord, as_utc, utc_now
 from api.passport_upload import PassportUpload, points_blob
 from api.repository import Repository, consents
@@ -21,21 +22,47 @@ from fitcore.scan.pressure import PressureMap
 POINTS_WHEN_USED = (defer(PassportRecord.left_points), defer(PassportRecord.right_points))
 
 
-def read(repo: Repository, passport_id: str, purpose: str, commit: bool = True) -> PassportRecord:
-    """The passport, its read audited for `purpose`. `commit=False` leaves the audit entry to be committed with
-    the answer (fit_results.save or repo.commit): one write per request."""
+def get(repo: Repository, passport_id: str) -> PassportRecord:
+    """The passport whatever its customer consented to: for erasing it, which needs no consent."""
     record = repo.session.exec(select(PassportRecord).where(PassportRecord.id == passport_id)
                                .options(*POINTS_WHEN_USED)).first()
-    if record is None:
+    if record is None or repo.principal.customer_id not in (None, record.customer_id):  # a session: its customer's only
         raise NotFound(f"no passport {passport_id!r}: list a customer's passports with "
                        f"GET /v1/customers/{{loyalty_id}}/passports")
-    if not repo.principal.is_kiosk and not consents.in_force(repo, record.customer_id)["webshop"]:
-        raise Forbidden("the customer has not consented to webshop use of their passport: record it with "
-                        "POST /v1/customers/{loyalty_id}/consents (purpose webshop) first")
-    repo.audit_at_commit("read", "passport", record.id, purpose)
+    return record
+
+
+def read(repo: Repository, passport_id: str, purpose: str, commit: bool = True,
+         webshop_use: bool = True) -> PassportRecord:
+    """The passport, its read audited for `purpose`. Webshop consent governs webshop use only: `webshop_use=False`
+    for the staff's reads (staff view, points, pressure map) and a rescan, which any key may do without it.
+    `commit=False` leaves the audit entry to be committed with the answer (fit_results.save or repo.commit): one
+    write per request."""
+    record = get(repo, passport_id)
+    _require_consent(repo, record.customer_id, webshop_use)
+    repo.audit_at_commit("read", "passport", record.id, audit.about(record.customer_id, purpose))
     if commit:
         repo.commit()
     return record
+
+
+def listing(repo: Repository, customer: Customer) -> list[PassportRecord]:
+    """The customer's passports to show (newest first): their sizes are webshop use, as a read's are."""
+    _require_consent(repo, customer.id, webshop_use=True)
+    return of_customer(repo, customer)
+
+
+def _require_consent(repo: Repository, customer_id: str, webshop_use: bool) -> None:
+    """Forbidden once scan-storage consent is withdrawn (the passports wait for erasure, unused), and for webshop use
+    by a key that is not a kiosk's without webshop consent."""
+    consent = consents.in_force(repo, customer_id)
+    if not consent["scan_storage"]:
+        raise Forbidden("the customer withdrew scan-storage consent: their passports are no longer used and wait for "
+                        "erasure by the privacy job (`footfit privacy purge`), or erase them now with a key holding "
+                        "passports:erase")
+    if webshop_use and not repo.principal.is_kiosk and not consent["webshop"]:
+        raise Forbidden("the customer has not consented to webshop use of their passport: record it with "
+                        "POST /v1/customers/{loyalty_id}/consents (purpose webshop) first")
 
 
 def of_customer(repo: Repository, customer: Customer) -> list[PassportRecord]:
@@ -68,6 +95,7 @@ def add(repo: Repository, customer: Customer, upload: PassportUpload, source: st
                             right_points=points_blob(upload.points_mm["right"]))
     repo.session.add(record)
     _keep_pressure_map(repo, record, pressure)
+    repo.audit("create", "passport", record.id, audit.about(customer.id, f"source {source}"))
     repo.session.commit()
     repo.session.refresh(record)
     repo.passport_stored(record)
@@ -111,6 +139,7 @@ def pressure_map(repo: Repository, record: PassportRecord) -> PressureMap:
 def erase(repo: Repository, record: PassportRecord) -> Counter:
     """Erase the passport with everything derived from it (api/privacy.py); rows deleted per table."""
     deleted = privacy.erase_passports(repo.session, [record.id])
-    repo.audit("erase", "passport", record.id)
+    repo.audit("erase", "passport", record.id, audit.about(record.customer_id, "on request"))
     repo.session.commit()
+    fitting.forget([record.id])
     return deleted

@@ -1,4 +1,4 @@
-"""The tenant's stores (catalogue stores it owns), their kiosks, and their stock of the shared catalogue's sizes."""
+"""The tenant's stores (catalogue stores it owns), their kiosks, and their stock of the sizes it sells."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from sqlalchemy import delete
 from sqlmodel import select
 
 from api.models import Kiosk, TenantStore
-from api.repository import Repository
+from api.repository import Repository, assortment
 from core.errors import InvalidInput, NotFound
-from shoe_db.models import SizeVariant, Stock, Store
+from shoe_db.importer import chunks
+from shoe_db.models import Stock, Store
 
 
 class StoreRow(NamedTuple):
@@ -46,21 +47,20 @@ def code_of(repo: Repository, store_id: int | None) -> str | None:
 
 
 def set_stock(repo: Repository, quantities: dict[int, dict[str, int]]) -> int:
-    """Set stock per store id (one of the tenant's) and SKU; 0 removes it. All SKUs are checked first."""
+    """Set stock per store id (one of the tenant's) and SKU of its assortment; 0 removes it. All SKUs are checked
+    first; the caller commits."""
     skus = sorted({sku for per_store in quantities.values() for sku in per_store})
-    ids = dict(repo.session.exec(select(SizeVariant.sku, SizeVariant.id).where(SizeVariant.sku.in_(skus))).all())
+    ids = assortment.size_ids(repo, skus)
     unknown = [sku for sku in skus if sku not in ids]
     if unknown:
-        raise InvalidInput(f"unknown SKUs {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}: the "
-                           f"catalogue has no such size variants; import them first; nothing was changed",
-                           [("sku", f"unknown SKU {sku}") for sku in unknown])
+        raise InvalidInput(f"unknown SKUs {', '.join(unknown[:10])}{' ...' if len(unknown) > 10 else ''}: your "
+                           f"assortment has no such SKUs; import them first (POST /v1/catalog/import); nothing was "
+                           f"changed", [("sku", f"unknown SKU {sku}") for sku in unknown])
     written = 0
     for store_id, per_store in quantities.items():
-        size_ids = [ids[sku] for sku in per_store]
-        repo.session.exec(delete(Stock).where(Stock.store_id == store_id, Stock.size_id.in_(size_ids)))
-        for sku, quantity in per_store.items():
-            if quantity > 0:
-                repo.session.add(Stock(store_id=store_id, size_id=ids[sku], quantity=quantity))
-            written += 1
-    repo.session.commit()
+        for chunk in chunks([ids[sku] for sku in per_store]):
+            repo.session.exec(delete(Stock).where(Stock.store_id == store_id, Stock.size_id.in_(chunk)))
+        repo.session.add_all(Stock(store_id=store_id, size_id=ids[sku], quantity=quantity)
+                             for sku, quantity in per_store.items() if quantity > 0)
+        written += len(per_store)
     return written

@@ -1,4 +1,4 @@
-"""Customers by loyalty id, their consent, their passports (list, upload), export and erasure."""
+"""Customers by loyalty id, their consent, their passports (list, upload), export, erasure and audit trail."""
 
 from typing import Annotated
 
@@ -9,8 +9,11 @@ from api.access import access
 from api.models import Customer
 from api.passport_upload import parse_upload
 from api.repository import Repository, consents, customers, passports
+from api.routes.scans import scan_manager
 from api.routes.views import passport_summary
+from api.scans import ScanManager
 from api.schemas import (
+    AuditEntryOut,
     ConsentChange,
     ConsentIn,
     ConsentOut,
@@ -43,7 +46,9 @@ def get_customer(loyalty_id: LoyaltyPath, repo: Repository = Depends(access("pas
 
 
 @router.post("/{loyalty_id}/consents", status_code=201, response_model=ConsentChange,
-             summary="Give or withdraw consent (scan_storage, webshop, marketing)")
+             summary="Give or withdraw consent (scan_storage, webshop, marketing); the source recorded is the key's "
+                     "(kiosk or webshop). Withdrawn scan storage erases the passports at once for a key with "
+                     "passports:erase, else at the next privacy purge")
 def record_consent(loyalty_id: LoyaltyPath, body: ConsentIn,
                    repo: Repository = Depends(access("customers:write"))) -> ConsentChange:
     consent, erased = customers.record_consent(repo, customers.get(repo, loyalty_id), body)
@@ -61,7 +66,7 @@ def consent_history(loyalty_id: LoyaltyPath, repo: Repository = Depends(access("
 def list_passports(loyalty_id: LoyaltyPath,
                    repo: Repository = Depends(access("passports:read"))) -> list[PassportSummary]:
     customer = customers.get(repo, loyalty_id, purpose="list passports")
-    return [passport_summary(p) for p in passports.of_customer(repo, customer)]
+    return [passport_summary(p) for p in passports.listing(repo, customer)]
 
 
 @router.post("/{loyalty_id}/passports", status_code=201, response_model=PassportSummary,
@@ -88,5 +93,17 @@ def export_customer(loyalty_id: LoyaltyPath, repo: Repository = Depends(access("
 
 @router.delete("/{loyalty_id}", response_model=ErasureOut,
                summary="Erase the customer with passports, fit results, feedback and consent records")
-def erase_customer(loyalty_id: LoyaltyPath, repo: Repository = Depends(access("passports:erase"))) -> ErasureOut:
-    return ErasureOut(deleted=dict(customers.erase(repo, customers.get(repo, loyalty_id))))
+def erase_customer(loyalty_id: LoyaltyPath, repo: Repository = Depends(access("passports:erase")),
+                   scans: ScanManager = Depends(scan_manager)) -> ErasureOut:
+    deleted = customers.erase(repo, customers.get(repo, loyalty_id))
+    scans.forget_customer(repo.tenant_id, loyalty_id)
+    return ErasureOut(deleted=dict(deleted))
+
+
+@router.get("/{loyalty_id}/audit", response_model=list[AuditEntryOut],
+            summary="The customer's audit trail, oldest first: who created, scanned, read, exported or erased them "
+                    "or their passports, and who was refused (tenant keys with audit:read)")
+def customer_audit(loyalty_id: LoyaltyPath,
+                   repo: Repository = Depends(access("audit:read"))) -> list[AuditEntryOut]:
+    entries = customers.audit_trail(repo, customers.get(repo, loyalty_id))
+    return [AuditEntryOut.model_validate(e, from_attributes=True) for e in entries]

@@ -61,7 +61,8 @@ def job_out(job: MailingJob) -> MailingJobOut:
 
 
 @router.post("", status_code=202, response_model=MailingJobOut,
-             summary="Start a mailing job: for each product, the customers (with marketing consent) it fits")
+             summary="Start a mailing job: for each product, the customers (with marketing consent) it fits",
+             responses={409: {"description": "the tenant has as many jobs waiting as the service queues"}})
 def start_mailing(body: MailingIn, repo: Repository = Depends(access("batch:run")),
                   runner: MailingRunner = Depends(mailing_runner)) -> MailingJobOut:
     return job_out(runner.submit(repo, body.model_ids))

@@ -27,7 +27,7 @@ def get_passport(passport_id: PassportId, request: Request,
                  repo: Repository = Depends(access("passports:read"))) -> PassportWebshopView | PassportStaffView:
     if view == "staff":
         require_scope(repo.principal, "scans:read")
-    record = passports.read(repo, passport_id, purpose=f"{view} view")
+    record = passports.read(repo, passport_id, purpose=f"{view} view", webshop_use=view == "webshop")
     if view == "staff":
         return staff_view(repo, record, str(request.base_url))
     return webshop_view(repo, record)
@@ -40,7 +40,7 @@ def get_passport(passport_id: PassportId, request: Request,
                              "description": "binary little-endian PLY, float32 x y z in mm"}})
 def get_points(passport_id: PassportId, side: Literal["left", "right"],
                repo: Repository = Depends(access("scans:read"))) -> Response:
-    record = passports.read(repo, passport_id, purpose=f"{side} points")
+    record = passports.read(repo, passport_id, purpose=f"{side} points", webshop_use=False)
     return Response(ply_bytes(points_from_blob(getattr(record, f"{side}_points"))),
                     media_type="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{side}.ply"'})
@@ -51,7 +51,7 @@ def get_points(passport_id: PassportId, side: Literal["left", "right"],
                     "(kPa) and centre-of-pressure paths in the plate frame (mm); an uploaded passport has none (404)")
 def get_pressure_map(passport_id: PassportId, repo: Repository = Depends(access("passports:read"))) -> PressureMap:
     require_scope(repo.principal, "scans:read")
-    return passports.pressure_map(repo, passports.read(repo, passport_id, purpose="pressure map"))
+    return passports.pressure_map(repo, passports.read(repo, passport_id, purpose="pressure map", webshop_use=False))
 
 
 @router.put("/{passport_id}", response_model=PassportSummary,
@@ -60,7 +60,7 @@ def get_pressure_map(passport_id: PassportId, repo: Repository = Depends(access(
 def rescan(passport_id: PassportId, passport: UploadFile = File(description="passport.json"),
            left: UploadFile = File(description="left.ply"), right: UploadFile = File(description="right.ply"),
            repo: Repository = Depends(access("scans:write"))) -> PassportSummary:
-    record = passports.read(repo, passport_id, purpose="rescan")
+    record = passports.read(repo, passport_id, purpose="rescan", webshop_use=False)
     upload = parse_upload(passport.file.read(), {side: f.file.read() for side, f in zip(SIDES, (left, right))})
     return passport_summary(passports.replace(repo, record, upload))
 
@@ -68,7 +68,7 @@ def rescan(passport_id: PassportId, passport: UploadFile = File(description="pas
 @router.delete("/{passport_id}", response_model=ErasureOut,
                summary="Erase the passport with its fit results and feedback")
 def erase_passport(passport_id: PassportId, repo: Repository = Depends(access("passports:erase"))) -> ErasureOut:
-    return ErasureOut(deleted=dict(passports.erase(repo, passports.read(repo, passport_id, purpose="erase"))))
+    return ErasureOut(deleted=dict(passports.erase(repo, passports.get(repo, passport_id))))
 
 
 @router.post("/{passport_id}/feedback", status_code=201, response_model=FeedbackOut,

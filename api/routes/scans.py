@@ -1,4 +1,5 @@
-"""Kiosk scans (api/scans.py): start one on a rig, follow it (polling or server-sent events), cancel, retry."""
+"""Kiosk scans (api/scans.py): start one on a rig, follow it (polling or server-sent events), cancel, retry. A scan
+shows its customer's loyalty id, so each answer is audited as a read of the customer."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import access
-from api.repository import Repository
+from api.repository import Repository, customers
 from api.scans import ScanJob, ScanManager, ScanStatus
 from api.schemas import LoyaltyId
 from core.errors import NotFound
@@ -61,19 +62,32 @@ def scan_out(status: ScanStatus) -> ScanOut:
     return ScanOut(**{name: getattr(status, name) for name in ScanOut.model_fields})
 
 
+def shown(repo: Repository, scans: ScanManager, job: ScanJob, what: str) -> ScanOut:
+    """The scan as answered, audited as a read of its customer. A customer erased meanwhile (through another service
+    process) is forgotten by the scan instead."""
+    loyalty_id = job.status.loyalty_id
+    customer = customers.find(repo, loyalty_id) if loyalty_id else None
+    if customer is not None:
+        repo.audit("read", "customer", customer.id, f"scan {job.id} {what}")
+        repo.commit()
+    elif loyalty_id:
+        scans.forget_customer(repo.tenant_id, loyalty_id)
+    return scan_out(job.status)
+
+
 @router.post("/rigs/{rig_serial}/scans", status_code=202, response_model=ScanOut,
              summary="Start scanning a customer on one of your rigs; the passport is stored when it is done",
              responses={409: {"description": "the rig is scanning, no scan-storage consent, or a rescan of another "
                                              "customer's passport"}})
 def start_scan(rig_serial: RigSerial, body: ScanStart, repo: Repository = Depends(access("scans:write")),
                scans: ScanManager = Depends(scan_manager)) -> ScanOut:
-    return scan_out(scans.start(repo, rig_serial, body.loyalty_id, body.rescan_of).status)
+    return shown(repo, scans, scans.start(repo, rig_serial, body.loyalty_id, body.rescan_of), "started")
 
 
 @router.get("/scans/{scan_id}", response_model=ScanOut, summary="A scan's state and progress (polling)")
 def get_scan(scan_id: ScanId, repo: Repository = Depends(access("scans:write")),
              scans: ScanManager = Depends(scan_manager)) -> ScanOut:
-    return scan_out(scans.job(repo.principal, scan_id).status)
+    return shown(repo, scans, scans.job(repo.principal, scan_id), "status")
 
 
 @router.get("/scans/{scan_id}/events", response_class=StreamingResponse,
@@ -84,6 +98,7 @@ def get_scan(scan_id: ScanId, repo: Repository = Depends(access("scans:write")),
 def scan_events(scan_id: ScanId, repo: Repository = Depends(access("scans:write")),
                 scans: ScanManager = Depends(scan_manager)) -> StreamingResponse:
     job = scans.job(repo.principal, scan_id)
+    shown(repo, scans, job, "progress stream")
     repo.release()
     return StreamingResponse(_events(job), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
@@ -109,7 +124,7 @@ def cancel_scan(scan_id: ScanId, repo: Repository = Depends(access("scans:write"
                 scans: ScanManager = Depends(scan_manager)) -> ScanOut:
     job = scans.job(repo.principal, scan_id)
     job.cancel()
-    return scan_out(job.status)
+    return shown(repo, scans, job, "cancelled")
 
 
 @router.post("/scans/{scan_id}/retry", status_code=202, response_model=ScanOut,
@@ -117,7 +132,7 @@ def cancel_scan(scan_id: ScanId, repo: Repository = Depends(access("scans:write"
              responses={409: {"description": "the scan is not in the failed state"}})
 def retry_scan(scan_id: ScanId, repo: Repository = Depends(access("scans:write")),
                scans: ScanManager = Depends(scan_manager)) -> ScanOut:
-    return scan_out(scans.retry(repo.principal, scan_id).status)
+    return shown(repo, scans, scans.retry(repo.principal, scan_id), "retried")
 
 
 async def _events(job: ScanJob) -> AsyncIterator[str]:

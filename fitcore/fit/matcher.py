@@ -5,7 +5,9 @@ The Python API the command line and the service use (docs/fit-model.md):
 - `Matcher(catalogue).best_sizes(feet)`: per model the best size for the pair (the longer foot decides), with
   the fit of one size up and down; `top(feet, n, filters)`: the best n models after the store's filters, with a
   reason a salesperson can say aloud; `tryon(feet, model_id, size_id)`: both feet's region verdicts and the
-  clearance at every foot point, for any size.
+  clearance at every foot point, for any size;
+- `matcher.selling(assortment)`: the same matcher as one retailer's, sharing the interiors: `top` recommends only
+  what the retailer sells, filters on its prices and its stores' stock, and answers name its SKUs and prices.
 
 The full search runs over arrays, for the deciding foot: per size run (model + width fitting) the size whose free
 toe length is best for the profile (from inner lengths alone), then the score of that size and its neighbours
@@ -15,6 +17,7 @@ both neighbours scored. Typed results (both feet, every region) are built only f
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -23,7 +26,7 @@ import numpy as np
 
 from core.errors import CatalogError, MeasurementError, MeshError
 from core.vocabulary import REGIONS, SIDES
-from fitcore.fit.catalogue import MatcherCatalogue
+from fitcore.fit.catalogue import Assortment, MatcherCatalogue
 from fitcore.fit.fit_model import (
     FootFit,
     FootShape,
@@ -154,7 +157,7 @@ class Recommendation:
     model_code: str
     model_name: str
     category: str
-    price: float
+    price: float  # the retailer's price of the recommended size; NaN without a retailer (the operator's view)
     currency: str
     reason: str  # e.g. "toe room 14 mm, ball snug, heel holds"
 
@@ -192,9 +195,9 @@ class MatchFilters:
     gender: str | None = None  # men | women | kids; unisex models match men and women
     use: str | None = None
     level: str | None = None
-    price_min: float | None = None
+    price_min: float | None = None  # the retailer's price of the recommended size
     price_max: float | None = None
-    store: str | None = None  # in stock there in the recommended size
+    store: str | None = None  # one of the retailer's: in stock there in the recommended size
 
 
 # --- the matcher -----------------------------------------------------------------------------------------------
@@ -239,6 +242,7 @@ class Matcher:
             raise CatalogError("the shoe catalogue is empty: run `footfit catalog generate` or `footfit catalog "
                                "import` first")
         self.catalogue = catalogue
+        self.assortment: Assortment | None = None  # a retailer's (`selling`); None: the operator's view
         self.profiles = profiles or FitProfiles.load()
         c = catalogue
         self._sections = np.ascontiguousarray(c.sections)
@@ -267,6 +271,14 @@ class Matcher:
 
     # --- public API ---
 
+    def selling(self, assortment: Assortment) -> "Matcher":
+        """This matcher as one retailer's: what it sells, its SKUs and prices from `assortment` (made over
+        this catalogue's rows); the catalogue and all derived from it are shared, not copied, so a search made by
+        either answers both."""
+        view = copy.copy(self)
+        view.assortment = assortment
+        return view
+
     def search(self, feet: ScannedFeet) -> FitSearch:
         """The best size of every model for these feet, kept to answer `top` and `best_sizes` without searching
         again (valid while this matcher's catalogue is)."""
@@ -280,12 +292,14 @@ class Matcher:
 
     def top(self, feet: ScannedFeet, n: int = 3, filters: MatchFilters = MatchFilters(),
             search: FitSearch | None = None) -> list[Recommendation]:
-        """The n best models after the filters, each in its best size, with a reason to say aloud."""
-        ids = self._filtered_models(filters)
+        """The n best models after the filters, each in its best size, with a reason to say aloud; for a retailer
+        (`selling`), only models whose best size it sells (within the price range, in stock at the store)."""
+        allowed = self._allowed_sizes(filters)
+        ids = self._filtered_models(filters, allowed)
         s = self._searched(feet, ids, search)
         chosen = []
         for model_id, pos in s.ranked(self._order, ids):
-            if filters.store and not self._in_stock(filters.store, int(self.catalogue.size_ids[self._order[pos]])):
+            if allowed is not None and not allowed[self._order[pos]]:
                 continue
             chosen.append((model_id, pos))
             if len(chosen) == n:
@@ -447,12 +461,13 @@ class Matcher:
         values = self._values([feet.left.shape, feet.right.shape], foot_of_pair, size_of_pair)
         score, verdict = scores(values, self._profile[size_of_pair], self.profiles)
         decider = SIDES.index(feet.deciding_side)
+        sku = c.sku if self.assortment is None else self.assortment.sku  # the retailer's: "" where it sells none
         out = {}
         for i, size in enumerate(sizes):
             rows = (i, len(sizes) + i)
             left, right = (foot_fit(side, values, row, score[row], verdict[row], int(self._profile[size]),
                                     self.profiles) for side, row in zip(SIDES, rows))
-            out[int(size)] = SizeFit(int(c.size_ids[size]), _text(c.sku, size), _text(c.size_label, size),
+            out[int(size)] = SizeFit(int(c.size_ids[size]), _text(sku, size), _text(c.size_label, size),
                                      _text(c.size_system, size), _text(c.width, size, "standard"),
                                      round(float(score[rows[decider]]), 1), left, right)
         return out
@@ -479,17 +494,22 @@ class Matcher:
         return out
 
     def _recommendation(self, fit: ModelFit) -> Recommendation:
-        models = self.catalogue.models
+        c, models, a = self.catalogue, self.catalogue.models, self.assortment
+        price, currency = np.nan, ""
+        if a is not None:
+            i = int(np.searchsorted(c.size_ids, fit.size_id))
+            price, currency = float(a.price[i]), str(a.currency[i])
+        words = reason(getattr(fit, fit.deciding_foot))
         if len(models.model_ids) == 0:
-            return Recommendation(fit, "", "", "", "", 0.0, "", reason(getattr(fit, fit.deciding_foot)))
+            return Recommendation(fit, "", "", "", "", price, currency, words)
         r = int(models.rows(np.array([fit.model_id]))[0])
         return Recommendation(fit, str(models.brand[r]), str(models.code[r]), str(models.name[r]),
-                              str(models.category[r]), float(models.price[r]), str(models.currency[r]),
-                              reason(getattr(fit, fit.deciding_foot)))
+                              str(models.category[r]), price, currency, words)
 
     # --- filters ---
 
-    def _filtered_models(self, f: MatchFilters) -> np.ndarray:
+    def _filtered_models(self, f: MatchFilters, allowed: np.ndarray | None) -> np.ndarray:
+        """The ids of the models the filters leave, with a size among `allowed` (None: any)."""
         models = self.catalogue.models
         keep = self._sized.copy()
         if f.category:
@@ -500,19 +520,29 @@ class Matcher:
             keep &= models.use == f.use
         if f.level:
             keep &= models.level == f.level
-        if f.price_min is not None:
-            keep &= models.price >= f.price_min
-        if f.price_max is not None:
-            keep &= models.price <= f.price_max
-        if f.store is not None and f.store not in self.catalogue.stock:
-            raise CatalogError(f"store {f.store!r} has nothing in stock in the catalogue: check the store code "
-                               f"(`footfit catalog stock --store CODE`)")
+        if allowed is not None:
+            keep &= np.isin(models.model_ids, self.catalogue.model_ids[allowed])
         return models.model_ids[keep]
 
-    def _in_stock(self, store: str, size_id: int) -> bool:
-        ids = self.catalogue.stock.get(store, np.zeros(0, dtype=np.int64))
-        i = int(np.searchsorted(ids, size_id))
-        return i < len(ids) and ids[i] == size_id
+    def _allowed_sizes(self, f: MatchFilters) -> np.ndarray | None:
+        """(n_sizes,) bool: the sizes a recommendation may be in: those the retailer sells, within the price range,
+        in stock at the store. None: any size (the operator's view without a store)."""
+        a, c = self.assortment, self.catalogue
+        if a is None and (f.price_min is not None or f.price_max is not None):
+            raise CatalogError("price filters read a retailer's prices, and this matcher has no retailer's "
+                               "assortment: ask through the fit service with the retailer's key, or leave them out")
+        allowed = None if a is None else a.sold.copy()
+        if f.price_min is not None:
+            allowed &= a.price >= f.price_min
+        if f.price_max is not None:
+            allowed &= a.price <= f.price_max
+        if f.store is not None:  # the fit service lets a retailer name only its own stores
+            if f.store not in c.stock:
+                raise CatalogError(f"store {f.store!r} has nothing in stock in the catalogue: check the store code "
+                                   f"(`footfit catalog stock --store CODE`)")
+            in_store = np.isin(c.size_ids, c.stock[f.store])
+            allowed = in_store if allowed is None else allowed & in_store
+        return allowed
 
 
 def _text(column: np.ndarray, i: int, default: str = "") -> str:

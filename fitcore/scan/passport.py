@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -51,13 +51,21 @@ class PressureModel(_Strict):
     cop_sway_mm: float = Field(ge=0)
 
 
-class QualityModel(BaseModel):
-    """How trustworthy the foot's surface was; the reconstruction may add its own fields (kept as given)."""
+class QualityModel(_Strict):
+    """How trustworthy the foot's surface was: the reconstruction's figures (fitcore/scan/reconstruct.py,
+    ScanQuality), which a passport measured from a mesh or uploaded without them lacks (None; NaN is written as
+    null). Nothing else: what a scan did not measure is not stored."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
     points: int = Field(ge=0)
     accepted: bool = True
-    reasons: list[str] = []
+    reasons: list[Annotated[str, Field(max_length=500)]] = Field(default=[], max_length=16)
+    noise_mm: float | None = None
+    laser_mismatch_mm: float | None = None
+    sweep_closure_mm: float | None = None
+    azimuth_gap_deg: float | None = None
+    plate_rms_mm: float | None = None
+    frames_with_line: int | None = Field(default=None, ge=0)
+    frames: int | None = Field(default=None, ge=0)
 
 
 class FootModel(_Strict):
@@ -65,7 +73,7 @@ class FootModel(_Strict):
     toe_shape: Literal["egyptian", "greek", "square"]
     sizes: SizesModel
     pressure: PressureModel
-    rig_to_foot: list[list[float]]  # 4x4 row-major, mm: plate frame -> foot frame
+    rig_to_foot: list[Annotated[list[float], Field(max_length=4)]] = Field(max_length=4)  # 4x4, plate -> foot, mm
     quality: QualityModel
 
     @field_validator("rig_to_foot")
@@ -88,8 +96,8 @@ class FeetModel(_Strict):
 
 class Passport(_Strict):
     version: Literal[1] = PASSPORT_VERSION
-    rig_serial: str = Field(min_length=1)
-    calibration_id: str = Field(min_length=1)
+    rig_serial: str = Field(min_length=1, max_length=64)
+    calibration_id: str = Field(min_length=1, max_length=128)  # the rig serial and a time
     scanned_at: datetime  # scan start, UTC
     finished_at: datetime  # scan end, UTC
     measured_at: datetime  # when this passport was computed, UTC

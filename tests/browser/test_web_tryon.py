@@ -1,6 +1,6 @@
-"""The webshop try-on page in a real headless Chromium against the service (a webshop key, a 12-model synthetic
-catalogue, a measured passport), the try-on's drawing data (`drawing=true`), and the security headers of every
-page and asset."""
+"""The webshop try-on page in a real headless Chromium against the service (a 12-model synthetic catalogue, a
+measured passport): opened with a customer session token as the shop's server would open it, never a key; the
+try-on's drawing data (`drawing=true`); and the security headers of every page and asset."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 from playwright.sync_api import expect
+from sqlmodel import Session
 
+from api import auth
 from api.pages import PAGES
 from api.tryon_view import MAX_DRAWN_POINTS, voxel_subsample
 from fitcore.fit.clearance import IDENTITY_POSE, placed_clearance_mm
 from shoe_db.loading import load_matcher_catalogue
-from testing.api_world import POINTS_PER_FOOT, World, import_catalogue, world
+from testing.api_world import POINTS_PER_FOOT, WEBSHOP_SCOPES, World, import_catalogue, world
 from testing.browser import (
     PAGE_LOAD_LIMIT_MS,
     canvas_signature,
@@ -34,28 +36,63 @@ MIN_DRAWN_PIXELS = 5000  # two feet of ~2,500 points each, 3 px per point, in a 
 
 @dataclass
 class Shop:
+    """The shop's server: it holds a key with sessions:create and opens customer sessions for the page."""
+
     w: World
-    passport: str
-    model_id: int  # the customer's best model overall
+    server_key: str
+    passport: str  # customer C1's
+    other_passport: str  # customer C2's
+    model_id: int  # C1's best model overall
 
     def api(self, path: str, **params):
         r = self.w.call("A", "webshop", "GET", f"/v1/passports/{self.passport}{path}", params=params)
         assert r.status_code == 200, r.text
         return r.json()
 
-    def url(self, key: str | None = None, model_id: int | None = None) -> str:
-        key = key or self.w.tenants["A"].keys["webshop"]
-        return f"{self.w.base_url}/tryon?passport={self.passport}&model={model_id or self.model_id}#key={key}"
+    def session(self, loyalty_id: str = "C1") -> dict:
+        r = self.w.http.post(f"/v1/customers/{loyalty_id}/sessions",
+                             headers={"Authorization": f"Bearer {self.server_key}"})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def url(self, token: str | None = None, passport: str | None = None) -> str:
+        """The page's address as the shop's product page links it: the session token in the fragment."""
+        token = token or self.session()["token"]
+        return f"{self.w.base_url}/tryon?passport={passport or self.passport}&model={self.model_id}#session={token}"
+
+    def keys(self) -> list[str]:
+        return [self.server_key] + [key for tenant in self.w.tenants.values() for key in tenant.keys.values()]
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     with world(f"sqlite:///{tmp_path_factory.mktemp('tryon') / 'db.sqlite'}", tryon_frame_ancestors=[SHOP]) as w:
         import_catalogue(w.engine, models=12)
-        w.customer("A", "C1")
-        passport = w.passport("A", "C1")
-        best = w.call("A", "webshop", "GET", f"/v1/passports/{passport}/recommendations", params={"n": 1}).json()
-        yield Shop(w, passport, best[0]["fit"]["model_id"])
+        passports = []
+        for loyalty_id in ("C1", "C2"):
+            w.customer("A", loyalty_id)
+            passports.append(w.passport("A", loyalty_id))
+        with Session(w.engine) as session:
+            _, server_key = auth.create_key(session, "tenant-a", auth.parse_scopes(f"{WEBSHOP_SCOPES},sessions:create"),
+                                            1, label="shop server")
+        best = w.call("A", "webshop", "GET", f"/v1/passports/{passports[0]}/recommendations", params={"n": 1}).json()
+        yield Shop(w, server_key, *passports, best[0]["fit"]["model_id"])
+
+
+@pytest.fixture
+def sent(browser_page) -> list[tuple[str, dict, str]]:
+    """Every request the page makes: URL, headers, body."""
+    requests = []
+    browser_page.page.on("request", lambda r: requests.append((r.url, r.headers, r.post_data or "")))
+    return requests
+
+
+def _no_key_sent(shop: Shop, sent: list) -> None:
+    """No request carries an API key, and every one the page authorises carries a customer session token."""
+    assert sent
+    for url, headers, body in sent:
+        assert not any(key in text for key in shop.keys() for text in (url, body, *headers.values())), url
+        assert headers.get("authorization", "Bearer ffs_").startswith("Bearer ffs_"), url
 
 
 def _verdicts(tryon: dict) -> list[str]:
@@ -162,7 +199,7 @@ def test_files_outside_the_web_folder_and_missing_files_are_not_served(shop):
 # --- the page in a browser -----------------------------------------------------------------------------------
 
 
-def test_page_shows_the_recommended_size_verdicts_and_draws_the_feet(shop, browser_page):
+def test_page_shows_the_recommended_size_verdicts_and_draws_the_feet(shop, browser_page, sent):
     fit = shop.api(f"/sizes/{shop.model_id}")
     page = _open(browser_page, shop.url())
     load_ms = page_load_ms(page)
@@ -172,9 +209,11 @@ def test_page_shows_the_recommended_size_verdicts_and_draws_the_feet(shop, brows
     assert page.get_attribute("#tryon", "data-size-id") == str(fit["size_id"])
     assert _page_verdicts(page) == _verdicts(shop.api("/tryon", model_id=shop.model_id, size_id=fit["size_id"]))
     assert drawn_pixels(page, CANVAS) > MIN_DRAWN_PIXELS
-    assert page.evaluate("location.hash") == ""  # the key does not stay in the address bar
+    assert page.evaluate("location.hash") == ""  # the session token does not stay in the address bar
+    assert page.locator("input").count() == 0  # no key, passport or product field for a shopper
     assert contrast_failures(page) == [] and small_targets(page) == []
     assert all(url.startswith(shop.w.base_url) for url in browser_page.requests)
+    _no_key_sent(shop, sent)
     browser_page.screenshot("tryon")
 
 
@@ -197,7 +236,7 @@ def test_size_switch_by_keyboard_repeats_the_try_on(shop, browser_page):
     browser_page.screenshot("tryon-size-switch")
 
 
-def test_shoes_that_fit_you_lists_three_models_of_a_category(shop, browser_page):
+def test_shoes_that_fit_you_lists_three_models_of_a_category(shop, browser_page, sent):
     expected = shop.api("/recommendations", n=3, category="running")
     page = _open(browser_page, shop.url())
     page.select_option("#category", "running")
@@ -209,14 +248,40 @@ def test_shoes_that_fit_you_lists_three_models_of_a_category(shop, browser_page)
         assert shoe["model_name"] in item and shoe["fit"]["size_label"] in item and shoe["reason"] in item
     page.locator("#shoes li").nth(2).get_by_role("button").click()  # try the third one on
     page.wait_for_selector(f"#tryon[data-size-id='{expected[2]['fit']['size_id']}']")
-    assert page.input_value("#model") == str(expected[2]["fit"]["model_id"])
+    assert page.get_attribute("#tryon", "data-model-id") == str(expected[2]["fit"]["model_id"])
+    _no_key_sent(shop, sent)
 
 
-def test_a_wrong_key_shows_a_clear_message(shop, browser_page):
-    browser_page.expect_console_error(r"401")  # Chromium logs the refused fetch
-    browser_page.goto(shop.url(key="ff_000000000000_wrong"))
+def _refused(browser_page, url: str, status: str, says: str):
+    """The page at `url` shows `says` and no fit data."""
+    browser_page.expect_console_error(status)  # Chromium logs the refused fetch
+    browser_page.goto(url)
     message = browser_page.page.locator("#message")
-    message.wait_for()
-    expect(message).to_contain_text("API key was refused")  # (polls from Python: the page's CSP forbids eval)
-    assert "key" in message.inner_text()[25:]
-    assert browser_page.page.is_hidden("#tryon")
+    expect(message).to_contain_text(says)  # (polls from Python: the page's CSP forbids eval)
+    assert browser_page.page.is_hidden("#tryon") and browser_page.page.locator("#shoes li").count() == 0
+    return message.inner_text()
+
+
+def test_another_customers_passport_is_refused(shop, browser_page, sent):
+    text = _refused(browser_page, shop.url(passport=shop.other_passport), "404", "Not found")
+    assert shop.other_passport in text  # the service's reason: no such passport, as if it did not exist
+    assert browser_page.api_requests(shop.other_passport)  # asked, and refused by the service, not by the page
+    _no_key_sent(shop, sent)
+
+
+def test_an_ended_session_shows_a_clear_message(shop, browser_page):
+    session = shop.session()
+    r = shop.w.http.delete(f"/v1/customers/C1/sessions/{session['id']}",
+                           headers={"Authorization": f"Bearer {shop.server_key}"})
+    assert r.status_code == 204
+    text = _refused(browser_page, shop.url(token=session["token"]), "401", "Your try-on session has ended")
+    assert "revoked" in text
+
+
+def test_the_page_takes_no_key(shop, browser_page, sent):
+    key = shop.w.tenants["A"].keys["webshop"]
+    browser_page.goto(f"{shop.w.base_url}/tryon?passport={shop.passport}&model={shop.model_id}#session={key}")
+    expect(browser_page.page.locator("#message")).to_contain_text("never an API key")
+    assert browser_page.page.evaluate("location.hash") == ""
+    assert not browser_page.api_requests("/v1/") and browser_page.page.is_hidden("#fitting")
+    _no_key_sent(shop, sent)

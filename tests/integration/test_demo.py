@@ -1,11 +1,13 @@
 """`footfit demo`, the README's main command, as its own process on a fresh data folder: it sets up what is
-missing, prints the kiosk address and keys that work, and a second start reuses everything but the keys."""
+missing (the demo tenant sells the generated catalogue), prints the kiosk address and keys that work, and a second
+start reuses everything but the keys."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -80,7 +82,12 @@ def test_the_demo_serves_a_kiosk_with_printed_keys_and_starts_again(tmp_path):
         assert {"code": "STORE-01", "kiosks": [DEMO_RIG_SERIAL], "size_system": "eu"} in stores
     finally:
         stop(proc)
-    assert (data_dir / "footfit.sqlite").exists()
+    with sqlite3.connect(data_dir / "footfit.sqlite") as db:  # the demo tenant sells every size, STORE-01 stocks some
+        sold, sizes = db.execute("SELECT (SELECT count(*) FROM assortment_item a JOIN tenant t ON t.id = a.tenant_id "
+                                 "WHERE t.name = 'demo'), (SELECT count(*) FROM size_variant)").fetchone()
+        stocked = db.execute("SELECT count(*) FROM stock JOIN store ON store.id = stock.store_id "
+                             "WHERE store.code = 'STORE-01' AND quantity > 0").fetchone()[0]
+    assert sold == sizes > 0 and stocked > 0
 
     proc, address, again = start_demo(env, port)
     try:

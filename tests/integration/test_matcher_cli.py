@@ -19,6 +19,7 @@ from core.mesh import write_points
 from core.settings import get_settings
 from shoe_db.importer import import_products
 from simulator.catalog import generate_catalogue, write_catalogue
+from testing.api_world import store_stock
 from testing.fit_subjects import subject_feet
 
 
@@ -49,8 +50,9 @@ def setup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     env = {"FOOTFIT_DATABASE_URL": f"sqlite:///{folder / 'catalogue.sqlite'}", "FOOTFIT_DATA_DIR": str(folder / "var")}
     products = write_catalogue(generate_catalogue(20, 4, stores=2), folder / "files")
-    assert import_products(products, folder / "files" / "interiors",
-                           engine=open_service_db(env["FOOTFIT_DATABASE_URL"])).committed
+    engine = open_service_db(env["FOOTFIT_DATABASE_URL"])
+    assert import_products(products, folder / "files" / "interiors", engine=engine).committed
+    store_stock(engine, products)  # the operator's import writes no stock: the stores' is theirs
     feet = subject_feet(17)
     scan = folder / "scan"
     scan.mkdir()

@@ -1,9 +1,12 @@
 /**
  * footfit fit API client for the pages (the one place that calls /v1 and turns refusals into messages).
  *
- *   import { FitApi, ApiError, keyFromFragment } from "/web/shared/api.js";
- *   const api = new FitApi(key);                 // key: "ff_<id>_<secret>", sent as "Authorization: Bearer <key>"
- *   new FitApi("", { base: "/fit-proxy" })       // no key: calls /fit-proxy/v1/..., a proxy adds the key
+ *   import { FitApi, ApiError, fromFragment } from "/web/shared/api.js";
+ *   const api = new FitApi(key);                 // sent as "Authorization: Bearer <key>": an API key ("ff_...",
+ *                                                // staff pages) or a customer session token ("ffs_...", the only
+ *                                                // credential a shopper's browser may hold)
+ *   new FitApi(key, { hints: {401: "..."} })     // what a refusal's status means to the person at the screen
+ *   new FitApi("", { base: "/fit-proxy" })       // no key: calls /fit-proxy/v1/..., a proxy adds one
  *   const me = await api.get("/me");             // GET /v1/me; query: api.get(path, {n: 3, category: "running"})
  *   await api.post("/customers", {loyalty_id});  // JSON body; api.put(path, body), api.delete(path)
  *   api.url(path, query)                         // the absolute URL of a /v1 path with its query
@@ -13,9 +16,8 @@
  * by what the status means for the person at the screen (key refused, not allowed, not found); a network
  * failure says the service cannot be reached. `error.status` is the HTTP status (0: no answer).
  *
- * keyFromFragment() reads a key passed in the URL fragment (`#key=ff_...`): the fragment never reaches a server
- * (not in requests, not in Referer), so a key there stays in the browser. Use it for tests and demos; a webshop
- * proxies the API instead (docs/webshop-tryon.md).
+ * fromFragment(name) reads a value passed in the URL fragment (`#session=ffs_...`): the fragment never reaches a
+ * server (not in requests, not in Referer), so a token there stays in the browser (docs/webshop-tryon.md).
  */
 
 const PREFIX = "/v1";
@@ -38,14 +40,13 @@ export class ApiError extends Error {
   }
 }
 
-export function keyFromFragment(hash = window.location.hash) {
-  const params = new URLSearchParams(hash.replace(/^#/, ""));
-  return params.get("key");
+export function fromFragment(name, hash = window.location.hash) {
+  return new URLSearchParams(hash.replace(/^#/, "")).get(name);
 }
 
-/** The sentence to show for a refusal (status + the service's ErrorBody). */
-export function errorMessage(status, body) {
-  const hint = STATUS_HINTS[status] || (status >= 500 ? "The fit service failed" : `Refused (${status})`);
+/** The sentence to show for a refusal (status + the service's ErrorBody), `hints` saying what each status means. */
+export function errorMessage(status, body, hints = STATUS_HINTS) {
+  const hint = hints[status] || (status >= 500 ? "The fit service failed" : `Refused (${status})`);
   if (!body || typeof body.detail !== "string") return `${hint}.`;
   const details = (body.errors || []).map((e) => `${e.location}: ${e.message}`);
   const more = details.length > 1 ? ` (${details.join("; ")})` : "";
@@ -53,9 +54,10 @@ export function errorMessage(status, body) {
 }
 
 export class FitApi {
-  constructor(key, { base = "" } = {}) {
-    this.key = key;
+  constructor(key, { base = "", hints = STATUS_HINTS } = {}) {
+    this.key = key; // an API key or a customer session token
     this.base = base;
+    this.hints = hints;
   }
 
   get(path, query) { return this.request("GET", path, { query }); }
@@ -92,7 +94,7 @@ export class FitApi {
     } catch {
       body = null;
     }
-    if (!response.ok) throw new ApiError(response.status, errorMessage(response.status, body), body);
+    if (!response.ok) throw new ApiError(response.status, errorMessage(response.status, body, this.hints), body);
     return body;
   }
 }

@@ -1,50 +1,51 @@
 /**
- * The webshop try-on page, and an example of the public fit API with a webshop key (docs/webshop-tryon.md).
+ * The webshop try-on page, and an example of the public fit API from a shopper's browser (docs/webshop-tryon.md).
  *
- *   /tryon?passport=<passport id>&model=<model id>[&category=running]#key=ff_...
+ *   /tryon?passport=<passport id>[&model=<model id>][&category=running]#session=ffs_...
  *
- * It makes three calls, all with the key as "Authorization: Bearer":
+ * The shop's server opens a customer session for its logged-in customer with its own key (POST
+ * /v1/customers/{loyalty_id}/sessions) and puts the answer's passport id and token into this address; the token
+ * reads that customer's fit answers only, for minutes. The browser never holds a key: the page sends nothing but
+ * a session token (ffs_...). It makes three calls, each with "Authorization: Bearer <session token>":
  *   GET /v1/passports/{id}/sizes/{model}                               the recommended size and one down and up
  *   GET /v1/passports/{id}/tryon?model_id=&size_id=&drawing=true&per_point=false   verdicts + the feet in the shoe
  *   GET /v1/passports/{id}/recommendations?n=3&category=               shoes that fit, each in its best size
- * The key comes from the URL fragment (never sent to a server) or the key field; a webshop should rather proxy
- * these calls and keep its key on its server.
  */
 
-import { FitApi, keyFromFragment } from "../shared/api.js";
+import { FitApi, fromFragment } from "../shared/api.js";
 import { fillCategories } from "../shared/categories.js";
 import { FootView } from "../shared/footview.js";
 
 const REGION_NAMES = { toe: "Toes", ball: "Ball of the foot", instep: "Instep", heel: "Heel" };
+const SESSION_PREFIX = "ffs_";
+// What a refusal means to a shopper (the service's reason follows).
+const SHOPPER_HINTS = { 401: "Your try-on session has ended", 403: "This is not possible here", 404: "Not found" };
 const $ = (id) => document.getElementById(id);
 const page = { api: null, passport: "", view: null };
 
 function start() {
   const query = new URLSearchParams(window.location.search);
-  $("passport").value = query.get("passport") || "";
-  $("model").value = query.get("model") || "";
+  const token = fromFragment("session") || "";
+  history.replaceState(null, "", window.location.pathname + window.location.search); // not left in the address bar
+  page.passport = query.get("passport") || "";
+  if (!token.startsWith(SESSION_PREFIX) || !page.passport) {
+    showError("Open the try-on from the shop's product page: it gives this page your session. "
+      + "(The page takes only a customer session token, never an API key.)");
+    return;
+  }
+  page.api = new FitApi(token, { hints: SHOPPER_HINTS });
   fillCategories($("category"));
   $("category").value = query.get("category") || "";
-  const key = keyFromFragment();
-  if (key) {
-    $("key").value = key;
-    history.replaceState(null, "", window.location.pathname + window.location.search); // not left in the address bar
-  }
-  $("setup").addEventListener("submit", (event) => {
-    event.preventDefault();
-    showProduct();
-  });
+  $("fitting").hidden = false;
   $("browse").addEventListener("submit", (event) => {
     event.preventDefault();
     guarded(showShoes);
   });
-  if ($("setup").checkValidity()) showProduct();
+  const model = Number(query.get("model"));
+  if (model) showProduct(model);
 }
 
-function showProduct(modelId = Number($("model").value)) {
-  page.api = new FitApi($("key").value.trim());
-  page.passport = $("passport").value.trim();
-  $("model").value = modelId;
+function showProduct(modelId) {
   return guarded(async () => {
     const fit = await page.api.get(`/passports/${page.passport}/sizes/${modelId}`);
     showRecommended(fit);
@@ -79,11 +80,11 @@ async function tryOn(modelId, sizeId) {
     row(REGION_NAMES[left.region], [left, tried.size.right.regions[i]])));
   page.view = page.view || new FootView($("view"), { label: "Both feet inside the shoes, coloured by the room left" });
   page.view.setTryOn(tried.drawing);
+  section.dataset.modelId = modelId;
   section.dataset.sizeId = sizeId; // tells a test (or an embedding shop) that this size is on screen
 }
 
 async function showShoes() {
-  if (!page.api) throw new Error("Enter your key and passport above first.");
   const shoes = await page.api.get(`/passports/${page.passport}/recommendations`,
     { n: 3, category: $("category").value });
   $("shoes").replaceChildren(...shoes.map((shoe) => {
@@ -118,15 +119,19 @@ function sizeName(size) {
   return `${size.size_system.toUpperCase()} ${size.size_label}${width}`;
 }
 
-async function guarded(action) {
+function showError(text) {
   const message = $("message");
-  message.textContent = "";
-  message.className = "ff-message";
+  message.textContent = text;
+  message.className = "ff-message ff-error";
+}
+
+async function guarded(action) {
+  $("message").textContent = "";
+  $("message").className = "ff-message";
   try {
     await action();
   } catch (error) {
-    message.textContent = error.message;
-    message.className = "ff-message ff-error";
+    showError(error.message);
   }
 }
 

@@ -1,5 +1,6 @@
 """API keys and the authentication every route goes through: hashed, scoped, expiring, revocable; kiosk keys
-cannot export or erase; no route without the key check."""
+cannot export or erase; customer session tokens act for their customer with the session scopes only; no route
+without the key check."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ from datetime import timedelta
 
 import pytest
 from fastapi.routing import APIRoute
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api import auth
 from api.access import authenticated
 from api.app import create_app
-from api.models import ApiKey, utc_now
+from api.models import ApiKey, Customer, utc_now
 from api.routes import ROUTERS
 from cli.main import main
-from core.errors import ConfigError, Unauthenticated
+from core.errors import ConfigError, Forbidden, Unauthenticated
 from core.settings import get_settings
 from device.rig import HardwareRigProvider
 from testing.api_world import world
@@ -65,11 +66,12 @@ def test_no_route_answers_without_a_valid_key(database_url):
         for path, operations in schema["paths"].items():
             concrete = path.replace("{", "").replace("}", "")
             for method in operations:
-                for headers in ({}, {"Authorization": "Bearer ff_000000000000_wrong"},
-                                {"Authorization": "Bearer nonsense"}):
+                for token, named in ((None, "key"), ("ff_000000000000_wrong", "key"), ("nonsense", "key"),
+                                     ("ffs_0000000000000000_wrong", "session token")):
+                    headers = {"Authorization": f"Bearer {token}"} if token else {}
                     r = w.http.request(method, concrete, headers=headers)
                     assert r.status_code == 401, (method, path, headers, r.text)
-                    assert "key" in r.json()["detail"]
+                    assert named in r.json()["detail"]
 
 
 def test_keys_are_stored_hashed_and_shown_once(database_url):
@@ -117,14 +119,35 @@ def test_key_creation_refuses_unknown_scopes_tenants_stores_and_kiosk_erasure(da
             auth.create_key(session, "nobody", frozenset({"passports:read"}), 10)
         with pytest.raises(ConfigError, match="has no store"):
             auth.create_key(session, "tenant-a", frozenset({"passports:read"}), 10, store="STORE-B")
-        with pytest.raises(ConfigError, match="kiosk key"):
-            auth.create_key(session, "tenant-a", frozenset({"passports:erase"}), 10, store="STORE-A")
+        for tenant_only in ("passports:erase", "sessions:create"):
+            with pytest.raises(ConfigError, match="kiosk key"):
+                auth.create_key(session, "tenant-a", frozenset({tenant_only}), 10, store="STORE-A")
         with pytest.raises(ConfigError, match="positive"):
             auth.create_key(session, "tenant-a", frozenset({"passports:read"}), 0)
         row, token = auth.create_key(session, "tenant-a", frozenset({"passports:read"}), 10)
         assert auth.authenticate(session, token).tenant_id == row.tenant_id
         with pytest.raises(Unauthenticated, match="expired"):
             auth.authenticate(session, token, now=utc_now() + timedelta(days=11))
+
+
+def test_a_customer_session_token_acts_for_its_customer_with_the_session_scopes_only(database_url):
+    with world(database_url) as w:
+        w.customer("A", "C1")
+        token = w.call("A", "admin", "POST", "/v1/customers/C1/sessions").json()["token"]
+        with Session(w.engine) as session:
+            principal = auth.authenticate(session, token)
+            customer = session.exec(select(Customer).where(Customer.loyalty_id == "C1")).one()
+            assert principal.customer_id == customer.id and principal.tenant_id == customer.tenant_id
+            assert principal.scopes == auth.SESSION_SCOPES and not principal.is_kiosk
+            assert principal.key_id == f"session:{token.split('_')[1]}"  # the audit log's actor
+            with pytest.raises(Forbidden, match="customer session token cannot use passports:read"):
+                auth.require_scope(principal, "passports:read")
+            with pytest.raises(Forbidden, match="customer session token"):
+                auth.require_api_key(principal)
+            with pytest.raises(Unauthenticated, match="expired"):
+                auth.authenticate(session, token, now=utc_now() + timedelta(minutes=16))
+            with pytest.raises(Unauthenticated, match="malformed"):
+                auth.authenticate(session, "ffx" + token[3:])
 
 
 def test_cli_creates_lists_and_revokes_keys(tmp_path, monkeypatch, capsys):

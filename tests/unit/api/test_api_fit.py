@@ -3,12 +3,13 @@ passport's fit results. On SQLite and PostgreSQL, through a real HTTP server."""
 
 from __future__ import annotations
 
+import json
 import time
 
 from sqlmodel import Session, select
 
 from api import tenancy
-from api.models import AuditEntry
+from api.models import AuditEntry, FitResult, PassportRecord
 from api.repository.fit_results import FIT_RESULTS_KEPT
 from shoe_db.models import Stock, Store
 from testing.api_world import POINTS_PER_FOOT, import_catalogue, world
@@ -147,6 +148,80 @@ def test_every_fit_answer_is_audited_once_and_a_failed_one_not_at_all(database_u
         r = w.call("A", "webshop", "GET", f"{base}/tryon", params={"model_id": top["model_id"], "size_id": 10**9})
         assert r.status_code == 422  # no such size: nothing was read out
         with Session(w.engine) as session:
-            purposes = [e.detail for e in session.exec(select(AuditEntry).where(AuditEntry.object_id == passport_id,
-                                                                               AuditEntry.action == "read"))]
+            reads = session.exec(select(AuditEntry).where(AuditEntry.object_id == passport_id,
+                                                          AuditEntry.action == "read")).all()
+            purposes = [e.detail.split(": ", 1)[-1] for e in reads]  # after "customer <id>: "
         assert sorted(purposes) == ["recommendations"] * 3 + ["size for a product"]
+
+
+def _caches(w) -> dict:
+    fitting = w.app.state.fitting
+    return {"feet": fitting._feet, "drawn": fitting._drawn, "searches": fitting._searches, "answers": fitting._answers}
+
+
+def _answer_rows(w, passport_id: str) -> dict[str, int]:
+    """The stored fit result of each recommendations request of the passport: a new row means a computed answer."""
+    with Session(w.engine) as session:
+        return {r.request_json: r.id for r in session.exec(select(FitResult).where(
+            FitResult.passport_id == passport_id, FitResult.kind == "recommendations"))}
+
+
+def test_a_stock_change_drops_only_the_answers_that_read_that_stores_stock(database_url):
+    with world(database_url) as w:
+        skus = import_catalogue(w.engine)
+        with Session(w.engine) as session:
+            tenancy.add_store(session, "tenant-a", "STORE-01")
+            tenancy.add_store(session, "tenant-b", "STORE-02")
+        asked = {}  # (tenant, passport id) -> the questions it asked
+        for tenant, store in (("A", "STORE-01"), ("B", "STORE-02")):
+            w.customer(tenant, "C1")
+            passport_id = w.passport(tenant, "C1")
+            asked[tenant, passport_id] = ({"store": store}, {})
+        for (tenant, passport_id), questions in asked.items():
+            for query in questions:
+                r = w.call(tenant, "webshop", "GET", f"/v1/passports/{passport_id}/recommendations", params=query)
+                assert r.status_code == 200, r.text
+        rows = {p: _answer_rows(w, p) for _, p in asked}
+        searches = list(_caches(w)["searches"].values())
+        assert len(searches) == 2 and all(len(r) == 2 for r in rows.values())
+
+        r = w.call("A", "admin", "PUT", "/v1/stores/STORE-01/stock",  # it had stock: now it has none
+                   json={"items": [{"sku": sku, "quantity": 0} for sku in skus]})
+        assert r.status_code == 200, r.text
+        for (tenant, passport_id), questions in asked.items():
+            for query in questions:
+                w.call(tenant, "webshop", "GET", f"/v1/passports/{passport_id}/recommendations", params=query)
+        after = {p: _answer_rows(w, p) for _, p in asked}
+        recomputed = {json.loads(request).get("store") for p in rows for request, row in after[p].items()
+                      if rows[p][request] != row}
+        assert recomputed == {"STORE-01"}  # B's answers and A's without a store were kept
+        assert {id(s) for s in _caches(w)["searches"].values()} == {id(s) for s in searches}  # none made again
+
+
+def test_an_erased_passport_leaves_the_fit_caches(database_url):
+    with world(database_url) as w:
+        import_catalogue(w.engine)
+        passports = {}
+        for loyalty_id in ("ERASED", "CUSTOMER-ERASED", "WITHDREW", "STAYS"):
+            w.customer("A", loyalty_id)
+            passports[loyalty_id] = passport_id = w.passport("A", loyalty_id)
+            top = w.call("A", "webshop", "GET", f"/v1/passports/{passport_id}/recommendations").json()[0]["fit"]
+            tried = w.call("A", "webshop", "GET", f"/v1/passports/{passport_id}/tryon", params={
+                "model_id": top["model_id"], "size_id": top["size_id"], "drawing": "true", "per_point": "false"})
+            assert tried.status_code == 200, tried.text
+
+        def cached(passport_id: str) -> list[str]:
+            return [name for name, cache in _caches(w).items() if any(key[0] == passport_id for key in cache)]
+
+        assert all(cached(p) == ["feet", "drawn", "searches", "answers"] for p in passports.values())
+        with Session(w.engine) as session:  # read before the erasure, as a request still computing would have
+            stale = session.get(PassportRecord, passports["ERASED"])
+        assert w.call("A", "admin", "DELETE", f"/v1/passports/{passports['ERASED']}").status_code == 200
+        assert w.call("A", "admin", "DELETE", "/v1/customers/CUSTOMER-ERASED").status_code == 200
+        r = w.call("A", "admin", "POST", "/v1/customers/WITHDREW/consents",
+                   json={"purpose": "scan_storage", "granted": False, "source": "staff"})
+        assert r.status_code == 201, r.text
+        assert {name: cached(p) for name, p in passports.items()} == {
+            "ERASED": [], "CUSTOMER-ERASED": [], "WITHDREW": [], "STAYS": ["feet", "drawn", "searches", "answers"]}
+        w.app.state.fitting.searched(stale)  # a computation with the erased passport that ends after the erasure
+        assert cached(passports["ERASED"]) == []

@@ -79,10 +79,11 @@ def test_the_pressure_map_is_staff_only_erased_and_exported_with_its_passport(da
 
 
 def test_withdrawing_scan_storage_consent_erases_the_pressure_maps(database_url):
+    """Withdrawn with a key that may erase (a kiosk key only records the withdrawal: test_api_passports)."""
     with world(database_url) as w:
         w.customer("A", "C1")
         scanned = kiosk_passport(w, "C1")
-        r = w.call("A", "kiosk", "POST", "/v1/customers/C1/consents",
+        r = w.call("A", "admin", "POST", "/v1/customers/C1/consents",
                    json={"purpose": "scan_storage", "granted": False, "source": "kiosk"})
         assert r.status_code == 201 and r.json()["erased_passports"] == 1
         with Session(w.engine) as session:

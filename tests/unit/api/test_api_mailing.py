@@ -4,19 +4,21 @@ whoever withdraws it later), loses its outputs with an erased customer, and stay
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
 from sqlmodel import Session, select
 
 from api.mailing import scanned_feet
-from api.models import AuditEntry, MailingMatch, PassportRecord, Tenant
+from api.models import AuditEntry, MailingJob, MailingMatch, PassportRecord, Tenant
 from fitcore.fit.mailing import mailing_filter_reference
 from fitcore.fit.matcher import Matcher
 from shoe_db.loading import load_matcher_catalogue
 from testing.api_world import World, import_catalogue, scan_files, world
 
 MODELS = 4
+QUEUED = 4  # mailing jobs one tenant may have waiting, in the test
 
 
 def marketing(w: World, loyalty_id: str, granted: bool) -> None:
@@ -122,3 +124,40 @@ def test_mailing_jobs_are_tenant_scoped_and_bad_product_lists_are_refused(databa
 def _models(w: World) -> list[dict]:
     with w.engine.connect() as conn:
         return [{"id": row[0]} for row in conn.exec_driver_sql("SELECT id FROM shoe_model")]
+
+
+def test_tenants_take_turns_and_a_tenants_queue_is_bounded(database_url):
+    """While a long job runs (the runner's one worker, held here), tenant A queues as many jobs as it may, then
+    tenant B one: B's runs next, not after all of A's."""
+    with world(database_url, mailing_jobs_queued_per_tenant=QUEUED) as w:
+        import_catalogue(w.engine, MODELS)
+        model_ids = sorted({m["id"] for m in _models(w)})
+        for i in range(3):
+            w.customer("A", f"C{i}")
+            w.passport("A", f"C{i}", scan_files(2 + i))
+            marketing(w, f"C{i}", True)
+        running = threading.Event()
+        w.app.state.mailing._pool.submit(running.wait)
+        try:
+            a_jobs = [w.call("A", "admin", "POST", "/v1/mailings", json={"model_ids": model_ids})
+                      for _ in range(QUEUED + 1)]
+            assert [r.status_code for r in a_jobs] == [202] * QUEUED + [409]
+            assert f"{QUEUED} mailing jobs waiting" in a_jobs[-1].json()["detail"]
+            b_job = w.call("B", "admin", "POST", "/v1/mailings", json={"model_ids": model_ids})
+            assert b_job.status_code == 202, b_job.text
+        finally:
+            running.set()
+        b_id, a_ids = b_job.json()["id"], [r.json()["id"] for r in a_jobs[:QUEUED]]
+        deadline, jobs = time.monotonic() + 120, _jobs(w)
+        while any(job.state in ("queued", "running") for job in jobs.values()):
+            assert time.monotonic() < deadline, jobs
+            time.sleep(0.1)
+            jobs = _jobs(w)
+        assert all(jobs[j].state == "done" for j in [b_id, *a_ids])
+        order = sorted([b_id, *a_ids], key=lambda j: jobs[j].finished_at)
+        assert order.index(b_id) == 1  # after the A job first in line, before A's others
+
+
+def _jobs(w: World) -> dict[str, MailingJob]:
+    with Session(w.engine) as session:
+        return {job.id: job for job in session.exec(select(MailingJob))}

@@ -4,6 +4,7 @@ with its data; two processes migrating a new database at once migrate it once.""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from api.db import open_service_db
 
 CATALOGUE = {"brand", "shoe_model", "size_variant", "interior", "interior_scan", "store", "stock"}
 SERVICE = {"tenant", "tenant_store", "kiosk", "api_key", "customer", "consent", "passport", "pressure_map",
-           "fit_result", "feedback", "audit_log", "mailing_job", "mailing_match"}
+           "fit_result", "feedback", "audit_log", "mailing_job", "mailing_match", "session_token", "assortment_item"}
 HEAD = ScriptDirectory(str(Path(migrations.__file__).parent)).get_current_head()
 
 
@@ -117,3 +118,36 @@ def test_processes_migrating_a_new_database_at_once_migrate_it_once(database_url
         assert conn.execute(text(f"SELECT version_num FROM {migrations.VERSION_TABLE}")).all() == [(HEAD,)]
     for engine in engines:
         engine.dispose()
+
+
+def test_passports_stored_with_unknown_fields_keep_only_a_passports_fields(database_url):
+    """Revision 0008: uploads used to keep unknown fields (personal data among them); now refused, so the stored
+    ones are stripped and load again. A passport the product wrote is left as it was."""
+    from fitcore.scan.passport import Passport
+    from testing.api_world import scan_files
+
+    written = json.loads(scan_files().passport)
+    stuffed = json.loads(scan_files().passport)
+    stuffed["owner"] = {"name": "Ann Example", "email": "ann@example.org"}
+    stuffed["feet"]["left"]["quality"]["notes"] = "x" * 1000
+    stuffed["feet"]["left"]["quality"]["reasons"] = ["r" * 900] * 40
+    engine = create_engine(sqlalchemy_url(database_url))
+    migrations.upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenant (id, name, retention_days, created_at) "
+                          "VALUES (1, 'shop', 30, CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO customer (id, tenant_id, loyalty_id, created_at) "
+                          "VALUES ('c1', 1, 'L-1', CURRENT_TIMESTAMP)"))
+        for passport_id, passport in (("p1", written), ("p2", stuffed)):
+            conn.execute(text("INSERT INTO passport (id, tenant_id, customer_id, source, passport_json, left_points, "
+                              "right_points, created_at, updated_at, scanned_at) VALUES (:id, 1, 'c1', 'upload', "
+                              ":json, :points, :points, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                         {"id": passport_id, "json": json.dumps(passport), "points": b""})
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(text("SELECT id, passport_json FROM passport")).all())
+    engine.dispose()
+    assert json.loads(stored["p1"]) == written
+    kept = Passport.from_json(stored["p2"])  # loads again
+    assert "Ann" not in stored["p2"] and "notes" not in stored["p2"]
+    assert len(kept.feet.left.quality.reasons) == 16 and all(len(r) == 500 for r in kept.feet.left.quality.reasons)

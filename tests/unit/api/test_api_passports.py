@@ -8,7 +8,8 @@ import json
 import numpy as np
 from sqlmodel import Session, func, select
 
-from api.models import PassportRecord
+from api.models import AuditEntry, PassportRecord
+from api.privacy import purge_expired
 from fitcore.scan.measure import read_points
 from testing.api_world import ScanFiles, import_catalogue, scan_files, world
 
@@ -85,12 +86,65 @@ def test_consent_withdrawal_is_recorded_and_blocks_what_it_covered(database_url)
         assert w.call("A", "kiosk", "GET", f"/v1/passports/{passport_id}").status_code == 200  # in store: fine
         r = w.call("A", "kiosk", "POST", "/v1/customers/C1/consents",
                    json={"purpose": "scan_storage", "granted": False, "source": "kiosk"})
-        assert r.json()["erased_passports"] == 1
-        assert w.call("A", "kiosk", "GET", f"/v1/passports/{passport_id}").status_code == 404
+        assert r.json()["erased_passports"] == 0  # a kiosk key cannot erase: the privacy purge will
+        refused = w.call("A", "kiosk", "GET", f"/v1/passports/{passport_id}")
+        assert refused.status_code == 403 and "withdrew scan-storage consent" in refused.json()["detail"]
         history = w.call("A", "kiosk", "GET", "/v1/customers/C1/consents").json()
         assert [(c["purpose"], c["granted"]) for c in history] == [
             ("scan_storage", True), ("webshop", True), ("webshop", False), ("scan_storage", False)]
         assert all(c["recorded_at"].endswith("Z") and c["recorded_by"] for c in history)
+
+
+def test_erasure_rescan_and_staff_reads_need_no_webshop_consent(database_url):
+    """Webshop consent governs what a webshop reads; erasure, a rescan and the staff's reads are not that."""
+    with world(database_url) as w:
+        w.customer("A", "C1", consents=("scan_storage",))
+        passport_id = w.passport("A", "C1")
+        assert w.call("A", "webshop", "GET", f"/v1/passports/{passport_id}").status_code == 403
+        assert w.call("A", "admin", "GET", f"/v1/passports/{passport_id}/points/left").status_code == 200
+        assert w.call("A", "admin", "GET", f"/v1/passports/{passport_id}", params={"view": "staff"}).status_code == 200
+        r = w.call("A", "admin", "PUT", f"/v1/passports/{passport_id}", files=scan_files(5).multipart())
+        assert r.status_code == 200, r.text
+        r = w.call("A", "admin", "DELETE", f"/v1/passports/{passport_id}")
+        assert r.status_code == 200 and r.json()["deleted"]["passport"] == 1, r.text
+
+
+def test_a_webshop_key_lists_passports_only_with_webshop_consent(database_url):
+    with world(database_url) as w:
+        w.customer("A", "C1", consents=("scan_storage",))
+        passport_id = w.passport("A", "C1")
+        refused = w.call("A", "webshop", "GET", "/v1/customers/C1/passports")
+        assert refused.status_code == 403 and "webshop" in refused.json()["detail"], refused.text
+        assert [p["id"] for p in w.call("A", "kiosk", "GET", "/v1/customers/C1/passports").json()] == [passport_id]
+
+
+def test_withdrawing_scan_storage_erases_only_with_the_erase_scope_or_by_the_privacy_purge(database_url):
+    withdraw = {"purpose": "scan_storage", "granted": False, "source": "paper"}
+    with world(database_url) as w:
+        w.customer("A", "C1")
+        w.customer("A", "C2")
+        waiting, erased_at_once = w.passport("A", "C1"), w.passport("A", "C2")
+        r = w.call("A", "webshop", "POST", "/v1/customers/C1/consents", json=withdraw)  # customers:write only
+        assert r.status_code == 201 and r.json()["erased_passports"] == 0, r.text
+        assert r.json()["consent"]["source"] == "webshop", "the source is the key's, not what the body claims"
+        assert _passport_count(w.engine) == 2
+        refused = w.call("A", "kiosk", "GET", f"/v1/passports/{waiting}")
+        assert refused.status_code == 403 and "footfit privacy purge" in refused.json()["detail"]
+        r = w.call("A", "kiosk", "POST", "/v1/customers/C1/consents",
+                   json={"purpose": "marketing", "granted": True, "source": "email"})
+        assert r.json()["consent"]["source"] == "kiosk"
+
+        r = w.call("A", "admin", "POST", "/v1/customers/C2/consents", json=withdraw)  # holds passports:erase
+        assert r.json()["erased_passports"] == 1
+        assert w.call("A", "admin", "GET", f"/v1/passports/{erased_at_once}").status_code == 404
+
+        with Session(w.engine) as session:  # the scheduled privacy job
+            assert sum(result.passports for result in purge_expired(session)) == 1
+            purged = session.exec(select(AuditEntry).where(AuditEntry.action == "purge")).all()
+        assert _passport_count(w.engine) == 0
+        assert [(e.object_id, e.actor) for e in purged] == [(waiting, "cli:privacy-purge")]
+        assert "scan-storage consent withdrawn" in purged[0].detail
+        assert w.call("A", "kiosk", "GET", "/v1/customers/C1").json()["consent"]["scan_storage"] is False
 
 
 def test_feedback_events(database_url):
@@ -163,6 +217,41 @@ def test_bad_uploads_get_clear_4xx_and_leave_nothing(database_url):
         assert r.status_code == 422 and _passport_count(w.engine) == 1
         assert w.call("A", "kiosk", "GET", f"/v1/passports/{passport_id}").json()["feet"]["left"][
             "measurements"] == sent["feet"]["left"]["measurements"]  # a failed rescan changed nothing
+
+
+def test_hostile_passports_get_422_saying_what_to_fix_and_nothing_is_stored(database_url):
+    """Issue 13: deep nesting (a RecursionError, 500), fields the passport does not define (a name and e-mail
+    address, a 3 MB blob: stored and shown to staff), unbounded strings and lists, a PLY header declaring ten
+    billion points, a foot of more points than a scan makes."""
+    good = scan_files()
+    points = np.frombuffer(good.left.split(b"end_header\n", 1)[1], dtype="<f4").reshape(-1, 3)
+
+    def passport(change) -> bytes:
+        sent = json.loads(good.passport)
+        change(sent)
+        return json.dumps(sent).encode()
+
+    ten_billion = (b"ply\nformat binary_little_endian 1.0\nelement vertex 10000000000\nproperty float x\n"
+                   b"property float y\nproperty float z\nend_header\n" + bytes(12))
+    cases = [
+        (b"[" * 30_000 + b"]" * 30_000, good.left, "recursion limit exceeded"),
+        (passport(lambda p: p["feet"]["left"]["quality"].update(name="A. Customer", email="a@example.com")),
+         good.left, "passport.feet.left.quality.name: Extra inputs are not permitted (and 1 more)"),
+        (passport(lambda p: p["feet"]["right"]["quality"].update(blob="x" * 3_000_000)), good.left,
+         "more than a passport takes (65,536)"),
+        (passport(lambda p: p.update(rig_serial="R" * 10_000)), good.left, "passport.rig_serial"),
+        (passport(lambda p: p["feet"]["left"]["quality"].update(reasons=["r"] * 10_000)), good.left,
+         "passport.feet.left.quality.reasons"),
+        (good.passport, ten_billion, "left.ply has 10,000,000,000 points"),
+        (good.passport, _ply(np.resize(points, (100_001, 3))), "left.ply has 100,001 points, more than the 100,000"),
+    ]
+    with world(database_url) as w:
+        w.customer("A", "C1")
+        for passport_json, left, says in cases:
+            r = w.call("A", "kiosk", "POST", "/v1/customers/C1/passports",
+                       files=ScanFiles(passport_json, left, good.right).multipart())
+            assert r.status_code == 422 and says in r.json()["detail"], (says, r.status_code, r.text[:500])
+        assert _passport_count(w.engine) == 0
 
 
 def test_customer_requests_are_validated(database_url):

@@ -1,23 +1,28 @@
-"""Privacy: export (JSON + PLY), erasure by passport and by customer cascading to everything derived, retention
-purge, and the append-only audit log that never holds geometry. On SQLite and PostgreSQL."""
+"""Privacy: export (JSON + PLY, the customer's audit trail), erasure by passport and by customer cascading to
+everything derived, retention purge, the append-only audit log that never holds geometry, SQLite overwriting what it
+deletes, and scan jobs that forget an erased customer. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from datetime import timedelta
+from sqlite3 import dbapi2
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
-from api import audit
+from api import audit, scans
+from api.db import open_service_db
 from api.models import AuditEntry, Consent, Customer, Feedback, FitResult, PassportRecord, utc_now
 from api.privacy import purge_expired
 from cli.main import main
 from testing.api_world import import_catalogue, scan_files, world
+from testing.kiosk_world import kiosk_world, start, wait_for
 
 
 def _derive(w, passport_id: str, sku: str) -> None:
@@ -56,6 +61,11 @@ def test_export_holds_everything_about_the_customer(database_url):
         assert record["loyalty_id"] == "C1" and len(record["consent"]) == 3
         assert [p["id"] for p in record["passports"]] == [passport_id]
         assert record["feedback"][0]["event"] == "tried" and record["fit_result"][0]["kind"] == "size"
+        assert [(f["sku"], f["store"]) for f in record["feedback"]] == [(sku, "STORE-A")]
+        assert not {"size_id", "store_id"} & set(record["feedback"][0]), "catalogue ids mean nothing to a customer"
+        kiosk = w.tenants["A"].key_ids["kiosk"]
+        assert {("create", "customer", kiosk), ("consent", "customer", kiosk), ("create", "passport", kiosk),
+                ("read", "passport", kiosk)} <= {(e["action"], e["object_type"], e["actor"]) for e in record["audit"]}
         assert json.loads(archive.read(f"passports/{passport_id}/passport.json")) == json.loads(scan_files().passport)
         for side in ("left", "right"):
             assert archive.read(f"passports/{passport_id}/{side}.ply") == getattr(scan_files(), side)
@@ -99,7 +109,7 @@ def test_erasure_cascades_and_is_audited_without_geometry(database_url):
         numbers = {f"{v:.3f}"[:6] for v in passport["feet"]["left"]["measurements"].values()}
         for entry in log:
             text_of_entry = " ".join(str(v) for v in entry.model_dump().values())
-            assert "loyalty" not in text_of_entry and "C1 " not in text_of_entry
+            assert "C1" not in text_of_entry and "C2" not in text_of_entry, "never a loyalty id"
             assert not any(n in text_of_entry for n in numbers), text_of_entry
 
 
@@ -113,6 +123,51 @@ def test_the_audit_log_refuses_changes(database_url):
                 conn.execute(text(statement))
         with Session(w.engine) as session:
             assert [e.actor for e in session.exec(select(AuditEntry))] == ["test"]
+
+
+def test_sqlite_connections_overwrite_what_they_delete(tmp_path, monkeypatch):
+    """Even where SQLite was built to leave deleted content in free pages (Debian's overwrites it by default)."""
+    connect = dbapi2.connect
+
+    def connect_as_built_without_secure_delete(*args, **kwargs):
+        connection = connect(*args, **kwargs)
+        connection.execute("PRAGMA secure_delete = OFF")
+        return connection
+
+    monkeypatch.setattr(dbapi2, "connect", connect_as_built_without_secure_delete)
+    engine = open_service_db(f"sqlite:///{tmp_path / 'footfit.sqlite'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_scan_jobs_forget_an_erased_customer_and_keep_frames_only_for_a_timely_retry(tmp_path, monkeypatch):
+    """A finished scan drops its frames and, once its customer is erased, their loyalty id; a failed scan keeps its
+    frames for a retry within RETRY_WINDOW_S only. The camera drops out for 6 s three quarters into every scan."""
+    with kiosk_world(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, faults="disconnect=camera@0.75:6",
+                     reconnect_window_s=1.0) as w:
+        w.customer("A", "C1")
+        w.customer("A", "C2")
+        scan = start(w, "C1").json()
+        failed = wait_for(w, scan["id"], lambda s: s["state"] != "running")
+        assert failed["state"] == "failed" and failed["kept"] == ["plate", "left"], failed
+        time.sleep(6)  # the camera is back
+        assert w.call("A", "kiosk", "POST", f"/v1/scans/{scan['id']}/retry").status_code == 202
+        done = wait_for(w, scan["id"], lambda s: s["state"] != "running")
+        assert done["state"] == "done" and done["loyalty_id"] == "C1", done
+        created = _rows(w.engine, AuditEntry, action="create", object_id=done["passport_id"],
+                        actor=w.tenants["A"].key_ids["kiosk"])
+        assert created == 1, "the kiosk scan's passport is audited as created by the key that started it"
+
+        assert w.call("A", "admin", "DELETE", "/v1/customers/C1").status_code == 200
+        forgotten = w.call("A", "kiosk", "GET", f"/v1/scans/{scan['id']}")
+        assert forgotten.json()["loyalty_id"] == "" and "C1" not in forgotten.text, forgotten.text
+
+        monkeypatch.setattr(scans, "RETRY_WINDOW_S", 2.0)
+        second = start(w, "C2").json()
+        lapsed = wait_for(w, second["id"], lambda s: s["state"] == "cancelled")
+        assert lapsed["kept"] == [] and "no retry within" in lapsed["message"], lapsed
 
 
 def test_retention_purge_erases_only_passports_past_their_tenants_period(database_url, monkeypatch, capsys):

@@ -29,9 +29,12 @@ def test_another_tenants_objects_are_not_found_on_every_route_with_an_id(databas
             tenancy.add_kiosk(session, "tenant-a", "STORE-A", "FF-RIG-A")
         scan = w.call("A", "kiosk", "POST", "/v1/rigs/FF-RIG-A/scans", json={"loyalty_id": "C1"})
         job = w.call("A", "admin", "POST", "/v1/mailings", json={"model_ids": [1]})
-        assert scan.status_code == 202 and job.status_code == 202, (scan.text, job.text)
+        opened = w.call("A", "admin", "POST", "/v1/customers/C1/sessions", json={})
+        assert scan.status_code == 202 and job.status_code == 202 and opened.status_code == 201, (
+            scan.text, job.text, opened.text)
         ids = {"loyalty_id": "C1", "passport_id": passport_id, "code": "STORE-A", "side": "left", "model_id": "1",
-               "rig_serial": "FF-RIG-A", "scan_id": scan.json()["id"], "job_id": job.json()["id"]}
+               "rig_serial": "FF-RIG-A", "scan_id": scan.json()["id"], "job_id": job.json()["id"],
+               "session_id": opened.json()["id"]}
         routes = [(method, path) for path, ops in w.http.get("/openapi.json").json()["paths"].items()
                   for method in ops if "{" in path]
         assert len(routes) >= 14

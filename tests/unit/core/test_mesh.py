@@ -1,5 +1,10 @@
 """Mesh and point-cloud input/output: files and bytes read alike, every PLY/STL flavour a scanner or CAD tool
-writes, and damaged data refused with a message that names the file and the fix."""
+writes, damaged data refused with a message that names the file and the fix, and hostile data refused before it
+costs memory or time (tests/unit/api/test_api_fuzz.py fuzzes the same readers)."""
+
+import re
+import time
+import tracemalloc
 
 import numpy as np
 import open3d as o3d
@@ -16,6 +21,7 @@ from core.mesh import (
     write_mesh,
     write_points,
 )
+from core.settings import get_settings
 
 
 def _tetrahedron() -> Mesh:
@@ -25,6 +31,28 @@ def _tetrahedron() -> Mesh:
 
 def _ply(body: bytes, *header: str, fmt: str = "binary_little_endian") -> bytes:
     return ("\n".join(["ply", f"format {fmt} 1.0", *header, "end_header"]) + "\n").encode() + body
+
+
+XYZ = ("property float x", "property float y", "property float z")
+
+
+def _stl_ascii(mesh: Mesh) -> bytes:
+    facets = "".join("facet normal 0 0 0\n outer loop\n" + "".join(f"  vertex {x} {y} {z}\n" for x, y, z in
+                                                                  mesh.vertices_mm[t]) + " endloop\nendfacet\n"
+                     for t in mesh.triangles)
+    return f"solid t\n{facets}endsolid t\n".encode()
+
+
+def _obj(mesh: Mesh) -> bytes:
+    return ("".join(f"v {x} {y} {z}\n" for x, y, z in mesh.vertices_mm)
+            + "".join(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in mesh.triangles)).encode()
+
+
+def _caps(monkeypatch, **caps) -> None:
+    """The mesh readers see these caps (core.settings.MeshLimits) instead of the settings'."""
+    settings = get_settings()
+    changed = settings.model_copy(update={"mesh": settings.mesh.model_copy(update=caps)})
+    monkeypatch.setattr("core.mesh.get_settings", lambda: changed)
 
 
 def test_a_file_and_its_bytes_read_alike_and_write_round_trips(tmp_path):
@@ -75,10 +103,7 @@ def test_stl_binary_and_ascii_share_corners_as_open3d_does(tmp_path):
     binary = read_mesh(path)
     np.testing.assert_allclose(binary.vertices_mm, np.asarray(expected.vertices))
     np.testing.assert_array_equal(binary.triangles, np.asarray(expected.triangles))
-    facets = "".join("facet normal 0 0 0\n outer loop\n" + "".join(f"  vertex {x} {y} {z}\n" for x, y, z in
-                                                                  mesh.vertices_mm[t]) + " endloop\nendfacet\n"
-                     for t in mesh.triangles)
-    ascii_ = mesh_from_bytes(f"solid t\n{facets}endsolid t\n".encode(), "t.stl")
+    ascii_ = mesh_from_bytes(_stl_ascii(mesh), "t.stl")
     np.testing.assert_array_equal(ascii_.vertices_mm, binary.vertices_mm)  # numbered as the file first names them
     np.testing.assert_array_equal(ascii_.triangles, binary.triangles)
 
@@ -132,3 +157,60 @@ def test_bytes_are_checked_as_files_are():
         mesh_from_bytes(points, "cloud.ply")
     with pytest.raises(MeshError, match="cannot write the points: the points must be a finite"):
         points_to_bytes(np.full((3, 3), np.nan))
+
+
+@pytest.mark.parametrize("data, says", [
+    (_ply(bytes(12), "element vertex 10000000000", *XYZ),
+     "left.ply has 10,000,000,000 points, more than the 100,000 footfit reads (FOOTFIT_MESH__MAX_POINTS): thin the "
+     "point cloud and send it again"),
+    (_ply(b"0 0 0\n", "element vertex 100001", *XYZ, fmt="ascii"), "has 100,001 points"),
+    (_ply(bytes(12), "element vertex 99999", *XYZ), "left.ply is cut short: it declares 99999 vertices"),
+    (_ply(bytes(13), "element vertex 1", *XYZ, "element face 4000000000", "property list uchar int vertex_indices"),
+     "has 4,000,000,000 faces, more than the 1,000,000 footfit reads (FOOTFIT_MESH__MAX_TRIANGLES)"),
+    (_ply(bytes(12), "element edge 10000000000", "property int vertex1", "element vertex 1", *XYZ),
+     "has 10,000,000,000 'edge' elements"),
+    (_ply(bytes(12), "element edge 1", "property list uchar int vertex_indices"), "export only vertices and faces"),
+    (_ply(bytes(12), "element vertex 1", "property float x", "property float x"), "two properties named 'x'"),
+    (_ply(bytes(12), "element vertex 1", *XYZ).replace(b"vertex 1", b"vertex \xb2"),  # isdigit(), but not int()
+     "cannot read the PLY header line 'element vertex \xb2'"),
+    (_ply(bytes(12), "element vertex " + "1" * 5000, *XYZ), "cannot read the PLY header line 'element vertex 111"),
+])
+def test_a_hostile_header_is_refused_before_anything_is_allocated(data, says):
+    tracemalloc.start()
+    try:
+        with pytest.raises(MeshError, match=re.escape(says)):
+            points_from_bytes(data, "left.ply")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200_000
+
+
+def test_point_clouds_and_meshes_are_capped_by_the_settings(monkeypatch):
+    points = np.random.default_rng(3).uniform(0, 250, (100_001, 3))
+    with pytest.raises(MeshError, match=r"left.ply has 100,001 points, more than the 100,000 footfit reads"):
+        points_from_bytes(points_to_bytes(points), "left.ply")
+    assert len(points_from_bytes(points_to_bytes(points[:100_000]), "left.ply")) == 100_000
+    mesh = _tetrahedron()  # 4 vertices, 4 triangles
+    records = np.zeros(4, dtype=[("normal", "<f4", (3,)), ("corners", "<f4", (3, 3)), ("attribute", "<u2")])
+    records["corners"] = mesh.vertices_mm[mesh.triangles]
+    files = {"t.ply": mesh_to_bytes(mesh), "t.obj": _obj(mesh), "t.stl": _stl_ascii(mesh),
+             "binary.stl": bytes(80) + (4).to_bytes(4, "little") + records.tobytes()}
+    for cap in ("vertices", "triangles"):
+        _caps(monkeypatch, **{f"max_{cap}": 3})
+        for name, data in files.items():
+            with pytest.raises(MeshError, match=rf"{name} has .*more than the 3.* \(FOOTFIT_MESH__MAX_{cap.upper()}\)"):
+                mesh_from_bytes(data, name)
+    _caps(monkeypatch, max_vertices=4, max_triangles=4)
+    for name, data in files.items():
+        back = mesh_from_bytes(data, name)  # an STL numbers its vertices as it first names them
+        np.testing.assert_allclose(back.vertices_mm[back.triangles], mesh.vertices_mm[mesh.triangles], atol=1e-4)
+
+
+def test_reading_takes_time_in_proportion_to_the_bytes():
+    """A pattern that may backtrack across line ends takes time in the square of the file's size: 100 kB of blank
+    lines in an ASCII STL took 10 s, a 16 MB upload would have held a core for days."""
+    started = time.perf_counter()
+    with pytest.raises(MeshError, match="blank.stl holds no vertices"):
+        mesh_from_bytes(b"solid x\n" + b"\n" * 100_000 + b"endsolid x\n", "blank.stl")
+    assert time.perf_counter() - started < 1.0

@@ -1,4 +1,5 @@
-"""The matcher's Python API (fitcore/fit/matcher.py) on small synthetic catalogues imported through shoe_db."""
+"""The matcher's Python API (fitcore/fit/matcher.py) on small synthetic catalogues imported through shoe_db, in the
+operator's view and as a retailer's (selling its assortment)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ import pytest
 from api.db import open_service_db
 from core.errors import CatalogError, MeasurementError
 from core.mesh import write_points
+from fitcore.fit.catalogue import Assortment
 from fitcore.fit.matcher import Matcher, MatchFilters, ScannedFeet
 from shoe_db.importer import import_products
 from shoe_db.loading import load_matcher_catalogue
 from simulator.catalog import generate_catalogue, write_catalogue
+from testing.api_world import store_stock
 from testing.fit_subjects import subject_feet
 
 
 def _imported(url: str, models: int, seed: int, folder):
+    """The operator's import of a generated catalogue, and the file's stock in its stores."""
     products = write_catalogue(generate_catalogue(models, seed, stores=3), folder)
     engine = open_service_db(url)
     assert import_products(products, folder / "interiors", engine=engine).committed
+    store_stock(engine, products)
     return engine
 
 
@@ -28,6 +33,15 @@ def _imported(url: str, models: int, seed: int, folder):
 def matcher(tmp_path_factory):
     folder = tmp_path_factory.mktemp("catalogue")
     return Matcher(load_matcher_catalogue(_imported(f"sqlite:///{folder / 'c.sqlite'}", 30, 3, folder)))
+
+
+@pytest.fixture(scope="module")
+def retailer(matcher):
+    """The matcher as a retailer's that sells every other model, under its own SKUs, at 50 + the model id."""
+    c = matcher.catalogue
+    sold = np.flatnonzero(np.isin(c.model_ids, c.models.model_ids[::2]))[::-1]  # in any order
+    return matcher.selling(Assortment.aligned(c.size_ids, c.size_ids[sold], [f"R-{c.sku[i]}" for i in sold],
+                                              50.0 + c.model_ids[sold], ["GBP"] * len(sold)))
 
 
 @pytest.fixture(scope="module")
@@ -90,22 +104,44 @@ def test_top_gives_distinct_models_after_the_filters(matcher, feet):
     assert {r.category for r in matcher.top(feet, 5, MatchFilters(category=category))} == {category}
     for r in matcher.top(feet, 10, MatchFilters(gender="women")):
         assert models.gender[models.rows(np.array([r.fit.model_id]))[0]] in ("women", "unisex")
-    cheap = matcher.top(feet, 10, MatchFilters(price_max=120.0, price_min=60.0))
-    assert cheap and all(60.0 <= r.price <= 120.0 for r in cheap)
     stocked = matcher.catalogue.stock["STORE-01"]
     in_store = matcher.top(feet, 5, MatchFilters(store="STORE-01"))
     assert in_store and all(r.fit.size_id in stocked for r in in_store)
     with pytest.raises(CatalogError, match="store 'NOWHERE'"):
         matcher.top(feet, 3, MatchFilters(store="NOWHERE"))
+    with pytest.raises(CatalogError, match="retailer's prices"):  # the operator's view has none
+        matcher.top(feet, 3, MatchFilters(price_max=100.0))
 
 
-def test_a_kept_search_of_every_model_answers_any_filters_alike(matcher, feet):
-    search = matcher.search(feet)
+def test_a_retailer_is_recommended_only_what_it_sells_at_its_prices(matcher, retailer, feet):
+    c = matcher.catalogue
+    sold = set(c.models.model_ids[::2].tolist())
+    everything = matcher.top(feet, 30)
+    assert {r.fit.model_id for r in everything} - sold, "the operator's view recommends every model"
+    assert all(np.isnan(r.price) and r.currency == "" for r in everything)
+    mine = retailer.top(feet, 30)
+    assert mine and {r.fit.model_id for r in mine} <= sold
+    for r in mine:
+        assert r.fit.sku == f"R-{c.sku[np.searchsorted(c.size_ids, r.fit.size_id)]}"
+        assert (r.price, r.currency) == (50.0 + r.fit.model_id, "GBP")
+    assert [r.fit.model_id for r in mine] == [r.fit.model_id for r in everything if r.fit.model_id in sold][:len(mine)]
+    cheap = retailer.top(feet, 10, MatchFilters(price_min=55.0, price_max=60.0))
+    assert cheap and all(55.0 <= r.price <= 60.0 for r in cheap)
+    stocked = c.stock["STORE-01"]
+    in_store = retailer.top(feet, 5, MatchFilters(store="STORE-01"))
+    assert in_store and all(r.fit.size_id in stocked and r.fit.model_id in sold for r in in_store)
+    unsold = next(m for m in c.models.model_ids.tolist() if m not in sold)
+    assert retailer.best_sizes(feet, [unsold])[0].sku == ""  # it can size any shoe, but sells none of these
+    assert matcher.assortment is None, "a retailer's view leaves the shared matcher alone"
+
+
+def test_a_kept_search_of_every_model_answers_any_filters_alike(matcher, retailer, feet):
+    search = matcher.search(feet)  # the shared matcher's: it answers a retailer's view as well
     assert search.complete and len(search.model_best) == len(np.unique(matcher.catalogue.model_ids))
     models = matcher.catalogue.models
     for filters in (MatchFilters(), MatchFilters(category=str(models.category[0])), MatchFilters(gender="women"),
                     MatchFilters(price_min=60.0, price_max=120.0), MatchFilters(store="STORE-01")):
-        fresh, kept = matcher.top(feet, 5, filters), matcher.top(feet, 5, filters, search)
+        fresh, kept = retailer.top(feet, 5, filters), retailer.top(feet, 5, filters, search)
         assert [r.to_dict() for r in kept] == [r.to_dict() for r in fresh]
     some = [int(m) for m in models.model_ids[:4]]
     assert [f.to_dict() for f in matcher.best_sizes(feet, some, search)] == \
@@ -168,7 +204,7 @@ def test_scanned_feet_load_refuses_missing_or_damaged_points(feet, tmp_path):
 
 
 def test_the_catalogue_loads_alike_from_sqlite_and_postgresql(database_url, feet, tmp_path):
-    """Filters' metadata and stock come with the sections in a few queries, on both databases."""
+    """Filters' metadata and the stores' stock come with the sections in a few queries, on both databases."""
     matcher = Matcher(load_matcher_catalogue(_imported(database_url, 6, 9, tmp_path)))
     c = load_matcher_catalogue(open_service_db(database_url))
     assert len(c.models.model_ids) == 6 and set(c.stock) == {"STORE-01", "STORE-02", "STORE-03"}

@@ -1,5 +1,6 @@
-"""Import of a synthetic catalogue into SQLite and PostgreSQL: upsert, grading, validation, loading for the matcher.
-The database is opened as the product opens it (api.db: the whole schema, by the one alembic history)."""
+"""The operator's import of a synthetic catalogue into SQLite and PostgreSQL: upsert, grading, validation, loading
+for the matcher; prices and stock are no part of it. The database is opened as the product opens it (api.db: the
+whole schema, by the one alembic history)."""
 
 import csv
 
@@ -13,9 +14,10 @@ from core.mesh import Mesh, read_mesh, write_mesh
 from fitcore.fit.clearance import IDENTITY_POSE, placed_clearance_mm
 from shoe_db.importer import import_products, scan_mesh
 from shoe_db.loading import load_matcher_catalogue
-from shoe_db.models import Interior, InteriorScan, ShoeModel, SizeVariant, Stock
+from shoe_db.models import Interior, InteriorScan, ShoeModel, SizeVariant
 from shoe_db.staff import list_models, show, stock
 from simulator.catalog import generate_catalogue, write_catalogue
+from testing.api_world import store_stock
 from testing.interiors import DEFECTS, spoiled
 
 TABLES = ("brand", "shoe_model", "size_variant", "interior", "interior_scan", "store", "stock")
@@ -37,7 +39,8 @@ def _dump(engine) -> dict:
         return {t: sorted(map(tuple, conn.execute(text(f"SELECT * FROM {t}")).all())) for t in TABLES}
 
 
-def test_import_grades_stocks_and_a_second_import_changes_nothing(database_url, catalogue, written):
+def test_import_grades_leaves_prices_and_stock_and_a_second_import_changes_nothing(database_url, catalogue,
+                                                                                     written):
     products, interiors = written
     engine = open_service_db(database_url)
     summary = import_products(products, interiors, engine=engine)
@@ -51,8 +54,10 @@ def test_import_grades_stocks_and_a_second_import_changes_nothing(database_url, 
             (Interior.source == "graded") & Interior.graded_from_id.not_in(
                 select(InteriorScan.size_id)))).scalar()
         assert orphans == 0  # every graded size names a scanned one
-        total_stock = conn.execute(select(func.sum(Stock.quantity))).scalar()
-    assert total_stock == sum(sum(r["stock"].values()) for r in catalogue.rows)
+    assert not _dump(engine)["store"] and not _dump(engine)["stock"]  # a retailer's, not the operator's
+    assert summary.warnings == ["products.csv: the column(s) price, currency, stock were not read: they are each "
+                                "retailer's own, imported as its assortment (POST /v1/catalog/import, or footfit "
+                                "catalog import --tenant NAME)"]
     before = _dump(engine)
     again = import_products(products, interiors, engine=engine)
     assert (again.created, again.updated, again.unchanged) == (0, 0, n_rows)
@@ -79,11 +84,12 @@ def test_an_updated_file_changes_only_what_differs(database_url, catalogue, writ
     engine = open_service_db(database_url)
     import_products(products, interiors, engine=engine)
     rows = list(csv.DictReader(products.open()))
-    rows[0]["stock"] = ";".join(f"{s}=9" for s in catalogue.stores)
+    rows[0]["ean"] = ""
     model = rows[-1]["model_code"]
     for r in rows:
+        r["price"], r["stock"] = "1.00", ""  # not the operator's: nothing changes
         if r["model_code"] == model:
-            r["price"] = "1.00"
+            r["model_name"] = "Renamed"
     with products.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -91,7 +97,7 @@ def test_an_updated_file_changes_only_what_differs(database_url, catalogue, writ
     summary = import_products(products, interiors, engine=engine)
     n_model = sum(r["model_code"] == model for r in rows)
     assert (summary.created, summary.updated) == (0, 1 + n_model)
-    assert sum(line.quantity for line in stock(engine, key=rows[0]["sku"])) == 9 * len(catalogue.stores)
+    assert show(engine, model).startswith(f"{rows[-1]['brand']} {model} Renamed: ")
 
 
 def test_bad_rows_are_named_and_nothing_is_half_imported(database_url, catalogue, written, tmp_path):
@@ -171,6 +177,7 @@ def test_staff_views(database_url, catalogue, written):
     text_out = show(engine, first["sku"])
     assert first["model_name"] in text_out and text_out.count("\n") == 1 + sum(
         r["model_code"] == first["model_code"] for r in catalogue.rows)
+    store_stock(engine, written[0])  # as the tenants owning the stores would have set it
     store = catalogue.stores[0]
     held = sum(r["stock"][store] for r in catalogue.rows)
     assert sum(line.quantity for line in stock(engine, store=store)) == held
