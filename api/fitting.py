@@ -15,7 +15,7 @@ still being computed with it is kept.
 
 A passport's answers are its tenant's: the search is made by the shared matcher, and answered by that matcher
 `selling` the tenant's assortment (what it sells, its SKUs and prices), loaded once per tenant beside the shared
-catalogue. An import of a tenant's assortment drops that assortment and every kept answer."""
+catalogue. An import of a tenant's assortment drops that assortment and that tenant's kept answers."""
 
 from __future__ import annotations
 
@@ -85,7 +85,8 @@ class Fitting:
             with self._lock:
                 self._changes += 1
                 self._assortments.pop(tenant_id, None)
-                self._answers.clear()
+                for key in [k for k in self._answers if k[3] == tenant_id]:
+                    del self._answers[key]
         with self._loading:
             if self._matcher is None:
                 return
@@ -154,8 +155,8 @@ class Fitting:
     def answer(self, record: PassportRecord, request: tuple, compute: Callable[[], T]) -> tuple[T, bool]:
         """compute() for this passport version and request, or the answer kept from last time; True if computed.
         A MatchFilters with a store in `request` makes the answer depend on that store's stock."""
-        return self._kept_or_computed(self._answers, ANSWER_CACHE_SIZE, (record.id, record.updated_at, request),
-                                      compute)
+        key = (record.id, record.updated_at, request, record.tenant_id)
+        return self._kept_or_computed(self._answers, ANSWER_CACHE_SIZE, key, compute)
 
     def prepare(self, record: PassportRecord) -> None:
         """Search for a newly stored passport in the background, before anyone asks."""

@@ -56,7 +56,8 @@ class CustomerIn(_In):
 class ConsentIn(_In):
     purpose: Purpose
     granted: bool = Field(description="true gives consent, false withdraws it")
-    source: ConsentSource = Field(description="where the customer decided")
+    source: ConsentSource | None = Field(default=None, description="ignored, kept for clients that send it: the "
+                                         "source is the calling key's (a kiosk key's store, else the webshop)")
 
 
 class ConsentOut(BaseModel):

@@ -12,7 +12,7 @@ from api import tenancy
 from api.models import AuditEntry, FitResult, PassportRecord
 from api.repository.fit_results import FIT_RESULTS_KEPT
 from shoe_db.models import Stock, Store
-from testing.api_world import POINTS_PER_FOOT, import_catalogue, world
+from testing.api_world import POINTS_PER_FOOT, catalogue_files, import_catalogue, without_stock, world
 
 
 def test_recommendations_size_and_tryon(database_url):
@@ -225,3 +225,24 @@ def test_an_erased_passport_leaves_the_fit_caches(database_url):
             "ERASED": [], "CUSTOMER-ERASED": [], "WITHDREW": [], "STAYS": ["feet", "drawn", "searches", "answers"]}
         w.app.state.fitting.searched(stale)  # a computation with the erased passport that ends after the erasure
         assert cached(passports["ERASED"]) == []
+
+
+def test_an_assortment_import_drops_only_its_tenants_answers(database_url):
+    """A tenant's assortment (its SKUs, prices) changes only its own customers' answers (issue 13, defect 12)."""
+    with world(database_url) as w:
+        import_catalogue(w.engine)
+        passports = {}
+        for tenant in ("A", "B"):
+            w.customer(tenant, "C1")
+            passports[tenant] = w.passport(tenant, "C1")
+            assert w.call(tenant, "webshop", "GET", f"/v1/passports/{passports[tenant]}/recommendations").status_code \
+                == 200
+        rows = {t: _answer_rows(w, p) for t, p in passports.items()}
+        products = without_stock(catalogue_files().read_text())
+        r = w.call("A", "admin", "POST", "/v1/catalog/import",
+                   files=[("products", ("products.csv", products.encode(), "text/csv"))])
+        assert r.status_code == 200, r.text
+        for tenant, passport_id in passports.items():
+            w.call(tenant, "webshop", "GET", f"/v1/passports/{passport_id}/recommendations")
+        recomputed = {t for t, p in passports.items() if _answer_rows(w, p) != rows[t]}
+        assert recomputed == {"A"}
