@@ -96,11 +96,14 @@ export class CameraPreview {
     }
   }
 
+  /** Shows a frame once it is decoded, so staff never see an empty box between frames. */
   show(blob) {
     const previous = this.img.src;
+    this.img.onload = () => {
+      this.img.hidden = false;
+      if (previous) URL.revokeObjectURL(previous);
+    };
     this.img.src = URL.createObjectURL(blob);
-    this.img.hidden = false;
-    if (previous) URL.revokeObjectURL(previous);
   }
 }
 
