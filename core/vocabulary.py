@@ -13,6 +13,12 @@ SIDES = ("left", "right")
 REGIONS = ("toe", "ball", "instep", "heel")
 VERDICTS = ("tight", "good", "roomy")  # per region and per foot: verdict codes are indices into this
 
+# What a customer says about a size they tried (docs/learning.md): kept it, or where it was wrong and which way.
+# A complaint names one region of REGIONS and a direction: toe tight = the toes hit (too short), toe loose = too
+# long, ball tight = pinches, heel loose = slips, instep tight = presses.
+FIT_DIRECTIONS = ("tight", "loose")
+FEEDBACK_SOURCES = ("store", "webshop")  # a try in a store (staff bring sizes), a purchase in the webshop
+
 # Where measures are taken, as fractions of the length from the heel (foot or shoe interior).
 HEEL_ZONE_FRACTION = 0.2  # pternion and heel width: the rear 20% of the length...
 HEEL_ZONE_HEIGHT_MM = 50.0  # ... below this height (under the malleoli)
