@@ -33,7 +33,7 @@ SCOPES = {
     "customers:write": "create customers, record or withdraw their consent",
     "passports:read": "customers, consent, passports (measurements, sizes, fit results), feedback",
     "recommendations:read": "recommendations, the size of a product, try-on",
-    "feedback:write": "record feedback events (recommended, tried, chosen, bought, returned)",
+    "feedback:write": "record feedback events (recommended, tried with its outcome, chosen, bought, returned, exchanged, kept)",
     "passports:export": "export everything about a customer",
     "passports:erase": "erase a passport or a customer with everything derived",
     "catalog:write": "import the tenant's assortment (its SKUs, prices, stock), update the stock of its stores",

@@ -20,8 +20,11 @@ import shoe_db.models  # noqa: F401  (the `store` and `size_variant` tables the 
 
 CONSENT_PURPOSES = ("scan_storage", "webshop", "marketing")
 CONSENT_SOURCES = ("kiosk", "webshop", "staff", "paper", "email")  # where the customer decided
-FEEDBACK_EVENTS = ("recommended", "tried", "chosen", "bought", "returned")
-RETURN_REASONS = ("too_small", "too_large", "other")
+# What happened with a size a customer was shown (docs/api.md, "Feedback"): `kept` is a purchase kept past the return
+# window, `exchanged` one sent back for another size (the new size is a `bought` of its own).
+FEEDBACK_EVENTS = ("recommended", "tried", "chosen", "bought", "returned", "exchanged", "kept")
+RETURN_EVENTS = ("returned", "exchanged")  # the events that carry a reason
+RETURN_REASONS = ("too_small", "too_large", "other", "none_given")  # none_given: common in the field
 
 
 def utc_now() -> datetime:
@@ -182,16 +185,28 @@ class FitResult(SQLModel, table=True):
 
 
 class Feedback(SQLModel, table=True):
+    """One thing that happened with one of the operator's sizes a passport's customer was shown: what the learner
+    learns from (docs/api.md, "Feedback"). Personal data: erased with its passport (api/privacy.py). Columns added
+    by migration 0009 are null on older rows where nothing can stand in for them."""
+
     __tablename__ = "feedback"
 
     id: int | None = Field(default=None, primary_key=True)
     passport_id: str = Field(foreign_key="passport.id", index=True, max_length=32)
-    event: str = Field(max_length=12)
+    event: str = Field(max_length=12)  # FEEDBACK_EVENTS
     size_id: int = Field(foreign_key="size_variant.id")
-    reason: str | None = Field(default=None, max_length=12)  # returned only
+    source: str = Field(max_length=8)  # core.vocabulary.FEEDBACK_SOURCES: the recording key's (a store's key: store)
+    kept: bool | None = None  # tried only: the customer would keep this size (None: not said)
+    complaint_region: str | None = Field(default=None, max_length=8)  # a try not kept: where (REGIONS) ...
+    complaint_direction: str | None = Field(default=None, max_length=8)  # ... and which way (FIT_DIRECTIONS)
+    reason: str | None = Field(default=None, max_length=12)  # RETURN_EVENTS only: RETURN_REASONS
     store_id: int | None = Field(default=None, foreign_key="store.id")
-    recorded_at: datetime = Field(default_factory=utc_now)
-    recorded_by: str = Field(max_length=40)
+    recommended_size_id: int | None = Field(default=None, foreign_key="size_variant.id")  # the advice at the time
+    learning_version: str | None = Field(default=None, max_length=80)  # the learned state that advice came from
+    advice_arm: str | None = Field(default=None, max_length=32)  # its A/B arm (e.g. the holdout without learning)
+    occurred_at: datetime  # when it happened (a webshop posts returns later); older rows: recorded_at
+    recorded_at: datetime = Field(default_factory=utc_now, index=True)  # when the service stored it
+    recorded_by: str = Field(max_length=40)  # key id
 
 
 class AuditEntry(SQLModel, table=True):

@@ -23,6 +23,7 @@ from sqlmodel import Session, select
 
 from api import audit
 from api.models import (
+    AssortmentItem,
     Consent,
     Customer,
     Feedback,
@@ -72,7 +73,8 @@ def export_customer(session: Session, customer: Customer) -> bytes:
                                   .order_by(PassportRecord.created_at.desc())))
     ids = [p.id for p in passports]
     consents = session.exec(select(Consent).where(Consent.customer_id == customer.id).order_by(Consent.id))
-    derived = {table.__tablename__: [_as_the_customer_knows_it(session, row.model_dump(mode="json"))
+    derived = {table.__tablename__: [_as_the_customer_knows_it(session, customer.tenant_id,
+                                                               row.model_dump(mode="json"))
                                      for row in session.exec(select(table).where(table.passport_id.in_(ids))
                                                              .order_by(table.id))]
                for table in PASSPORT_DERIVED if table not in EXPORTED_AS_FILES}
@@ -100,15 +102,24 @@ def export_customer(session: Session, customer: Customer) -> bytes:
     return buffer.getvalue()
 
 
-def _as_the_customer_knows_it(session: Session, row: dict) -> dict:
-    """A row with the catalogue's internal ids replaced by what is printed on the box and the receipt: the size's
-    SKU and the store's code."""
-    if "size_id" in row:
-        row["sku"] = session.get(SizeVariant, row.pop("size_id")).sku
+def _as_the_customer_knows_it(session: Session, tenant_id: int, row: dict) -> dict:
+    """A row with the catalogue's internal ids replaced by what is printed on the box and the receipt: the sizes'
+    SKUs as the tenant sells them and the store's code."""
+    for id_column, sku_column in (("size_id", "sku"), ("recommended_size_id", "recommended_sku")):
+        if id_column in row:
+            size_id = row.pop(id_column)
+            row[sku_column] = None if size_id is None else sku_as_sold(session, tenant_id, size_id)
     if "store_id" in row:
         store_id = row.pop("store_id")
         row["store"] = None if store_id is None else session.get(Store, store_id).code
     return row
+
+
+def sku_as_sold(session: Session, tenant_id: int, size_id: int) -> str:
+    """The tenant's SKU of one of the operator's sizes; the operator's SKU where the tenant no longer sells it."""
+    sold = session.exec(select(AssortmentItem.sku).where(AssortmentItem.tenant_id == tenant_id,
+                                                         AssortmentItem.size_id == size_id)).first()
+    return sold if sold is not None else session.get(SizeVariant, size_id).sku
 
 
 def ply_bytes(points_mm) -> bytes:

@@ -3,15 +3,22 @@ passport."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.audit import ACTIONS
-from api.models import CONSENT_PURPOSES, CONSENT_SOURCES, FEEDBACK_EVENTS, RETURN_REASONS
+from api.models import (
+    CONSENT_PURPOSES,
+    CONSENT_SOURCES,
+    FEEDBACK_EVENTS,
+    RETURN_EVENTS,
+    RETURN_REASONS,
+    utc_now,
+)
 from core.sizes import STORE_SIZE_SYSTEMS
-from core.vocabulary import REGIONS, SIDES, VERDICTS
+from core.vocabulary import FEEDBACK_SOURCES, FIT_DIRECTIONS, REGIONS, SIDES, VERDICTS
 from fitcore.scan.passport import MeasurementsModel, Passport, SizesModel
 
 LoyaltyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
@@ -20,6 +27,8 @@ Purpose = Literal[CONSENT_PURPOSES]
 ConsentSource = Literal[CONSENT_SOURCES]
 FeedbackEvent = Literal[FEEDBACK_EVENTS]
 ReturnReason = Literal[RETURN_REASONS]
+FeedbackSource = Literal[FEEDBACK_SOURCES]
+FitDirection = Literal[FIT_DIRECTIONS]
 SizeSystem = Literal[tuple(STORE_SIZE_SYSTEMS)]
 Side = Literal[SIDES]
 Region = Literal[REGIONS]
@@ -146,25 +155,81 @@ class PassportStaffView(PassportWebshopView):
     points: dict[Side, str] = Field(description="URL of each foot's PLY (foot frame, mm)")
 
 
+Sku = Annotated[str, Field(min_length=1, max_length=80)]
+Tag = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+FEEDBACK_BACKDATE = timedelta(days=366)  # a webshop posts returns and keeps later, a year at most
+FEEDBACK_CLOCK_SKEW = timedelta(minutes=5)  # a caller's clock ahead of the service's by this much is not refused
+
+
+class FitComplaint(_In):
+    """Where a tried size was wrong and which way: toe tight = the toes hit (too short), toe loose = too long, ball
+    tight = pinches, ball loose, instep tight = presses, instep loose, heel tight = pinches, heel loose = slips."""
+
+    region: Region
+    direction: FitDirection
+
+
 class FeedbackIn(_In):
+    """What happened with one size of a shoe (docs/api.md, "Feedback"). Which fields go with which event is
+    checked here; the SKUs, the store and the source against the caller's tenant and key when it is stored."""
+
     event: FeedbackEvent
-    sku: str = Field(min_length=1, max_length=80)
-    reason: ReturnReason | None = Field(default=None, description="required for 'returned', only there")
-    store: str | None = Field(default=None, max_length=40, description="one of the tenant's store codes")
+    sku: Sku = Field(description="your SKU of the size (an operator's SKU you sell is accepted too)")
+    kept: bool | None = Field(default=None, description="'tried' only: the customer would keep this size (leave "
+                                                         "it out when not known)")
+    complaint: FitComplaint | None = Field(default=None, description="'tried' with kept false only (optional): "
+                                                                     "where it was wrong and which way")
+    reason: ReturnReason | None = Field(default=None, description="required for 'returned' and 'exchanged', only "
+                                                                  "there; none_given when the customer gave none")
+    source: FeedbackSource | None = Field(default=None, description="the calling key's and no other: a key of a "
+                                                                    "store records store events, a tenant key "
+                                                                    "webshop events")
+    store: str | None = Field(default=None, max_length=40, description="one of your store codes; a store's key: "
+                                                                       "its own, the default")
+    recommended_sku: Sku | None = Field(default=None, description="the size the advice gave for this shoe at the "
+                                                                  "time (the recommendation's sku)")
+    learning_version: Tag | None = Field(default=None, description="the learned state that advice came from, as "
+                                                                   "the recommendation said")
+    advice_arm: Tag | None = Field(default=None, max_length=32, description="the advice's A/B arm, as the "
+                                                                           "recommendation said")
+    occurred_at: datetime | None = Field(default=None, description="when it happened, if not now: up to a year "
+                                                                   "back (default: the time it is recorded)")
 
     @model_validator(mode="after")
-    def _reason_with_return(self) -> "FeedbackIn":
-        if (self.event == "returned") != (self.reason is not None):
-            raise ValueError("give a reason (too_small, too_large, other) for 'returned' events, and only for them")
+    def _fields_fit_the_event(self) -> "FeedbackIn":
+        if self.kept is not None and self.event != "tried":
+            raise ValueError(f"'kept' belongs to 'tried' events only (a purchase kept past the return window is "
+                             f"event 'kept'): leave it out of '{self.event}'")
+        if self.complaint is not None and not (self.event == "tried" and self.kept is False):
+            raise ValueError("a complaint says why a tried size was not kept: send it with event 'tried' and kept "
+                             "false, or leave it out")
+        if (self.event in RETURN_EVENTS) != (self.reason is not None):
+            raise ValueError(f"give a reason for {' and '.join(RETURN_EVENTS)} events, and only for them: "
+                             f"{', '.join(RETURN_REASONS[:-1])}, or {RETURN_REASONS[-1]} when the customer gave none")
+        if self.occurred_at is not None:
+            now = utc_now()  # compared, not converted: a time near year 1 or 9999 cannot be moved to UTC
+            at = self.occurred_at if self.occurred_at.tzinfo else self.occurred_at.replace(tzinfo=timezone.utc)
+            if not now - FEEDBACK_BACKDATE <= at <= now + FEEDBACK_CLOCK_SKEW:
+                raise ValueError(f"occurred_at {at.isoformat()} is not within the last {FEEDBACK_BACKDATE.days} "
+                                 f"days: send when it happened, or leave it out for now")
         return self
 
 
 class FeedbackOut(BaseModel):
+    """A stored event, its sizes under your SKUs."""
+
     id: int
     event: FeedbackEvent
     sku: str
+    source: FeedbackSource
+    kept: bool | None
+    complaint: FitComplaint | None
     reason: ReturnReason | None
     store: str | None
+    recommended_sku: str | None
+    learning_version: str | None
+    advice_arm: str | None
+    occurred_at: datetime
     recorded_at: datetime
 
 

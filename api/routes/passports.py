@@ -72,19 +72,16 @@ def erase_passport(passport_id: PassportId, repo: Repository = Depends(access("p
 
 
 @router.post("/{passport_id}/feedback", status_code=201, response_model=FeedbackOut,
-             summary="Record what happened with a shoe: recommended, tried, chosen, bought, returned (with reason)")
+             summary="Record what happened with a size of a shoe: recommended, tried (kept, or where it was wrong), "
+                     "chosen, bought, returned or exchanged (with a reason), kept past the return window")
 def add_feedback(passport_id: PassportId, body: FeedbackIn,
                  repo: Repository = Depends(access("feedback:write"))) -> FeedbackOut:
     record = passports.read(repo, passport_id, purpose="feedback")
-    return _feedback_out(*feedback.add(repo, record, body))
+    return feedback.add(repo, record, body)
 
 
-@router.get("/{passport_id}/feedback", response_model=list[FeedbackOut], summary="The passport's feedback events")
+@router.get("/{passport_id}/feedback", response_model=list[FeedbackOut],
+            summary="The passport's feedback events, in the order they happened")
 def list_feedback(passport_id: PassportId, repo: Repository = Depends(access("passports:read"))) -> list[FeedbackOut]:
     record = passports.read(repo, passport_id, purpose="feedback list")
-    return [_feedback_out(*row) for row in feedback.of_passport(repo, record)]
-
-
-def _feedback_out(stored, sku: str, store: str | None) -> FeedbackOut:
-    return FeedbackOut(id=stored.id, event=stored.event, sku=sku, reason=stored.reason, store=store,
-                       recorded_at=stored.recorded_at)
+    return feedback.of_passport(repo, record)

@@ -1,9 +1,9 @@
 """The kiosk page in a real headless Chromium against the service with a simulated rig (light profile) and a
 12-model catalogue in stock in the kiosk's store: a whole session from customer lookup to the recorded choice,
-the device-failure path with Retry, and the accessibility basics (keyboard only, touch targets, contrast, a load
-that leaves the 3D library for later). Every test also fails if a request leaves the page's origin or the console
-shows an unexpected error (testing/browser.py). The screenshots kiosk-*.png go to a temporary folder, or to
-docs/screenshots when asked (FOOTFIT_SCREENSHOTS, testing/browser.py)."""
+a try recorded in one tap per outcome, the device-failure path with Retry, and the accessibility basics (keyboard
+only, touch targets, contrast, a load that leaves the 3D library for later). Every test also fails if a request
+leaves the page's origin or the console shows an unexpected error (testing/browser.py). The screenshots kiosk-*.png
+go to a temporary folder, or to docs/screenshots when asked (FOOTFIT_SCREENSHOTS, testing/browser.py)."""
 
 from __future__ import annotations
 
@@ -157,6 +157,52 @@ def test_a_whole_kiosk_session_from_lookup_to_the_recorded_choice(store, browser
     feedback = store.call("A", "kiosk", "GET", f"/v1/passports/{passport}/feedback").json()
     assert [(f["event"], f["store"]) for f in feedback] == [("chosen", "STORE-A")]
     assert f"(SKU {feedback[0]['sku']})" in visible_text(page, "#chosen"), "the size on screen was recorded"
+
+
+def test_staff_record_a_try_in_one_tap_and_its_confirmation_goes_with_the_shoe(store, browser_page):
+    for loyalty_id in ("K-4004", "K-4005"):
+        store.customer("A", loyalty_id)  # with a passport uploaded: no scan needed to show a result
+        store.passport("A", loyalty_id)
+    browser_page.expect_console_error(r"status of 404")  # an uploaded passport has no pressure map
+    page = sign_in(browser_page, store)
+    look_up(page, "K-4004")
+    page.wait_for_selector("#known:not([hidden])")
+    page.click("#last-result")
+    wait_for_result(page)
+    page.locator("#shoes li.kiosk-shoe").first.get_by_role("button", name="Show in the shoe").click()
+    page.wait_for_selector("#in-shoe[data-size-id]")
+    best = page.get_attribute("#in-shoe", "data-size-id")
+    tried = page.get_by_role("group", name="The customer tried size")
+    expect(tried).to_be_visible()
+    tried.get_by_role("button", name="Ball pinches").click()
+    expect(page.locator("#tried")).to_contain_text("ball pinches")
+    assert contrast_failures(page) == [] and small_targets(page) == []
+    browser_page.screenshot("kiosk-try")
+
+    passport = store.call("A", "kiosk", "GET", "/v1/customers/K-4004/passports").json()[0]["id"]
+    events = store.call("A", "kiosk", "GET", f"/v1/passports/{passport}/feedback").json()
+    assert [(e["event"], e["kept"], e["complaint"], e["source"], e["store"]) for e in events] == [
+        ("tried", False, {"region": "ball", "direction": "tight"}, "store", "STORE-A")]
+    assert events[0]["recommended_sku"] == events[0]["sku"], "the best size was on screen: the advice itself"
+    assert f"(SKU {events[0]['sku']})" in visible_text(page, "#tried"), "the size on screen was recorded"
+
+    page.locator(f"#in-shoe-sizes button:not([data-size-id='{best}'])").first.click()  # staff bring another size
+    page.wait_for_selector(f"#in-shoe:not([data-size-id='{best}'])")
+    expect(page.locator("#tried")).to_have_text("")  # the confirmation was of the other size
+    tried.get_by_role("button", name="Kept").focus()
+    page.keyboard.press("Enter")  # keyboard only
+    expect(page.locator("#tried")).to_contain_text("kept it")
+    events = store.call("A", "kiosk", "GET", f"/v1/passports/{passport}/feedback").json()
+    assert [(e["kept"], e["complaint"]) for e in events] == [(False, {"region": "ball", "direction": "tight"}),
+                                                            (True, None)]
+    assert events[1]["sku"] != events[1]["recommended_sku"] == events[0]["sku"], "another size than advised"
+
+    page.click("#new-customer")  # another customer: nothing of the last one's try stays on screen
+    look_up(page, "K-4005")
+    page.wait_for_selector("#known:not([hidden])")
+    page.click("#last-result")
+    wait_for_result(page)
+    assert visible_text(page, "#tried") == "" and page.is_hidden("#try")
 
 
 def test_a_device_failure_shows_what_to_do_and_retry_keeps_what_was_scanned(faulty_store, browser_page):

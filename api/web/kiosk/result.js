@@ -1,7 +1,8 @@
 /**
  * The kiosk's result screen for one passport (docs/kiosk.md): both feet in 3D with their measurements, the
  * standing pressure heat map with the arch types, sizes in the store's size system, the top three shoes (with
- * the store's filters), the foot-in-shoe view for any shoe and size, and the customer's choice.
+ * the store's filters), the foot-in-shoe view for any shoe and size, a try of the size on screen in one tap per
+ * outcome (kept, or where it was wrong and which way), and the customer's choice.
  *
  *   import { Result } from "/web/kiosk/result.js";
  *   const result = new Result(api, { sizeSystem: "eu", report: (error) => ... });
@@ -47,7 +48,8 @@ export class Result {
     this.feetView = null;
     this.shoeView = null;
     this.passportId = null;
-    this.tried = null; // {label, sku} of the shoe and size in the foot-in-shoe view
+    this.advised = null; // the SKU of the best size of the shoe in the foot-in-shoe view: the advice given
+    this.tried = null; // {label, sku, recommendedSku} of the shoe and size in the foot-in-shoe view
     fillCategories($("f-category"));
     $("filters").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -58,13 +60,19 @@ export class Result {
       this.guard(() => this.showAnyShoe(Number($("any-model").value)));
     });
     $("choose").addEventListener("click", () => this.guard(() => this.choose(this.tried)));
+    for (const b of $("try").querySelectorAll("button")) {
+      b.addEventListener("click", () => this.guard(() => this.recordTry(this.tried, b)));
+    }
   }
 
   async show(passportId) {
     this.passportId = passportId;
+    this.advised = null;
     this.tried = null;
     $("chosen").textContent = "";
+    $("tried").textContent = "";
     $("choose").hidden = true;
+    $("try").hidden = true;
     $("in-shoe-sizes").replaceChildren();
     $("in-shoe-name").textContent = "Choose a shoe below, or enter any product number.";
     $("in-shoe-regions").hidden = true;
@@ -156,7 +164,8 @@ export class Result {
     const show = button("Show in the shoe", () => this.guard(() => this.showInShoe(
       `${shoe.brand} ${shoe.model_name}`, shoe.fit)));
     const choose = button("Customer chooses this", () => this.guard(() => this.choose(
-      { label: `${shoe.brand} ${shoe.model_name}, size ${sizeName(shoe.fit)}`, sku: shoe.fit.sku })));
+      { label: `${shoe.brand} ${shoe.model_name}, size ${sizeName(shoe.fit)}`, sku: shoe.fit.sku,
+        recommendedSku: shoe.fit.sku })));
     const actions = document.createElement("div");
     actions.className = "ff-row";
     actions.append(show, choose);
@@ -170,6 +179,7 @@ export class Result {
   }
 
   async showInShoe(name, fit) {
+    this.advised = fit.sku;
     $("in-shoe-name").textContent = `${name}: best size ${sizeName(fit)}`;
     const sizes = [fit.size_down, fit, fit.size_up].filter(Boolean);
     $("in-shoe-sizes").replaceChildren(...sizes.map((size) => {
@@ -194,14 +204,38 @@ export class Result {
     table.tBodies[0].replaceChildren(...tried.size.left.regions.map((left, i) =>
       tableRow(REGION_NAMES[left.region], [left, tried.size.right.regions[i]].map(verdictText))));
     table.hidden = false;
-    this.tried = { label: `${name}, size ${sizeName(tried.size)}`, sku: tried.size.sku };
+    this.tried = { label: `${name}, size ${sizeName(tried.size)}`, sku: tried.size.sku,
+      recommendedSku: this.advised };
+    $("tried").textContent = ""; // a try recorded before was of another shoe or size
+    $("try-title").textContent = `The customer tried size ${sizeName(tried.size)}: how did it fit?`;
+    $("try").hidden = false;
     $("choose").hidden = false;
     $("in-shoe").dataset.sizeId = size.size_id;
   }
 
   async choose(shoe) {
-    await this.api.post(`/passports/${this.passportId}/feedback`, { event: "chosen", sku: shoe.sku });
+    await this.api.post(`/passports/${this.passportId}/feedback`,
+      { event: "chosen", sku: shoe.sku, recommended_sku: shoe.recommendedSku });
     $("chosen").textContent = `Recorded: the customer chose ${shoe.label} (SKU ${shoe.sku}).`;
+  }
+
+  /** One tap records the try of the size on screen: kept, or not kept with where and which way (the button's
+   * region and direction, core/vocabulary.py). Taps while one is being recorded are ignored, so a double tap
+   * records once; the buttons stay enabled, so the focus stays where it was. */
+  async recordTry(shoe, pressed) {
+    const group = $("try");
+    if (group.getAttribute("aria-busy") === "true") return;
+    const { region, direction, said } = pressed.dataset;
+    const outcome = region ? { kept: false, complaint: { region, direction } } : { kept: true };
+    group.setAttribute("aria-busy", "true");
+    try {
+      await this.api.post(`/passports/${this.passportId}/feedback`,
+        { event: "tried", sku: shoe.sku, recommended_sku: shoe.recommendedSku, ...outcome });
+    } finally {
+      group.removeAttribute("aria-busy");
+    }
+    if (this.tried !== shoe) return; // another shoe or customer came on screen meanwhile: the words would not hold
+    $("tried").textContent = `Recorded: the customer tried ${shoe.label} (SKU ${shoe.sku}): ${said}.`;
   }
 }
 

@@ -151,3 +151,56 @@ def test_passports_stored_with_unknown_fields_keep_only_a_passports_fields(datab
     kept = Passport.from_json(stored["p2"])  # loads again
     assert "Ann" not in stored["p2"] and "notes" not in stored["p2"]
     assert len(kept.feet.left.quality.reasons) == 16 and all(len(r) == 500 for r in kept.feet.left.quality.reasons)
+
+
+def test_feedback_stored_before_0009_stays_readable_and_gains_its_source(database_url):
+    """Revision 0009: older events get the source their recording key stood for (a store's key: store) and their
+    storing time as the time they happened; on the way down the events the old service cannot read become what it
+    can (exchanged -> returned, none_given -> other) or go (kept)."""
+    engine = create_engine(sqlalchemy_url(database_url))
+    migrations.upgrade(engine, "0008")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenant (id, name, retention_days, created_at) "
+                          "VALUES (1, 'shop', 30, CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO store (id, code) VALUES (1, 'STORE-01')"))
+        conn.execute(text("INSERT INTO brand (id, name) VALUES (1, 'Alpina')"))
+        conn.execute(text("INSERT INTO shoe_model (id, brand_id, code, name, category, gender, use, level, season, "
+                          "attributes_json) VALUES (1, 1, 'M1', 'Model', 'walking', 'unisex', '', '', '', '{}')"))
+        conn.execute(text("INSERT INTO size_variant (id, model_id, sku, ean, size_system, size_label, size_value, "
+                          "width, nominal_foot_length_mm) VALUES (1, 1, 'SKU-1', '', 'eu', '42', 42, 'standard', "
+                          "265)"))
+        for key_id, store_id in (("kioskkey", 1), ("shopkey", None)):
+            conn.execute(text("INSERT INTO api_key (id, tenant_id, store_id, scopes, secret_sha256, label, "
+                              "created_at, expires_at) VALUES (:id, 1, :store, 'feedback:write', 'x', '', "
+                              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"id": key_id, "store": store_id})
+        conn.execute(text("INSERT INTO customer (id, tenant_id, loyalty_id, created_at) "
+                          "VALUES ('c1', 1, 'L-1', CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO passport (id, tenant_id, customer_id, source, passport_json, left_points, "
+                          "right_points, created_at, updated_at, scanned_at) VALUES ('p1', 1, 'c1', 'upload', '{}', "
+                          ":points, :points, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                     {"points": b""})
+        for event, reason, store_id, key_id in (("tried", None, 1, "kioskkey"), ("returned", "too_small", 1, "shopkey"),
+                                                ("bought", None, None, "gone")):
+            conn.execute(text("INSERT INTO feedback (passport_id, event, size_id, reason, store_id, recorded_at, "
+                              "recorded_by) VALUES ('p1', :event, 1, :reason, :store, '2026-03-01 10:00:00', :key)"),
+                         {"event": event, "reason": reason, "store": store_id, "key": key_id})
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT event, source, kept, complaint_region, recommended_size_id, occurred_at, "
+                                 "recorded_at FROM feedback ORDER BY id")).all()
+    assert [(r.event, r.source) for r in rows] == [("tried", "store"), ("returned", "webshop"),
+                                                   ("bought", "webshop")]  # a key since deleted: not a store's
+    assert all(r.kept is None and r.complaint_region is None and r.recommended_size_id is None for r in rows)
+    assert all(r.occurred_at == r.recorded_at for r in rows)
+
+    with engine.begin() as conn:
+        for event, reason in (("kept", None), ("exchanged", "none_given")):
+            conn.execute(text("INSERT INTO feedback (passport_id, event, size_id, reason, source, occurred_at, "
+                              "recorded_at, recorded_by) VALUES ('p1', :event, 1, :reason, 'webshop', "
+                              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'shopkey')"), {"event": event, "reason": reason})
+    migrations.downgrade(engine, "0008")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT event, reason FROM feedback ORDER BY id")).all() == [
+            ("tried", None), ("returned", "too_small"), ("bought", None), ("returned", "other")]
+        assert "source" not in {c["name"] for c in inspect(conn).get_columns("feedback")}
+    engine.dispose()
