@@ -23,7 +23,7 @@ from core.errors import CatalogError, MeshError
 from core.mesh import Mesh, mesh_from_bytes
 from core.sizes import GIRTH_PER_WIDTH_FITTING_MM, width_steps
 from fitcore.fit.sections import sections_from_blob, sections_to_blob
-from shoe_db.interior import Interior, graded, interior_from_scan
+from shoe_db.interior import Interior, ModelGrading, graded, interior_from_scan, model_grading
 from shoe_db.models import Brand, Descriptors, InteriorScan, ShoeModel, SizeVariant
 from shoe_db.models import Interior as InteriorRow
 from shoe_db.product_file import (
@@ -46,11 +46,12 @@ class ImportSummary(FileSummary):
 
     scanned: int = 0  # rows with an interior scan file
     graded: int = 0  # interiors derived by grading (in the models this import touched)
+    graded_own: int = 0  # of them, graded by their model's own grading (two or more scans of their width fitting)
     without_interior: int = 0  # size variants of models with no scan at all: the matcher cannot use them
 
     def written(self) -> str:
-        return (f"size variants {super().written()}; interiors {self.scanned} scanned, {self.graded} graded, "
-                f"{self.without_interior} without interior")
+        return (f"size variants {super().written()}; interiors {self.scanned} scanned, {self.graded} graded "
+                f"({self.graded_own} by their model's own grading), {self.without_interior} without interior")
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,8 @@ class _Writer:
         self.changed |= set(fresh)
 
     def _grade(self, model_ids: set[int]) -> None:
-        """Give every size of the touched models without a scan an interior graded from its nearest scan."""
+        """Give every size of the touched models without a scan an interior graded from its nearest scan, by the
+        model's own grading where it has two or more scans of that scan's width fitting, else by the fixed law."""
         variants, interior_table = SizeVariant.__table__, InteriorRow.__table__
         query = (select(variants.c.id, variants.c.sku, variants.c.model_id, variants.c.width,
                         variants.c.size_system, variants.c.size_value, variants.c.nominal_foot_length_mm,
@@ -224,6 +226,7 @@ class _Writer:
         for model_id, members in sorted(by_model.items()):
             scanned = {v.id: _interior_of(stored[v.id]) for v in members
                        if v.id in stored and stored[v.id]["source"] == "scanned"}
+            own = _own_gradings(members, scanned)
             for v in members:
                 if v.id in scanned:
                     continue
@@ -234,10 +237,12 @@ class _Writer:
                         self.changed.add(v.sku)
                     continue
                 source = min((m for m in members if m.id in scanned), key=lambda m: _grading_distance(m, v))
+                grading = own.get(source.width)
                 interior = graded(scanned[source.id], _grading_length_mm(v) - _grading_length_mm(source),
-                                  width_steps(source.width, v.width), GIRTH_PER_WIDTH_FITTING_MM)
+                                  width_steps(source.width, v.width), GIRTH_PER_WIDTH_FITTING_MM, grading)
                 record = _interior_record(v.id, interior, source.id)
                 self.summary.graded += 1
+                self.summary.graded_own += grading is not None
                 if v.id not in stored:
                     inserts.append(record)
                 elif _differs(stored[v.id], record):
@@ -249,6 +254,16 @@ class _Writer:
         if inserts:
             self.conn.execute(interior_table.insert(), inserts)
         _update(self.conn, interior_table, "size_id", updates)
+
+
+def _own_gradings(members: list, scanned: dict[int, Interior]) -> dict[str, ModelGrading]:
+    """Per width fitting with two or more scans of the model, the model's own grading (shoe_db.interior)."""
+    by_width = defaultdict(list)
+    for m in members:
+        if m.id in scanned:
+            by_width[m.width].append((_grading_length_mm(m), scanned[m.id]))
+    gradings = {width: model_grading(scans) for width, scans in by_width.items()}
+    return {width: grading for width, grading in gradings.items() if grading is not None}
 
 
 def _grading_length_mm(variant) -> float:

@@ -4,6 +4,10 @@ Scanned cavities arrive as closed triangle meshes of the LEFT shoe in millimetre
 importer moves each into the shoe frame by translation only (rearmost point to x = 0, lowest point to z = 0,
 the heel's centre to y = 0): a scanner's frame may sit anywhere, but it must already be axis-aligned.
 Descriptors are measured on the sections (fitcore.fit.sections), so scanned and graded sizes are measured alike.
+
+Grading follows the fixed law of the size systems (0.75 mm of ball girth per mm of length, 6.5 mm per width
+fitting), unless a model has two or more scans of one width fitting: brands grade their own way, so their scans
+say how that model grows (`model_grading`), station by station, and its other sizes are graded by that.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from scipy.spatial import ConvexHull
 from core.errors import CatalogError
 from core.mesh import Mesh
 from core.vocabulary import HEEL_ZONE_FRACTION, INSTEP_AT
-from fitcore.fit.sections import ANGLES_RAD, STATIONS, section_outlines_mm, sections_from_mesh
+from fitcore.fit.sections import ANGLES_RAD, STATIONS, section_outlines_mm, sections_from_mesh, station_x_mm
 from shoe_db.models import Descriptors
 
 MIN_INNER_LENGTH_MM = 80.0  # anything shorter was exported in metres or centimetres
@@ -27,6 +31,10 @@ TOE_ZONE = 0.08  # the front 8% of the cavity decides which side its toe leans t
 MIRRORED_TOE_OFFSET_MM = 1.5  # a left shoe's toe leans medially (-y); this far to +y means it is a right shoe
 # Grading (docs/reference.md, sizes): ball girth grows 6.35 mm per UK/US size (8.47 mm of length): 0.75 mm per mm.
 GIRTH_PER_LENGTH = 6.35 / (25.4 / 3.0)
+MIN_GRADING_SPAN_MM = 4.0  # scans closer in length than this do not say how a model grades
+# a station's own growth is kept within this range of what the fixed law gives it, so that a scan's flaw cannot
+# grade a size into an absurd shape
+OWN_GRADING_RANGE = (0.25, 2.5)
 
 
 @dataclass(frozen=True)
@@ -63,20 +71,100 @@ def interior_from_scan(mesh: Mesh, nominal_foot_length_mm: float) -> tuple[Inter
     return Interior(length, sections, describe(sections, length)), shoe
 
 
-def graded(scanned: Interior, length_change_mm: float, width_steps: int, girth_per_width_mm: float) -> Interior:
+@dataclass(frozen=True)
+class ModelGrading:
+    """How a model's sections grow with its length, estimated from its own scans (`model_grading`): per station,
+    mm of girth (the section's perimeter) and of breadth per mm of inner length."""
+
+    girth_per_mm: np.ndarray  # (STATIONS,)
+    breadth_per_mm: np.ndarray  # (STATIONS,)
+
+
+def model_grading(scans: list[tuple[float, Interior]]) -> ModelGrading | None:
+    """A model's own grading from its scans of one width fitting, each with the foot length it is graded for: per
+    station, the least-squares slope of girth and of breadth over that length, kept within OWN_GRADING_RANGE of
+    the fixed law's slope there. None with fewer than two scans or scans closer than MIN_GRADING_SPAN_MM."""
+    if len(scans) < 2:
+        return None
+    lengths = np.array([length for length, _ in scans])
+    if np.ptp(lengths) < MIN_GRADING_SPAN_MM:
+        return None
+    measures = np.array([_station_measures(interior.sections) for _, interior in scans])  # (scans, 2, STATIONS)
+    centred = lengths - lengths.mean()
+    slopes = np.tensordot(centred, measures - measures.mean(axis=0), axes=1) / (centred ** 2).sum()
+    ball_girth = np.mean([interior.descriptors.ball_girth_mm for _, interior in scans])
+    fixed = measures.mean(axis=0) * GIRTH_PER_LENGTH / ball_girth  # the fixed law scales every station alike
+    low, high = OWN_GRADING_RANGE
+    girth, breadth = np.clip(slopes, low * fixed, high * fixed)
+    return ModelGrading(girth, breadth)
+
+
+def graded(scanned: Interior, length_change_mm: float, width_steps: int, girth_per_width_mm: float,
+           grading: ModelGrading | None = None) -> Interior:
     """The interior of another size, derived from a scanned one by the grading rules in docs/catalog.md.
 
-    Length grows by the nominal foot length difference (one size step per size); the sections scale along x
-    with it, and across (about their centre line on the insole) so that the ball girth grows 0.75 mm per mm of
-    length plus `girth_per_width_mm` per width fitting.
+    Length grows by the nominal foot length difference (one size step per size); the sections stretch along x with
+    it. Across, by the fixed law (`grading` None) every section scales about its centre line on the insole so that
+    the ball girth grows 0.75 mm per mm of length; by a model's own grading each section's breadth and girth grow as
+    its scans say. Either way `girth_per_width_mm` of ball girth is added per width fitting.
     """
     length = round(scanned.length_mm + length_change_mm, 2)
-    girth = scanned.descriptors.ball_girth_mm
-    scale = (girth + GIRTH_PER_LENGTH * length_change_mm + girth_per_width_mm * width_steps) / girth
-    sections = scanned.sections.astype(np.float64)
-    sections[:, 1:] *= scale  # centre height and radii: the section scales about (cy, 0), the insole stays at z = 0
+    if grading is None:
+        girth = scanned.descriptors.ball_girth_mm
+        scale = (girth + GIRTH_PER_LENGTH * length_change_mm + girth_per_width_mm * width_steps) / girth
+        sections = scanned.sections.astype(np.float64)
+        sections[:, 1:] *= scale  # centre height and radii: the section scales about (cy, 0), the insole at z = 0
+    else:
+        sections = _own_graded(scanned, length_change_mm, width_steps * girth_per_width_mm, grading)
     sections = sections.astype(np.float32)
     return Interior(length, sections, describe(sections, length))
+
+
+def _own_graded(scanned: Interior, length_change_mm: float, fitting_girth_mm: float,
+                grading: ModelGrading) -> np.ndarray:
+    """Each section scaled across (y about its centre, z about the insole) so that its breadth and girth grow as
+    the model's grading says, then all by the width fittings' share of the ball girth; the radii are taken again
+    along the sections' angles."""
+    sections = scanned.sections.astype(np.float64)
+    girth, breadth = _station_measures(sections)
+    across = 1.0 + grading.breadth_per_mm * length_change_mm / breadth
+    girth_ratio = 1.0 + grading.girth_per_mm * length_change_mm / girth
+    share_y, share_z = _perimeter_shares(sections)
+    up = np.where(share_z > 0.05, 1.0 + (girth_ratio - 1.0 - share_y * (across - 1.0)) / np.maximum(share_z, 0.05),
+                  across)  # a perimeter grows by the shares of its run across and up (to first order)
+    ball = int(np.argmin(np.abs(station_x_mm(scanned.length_mm) - _widest(sections, scanned.length_mm,
+                                                                            BALL_ZONE)[0])))
+    ball_girth = scanned.descriptors.ball_girth_mm * girth_ratio[ball]
+    fittings = 1.0 + fitting_girth_mm / ball_girth
+    across, up = across * fittings, np.clip(up, 0.5, 2.0) * fittings
+    out = sections.copy()
+    out[:, 1] *= up
+    cos, sin = np.cos(ANGLES_RAD), np.sin(ANGLES_RAD)
+    for k in range(len(out)):
+        y, z = across[k] * sections[k, 2:] * cos, up[k] * sections[k, 2:] * sin
+        angle = np.arctan2(z, y) % (2 * np.pi)
+        out[k, 2:] = np.interp(ANGLES_RAD, angle, np.hypot(y, z), period=2 * np.pi)
+    return out
+
+
+def _station_measures(sections: np.ndarray) -> np.ndarray:
+    """(2, STATIONS): each section's girth (the perimeter of its outline) and breadth."""
+    outline = sections[:, None, :2] + sections[:, 2:, None] * np.stack([np.cos(ANGLES_RAD), np.sin(ANGLES_RAD)],
+                                                                        axis=1)
+    steps = np.roll(outline, -1, axis=1) - outline
+    return np.stack([np.hypot(steps[..., 0], steps[..., 1]).sum(axis=1), np.ptp(outline[..., 0], axis=1)])
+
+
+def _perimeter_shares(sections: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How much of each section's perimeter runs across (y) and up (z): scaling a section by (1 + a) across and
+    (1 + b) up grows its perimeter by about share_y a + share_z b (the shares sum to 1)."""
+    radii = sections[:, 2:]
+    outline = radii[:, :, None] * np.stack([np.cos(ANGLES_RAD), np.sin(ANGLES_RAD)], axis=1)
+    steps = np.roll(outline, -1, axis=1) - outline
+    lengths = np.maximum(np.hypot(steps[..., 0], steps[..., 1]), 1e-9)
+    perimeter = lengths.sum(axis=1)
+    return ((steps[..., 0] ** 2 / lengths).sum(axis=1) / perimeter,
+            (steps[..., 1] ** 2 / lengths).sum(axis=1) / perimeter)
 
 
 def describe(sections: np.ndarray, length_mm: float) -> Descriptors:
