@@ -1,6 +1,6 @@
-"""Fit quality: does the recommended size match the size simulated customers find best? (issue 5, Quality)
+"""Fit quality: do simulated customers keep the recommended size? (issue 5, Quality; issue 14, the kept rule)
 
-    .venv/bin/python bench/bench_fit_quality.py [--customers 300] [--models 300] [--profile light] [--jobs 2]
+    .venv/bin/python bench/bench_fit_quality.py [--customers 300] [--models 80] [--profile light] [--jobs 2]
 
 1. A synthetic catalogue (seeded) is written and imported through the product's importer into a SQLite file
    under var/bench/; the importer grades the sizes that were not scanned.
@@ -8,15 +8,20 @@
 3. Simulated customers (simulator/customers.py: ANSUR II feet, men and women in the survey's mix, a category
    each) are scanned at a random placement and processed by the product's pipeline into passport + PLYs
    (cached under var/bench/customers/PROFILE/).
-4. Truth: for every model of the customer's category and gender (unisex too), the size (and width fitting)
-   with the highest TRUE comfort of the pair of feet (simulator/comfort.py: true foot meshes in the true
-   interiors; docs/fit-quality.md), found by walking each size run from the size made for the foot's length
-   outward until the comfort falls on both sides.
+4. Truth: for every model of the customer's category and gender (unisex too), the TRUE comfort of the pair of
+   feet in each size (simulator/comfort.py: true foot meshes in the true interiors, with the customer's own
+   preferences, simulator.customers.preferences_of; docs/fit-quality.md), walked from the size made for the
+   foot's length outward (simulator.shoppers.Fitting), the customer's best size (the most comfortable one that
+   is not too tight) and the sizes they keep (within one perception threshold of it, no region tight by more than
+   one).
 5. Recommenders, side by side: the matcher (fitcore.fit.matcher on the imported catalogue and the scanned files)
    and the label baseline (sizes_for the longer measured foot in the model's size system, nearest size the
-   model has, standard width). First size right = the recommended size is a best one (ski shells: a whole and
-   a half size share one shell, so both are best); within one size = at most one size step of the size system
-   (EU 6.67 mm, UK/US 8.47 mm, Mondopoint 5 mm of nominal foot length) or one width fitting away from a best.
+   model has, standard width). Headline: first size kept = the customer keeps the recommended size (a model in
+   which they keep no size counts as right only when the recommender says it does not fit). Beside it: best
+   size = the recommended size is a best one (ski shells: a whole and a half size share one shell, so both are
+   best); within one size = at most one size step of the size system (EU 6.67 mm, UK/US 8.47 mm, Mondopoint 5 mm
+   of nominal foot length) or one width fitting away from a best. Every figure per category, brand tendency,
+   customer seed parity and last family.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from sqlalchemy import select
 
 import simulator.catalog
 import simulator.comfort
+import simulator.customers
+import simulator.lasts
+import simulator.shoppers
 from api.db import open_service_db
 from core.errors import FootfitError
 from core.settings import get_settings
@@ -47,12 +55,13 @@ from shoe_db.importer import import_products
 from shoe_db.loading import load_matcher_catalogue
 from shoe_db.models import ShoeModel
 from simulator.catalog import SyntheticCatalogue, generate_catalogue, last_interior, true_last, write_catalogue
-from simulator.comfort import Cavity, PlacedFoot, comfort, place_foot, preference
-from simulator.customers import Customer, draw_customer, subject_of
+from simulator.comfort import PairComfort, PlacedFoot, Preferences, kept, pair_comfort, place_foot, preference
+from simulator.customers import Customer, draw_customer, preferences_of, subject_of
+from simulator.shoppers import Fitting, SizeOption
 from simulator.subjects import Subject
 from testing.scanned_customers import ScannedCustomer, rig_calibration, scanned_customer
 
-SAME_SCORE = 1e-9  # two sizes whose true comfort differs less than this are equally good (one shell)
+SAME_SCORE = simulator.shoppers.SAME_COST  # two sizes whose true comfort differs less are equally good (one shell)
 SIZE_COLUMNS = {"EU": "eu", "UK": "uk", "US-M": "us_men", "US-W": "us_women"}
 
 
@@ -78,28 +87,52 @@ class Model:
     gender: str
     level: str
     tendency: str  # the brand runs small, true or large (hidden truth)
+    family: str  # the kind of last its interiors are made on (hidden truth, simulator.lasts.LAST_FAMILIES)
     sizes: tuple[Size, ...]
 
 
 @dataclass(frozen=True)
 class TrueChoice:
-    """What the customer finds best in one model: every size tried and its true comfort (pair)."""
+    """What the customer finds in one model: every size tried, its true comfort (pair), the sizes they keep and
+    the cost of their best size (the most comfortable that is not too tight; None: every size is)."""
 
     model_code: str
     scores: dict[str, float]  # sku -> true comfort of the pair (higher is better)
+    kept: frozenset[str]  # the sizes tried that the customer keeps (simulator.comfort.kept)
+    best_cost: float | None
+
+    @property
+    def best_score(self) -> float:
+        """The true comfort of the customer's best size; where every size is too tight, of the least bad."""
+        return max(self.scores.values()) if self.best_cost is None else -self.best_cost
 
     @property
     def best(self) -> set[str]:
-        top = max(self.scores.values())
-        return {sku for sku, s in self.scores.items() if s >= top - SAME_SCORE}
+        """The customer's best sizes (a ski shell's whole and half size are one)."""
+        return {sku for sku, s in self.scores.items() if abs(s - self.best_score) <= SAME_SCORE}
+
+    def keeps(self, sku: str, tried: PairComfort | None = None) -> bool:
+        """Whether the customer keeps this size; a size the walk did not try needs its comfort (`tried`)."""
+        if sku in self.scores:
+            return sku in self.kept
+        return kept(tried, self.best_cost)
 
 
-Recommender = Callable[[ScannedCustomer, list[Model]], dict[str, str]]  # -> model code -> recommended sku
+@dataclass(frozen=True)
+class Advice:
+    """A recommender's answer for one model: the size, and whether it says the model fits the customer at all."""
+
+    sku: str
+    fits: bool
+
+
+Recommender = Callable[[ScannedCustomer, list[Model]], dict[str, Advice]]  # -> model code -> advice
 # A recommender that cannot advise a customer raises FootfitError; every model of that customer counts as missed.
 
 
 def catalogue_models(catalogue: SyntheticCatalogue) -> dict[str, Model]:
     tendency = {t.model_code: t.brand_tendency for t in catalogue.truth}
+    family = {t.model_code: t.last_family for t in catalogue.truth}
     rows = defaultdict(list)
     for r in catalogue.rows:
         rows[r["model_code"]].append(r)
@@ -108,7 +141,8 @@ def catalogue_models(catalogue: SyntheticCatalogue) -> dict[str, Model]:
         first = model_rows[0]
         sizes = tuple(Size(r["sku"], code, r["size_system"], float(r["size"]), r["width"],
                            SIZE_SYSTEMS[r["size_system"]].foot_length_mm(float(r["size"]))) for r in model_rows)
-        models[code] = Model(code, first["category"], first["gender"], first["level"], tendency[code], sizes)
+        models[code] = Model(code, first["category"], first["gender"], first["level"], tendency[code], family[code],
+                             sizes)
     return models
 
 
@@ -129,17 +163,17 @@ def _init_worker(models: int, seed: int) -> None:
 
 
 def true_choices(customer: Customer) -> list[TrueChoice]:
-    """The customer's best sizes in every model they would look at."""
+    """The customer's sizes in every model they would look at: the best, and the ones they keep."""
     subject = subject_of(customer)
     feet = placed_feet(subject)
     foot_mm = max(subject.left_dims.length_mm, subject.right_dims.length_mm)
     choices = []
     for model in models_for(customer, _worker["models"]):
-        scores = {}
-        for width in sorted({s.width for s in model.sizes}):
-            run = sorted((s for s in model.sizes if s.width == width), key=lambda s: s.nominal_mm)
-            scores.update(_walk(run, foot_mm, lambda sku: pair_comfort(feet, model, sku, _worker["catalogue"])))
-        choices.append(TrueChoice(model.code, scores))
+        fitting = model_fitting(model, feet, preferences_of(customer), foot_mm, _worker["catalogue"])
+        best_cost = fitting.best_cost  # found by trying the sizes around the best
+        tried = fitting.tried
+        choices.append(TrueChoice(model.code, {sku: c.score for sku, c in tried.items()},
+                                  frozenset(sku for sku, c in tried.items() if kept(c, best_cost)), best_cost))
     return choices
 
 
@@ -147,27 +181,18 @@ def placed_feet(subject: Subject) -> dict[str, PlacedFoot]:
     return {side: place_foot(getattr(subject, side), side) for side in ("left", "right")}
 
 
-def pair_comfort(feet: dict[str, PlacedFoot], model: Model, sku: str, catalogue: SyntheticCatalogue) -> float:
-    """The true comfort of the pair in one size: the costs of both feet add up."""
-    cavity = Cavity(last_interior(true_last(catalogue, sku)))
-    wants = preference(model.category, model.level)
-    return sum(comfort(foot, cavity, wants).score for foot in feet.values())
+def model_fitting(model: Model, feet: dict[str, PlacedFoot], personal: Preferences, foot_mm: float,
+                  catalogue: SyntheticCatalogue) -> Fitting:
+    """The customer (their true feet and preferences) and one model's true sizes."""
+    return Fitting([SizeOption(s.sku, s.width, s.nominal_mm) for s in model.sizes],
+                   lambda sku: true_pair_comfort(feet, model, sku, personal, catalogue), foot_mm)
 
 
-def _walk(run: list[Size], foot_mm: float, pair_comfort: Callable[[str], float]) -> dict[str, float]:
-    """Try sizes from the one made for the foot's length outward, each way until the comfort falls
-    (it has one peak along a size run; equal comfort, as in a ski boot's shared shell, walks on)."""
-    start = int(np.argmin([abs(s.nominal_mm - foot_mm) for s in run]))
-    scores = {run[start].sku: pair_comfort(run[start].sku)}
-    for direction in (-1, 1):
-        best, k = scores[run[start].sku], start + direction
-        while 0 <= k < len(run):
-            score = scores[run[k].sku] = pair_comfort(run[k].sku)
-            if score < best - SAME_SCORE:
-                break
-            best = max(best, score)
-            k += direction
-    return scores
+def true_pair_comfort(feet: dict[str, PlacedFoot], model: Model, sku: str, personal: Preferences,
+                      catalogue: SyntheticCatalogue) -> PairComfort:
+    """The true comfort of the pair in one size, as this customer feels it."""
+    wants = preference(model.category, model.level, personal)
+    return pair_comfort(feet, last_interior(true_last(catalogue, sku)), wants)
 
 
 def _timed_scan(customer: Customer, calibration, profile) -> tuple[ScannedCustomer, float]:
@@ -180,18 +205,22 @@ def _timed_truth(customer: Customer) -> tuple[list[TrueChoice], float]:
     started = time.perf_counter()
     path = _worker["truth_dir"] / f"seed-{customer.seed:05d}.json"
     if path.is_file():
-        return [TrueChoice(c["model_code"], c["scores"]) for c in json.loads(path.read_text())], 0.0
+        return [TrueChoice(c["model_code"], c["scores"], frozenset(c["kept"]), c["best_cost"])
+                for c in json.loads(path.read_text())], 0.0
     choices = true_choices(customer)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps([c.__dict__ for c in choices]))
+    partial.write_text(json.dumps([dict(model_code=c.model_code, scores=c.scores, kept=sorted(c.kept),
+                                        best_cost=c.best_cost) for c in choices]))
     partial.replace(path)
     return choices, time.perf_counter() - started
 
 
 def truth_dir(models: int, seed: int) -> Path:
-    """Where true choices are cached: per catalogue, and per version of the code that makes the truth."""
-    code = b"".join(Path(m.__file__).read_bytes() for m in (simulator.comfort, simulator.catalog))
+    """Where true choices are cached: per catalogue, and per version of the code that makes the truth (the comfort,
+    the catalogue and its lasts, the customers' preferences, the walk and the kept rule)."""
+    code = b"".join(Path(m.__file__).read_bytes() for m in (simulator.comfort, simulator.catalog, simulator.lasts,
+                                                             simulator.customers, simulator.shoppers))
     return (get_settings().data_dir / "bench" / f"fit-truth-{models}-{seed}"
             / hashlib.sha256(code).hexdigest()[:12])
 
@@ -199,8 +228,9 @@ def truth_dir(models: int, seed: int) -> Path:
 # --- recommenders ----------------------------------------------------------------------------------------------
 
 
-def label_size(scan: ScannedCustomer, models: list[Model]) -> dict[str, str]:
-    """The usual way: the label of the longer measured foot (ISO 19407 / Mondopoint), nearest size in the run."""
+def label_size(scan: ScannedCustomer, models: list[Model]) -> dict[str, Advice]:
+    """The usual way: the label of the longer measured foot (ISO 19407 / Mondopoint), nearest size in the run;
+    it never says that a model does not fit."""
     sizes = Passport.load(scan.passport_path).pair_sizes
     chosen = {}
     for model in models:
@@ -208,7 +238,7 @@ def label_size(scan: ScannedCustomer, models: list[Model]) -> dict[str, str]:
         system = standard[0].system
         label = sizes.mondopoint / (10.0 if standard[0].label < 100 else 1.0) if system == "MP" \
             else getattr(sizes, SIZE_COLUMNS[system])
-        chosen[model.code] = min(standard, key=lambda s: (abs(s.label - label), -s.label)).sku
+        chosen[model.code] = Advice(min(standard, key=lambda s: (abs(s.label - label), -s.label)).sku, fits=True)
     return chosen
 
 
@@ -219,10 +249,10 @@ def matcher_recommender(engine, feet_of: Callable[[ScannedCustomer], ScannedFeet
     with engine.connect() as conn:
         ids = {code: i for i, code in conn.execute(select(ShoeModel.id, ShoeModel.code))}
 
-    def recommend(scan: ScannedCustomer, models: list[Model]) -> dict[str, str]:
+    def recommend(scan: ScannedCustomer, models: list[Model]) -> dict[str, Advice]:
         code_of = {ids[m.code]: m.code for m in models}
         fits = matcher.best_sizes(feet_of(scan), model_ids=list(code_of))
-        return {code_of[f.model_id]: f.sku for f in fits}
+        return {code_of[f.model_id]: Advice(f.sku, f.fits) for f in fits}
 
     return recommend
 
@@ -236,28 +266,37 @@ class Outcome:
     seed: int  # the customer's (even seeds tune the matcher's profile, odd ones check it: docs/fit-model.md)
     category: str
     tendency: str
-    right: bool
+    family: str
+    kept: bool  # the recommender says it fits and the customer keeps its size; or they keep none and it says so
+    none_kept: bool  # the customer keeps no size of this model
+    right: bool  # the recommended size is a best one
     within_one: bool
     signed_steps: float  # recommended minus nearest best, in size steps (+: too large); NaN: refused
-    comfort_loss: float  # best true comfort minus the recommended size's (squared thresholds); NaN: refused
+    comfort_loss: float  # the highest true comfort of any size (perhaps one that pinches) minus the recommended
+    # size's (squared thresholds); NaN: refused
 
 
-def outcome(name: str, seed: int, model: Model, choice: TrueChoice, sku: str, recommended_score: float) -> Outcome:
+def outcome(name: str, seed: int, model: Model, choice: TrueChoice, advice: Advice, recommended_score: float,
+            recommended_kept: bool) -> Outcome:
     sizes = {s.sku: s for s in model.sizes}
-    rec = sizes[sku]
+    rec = sizes[advice.sku]
     nearest = min((sizes[b] for b in choice.best), key=rec.distance)
     steps = (rec.nominal_mm - nearest.nominal_mm) / SIZE_SYSTEMS[rec.system].step_mm
-    return Outcome(name, seed, model.category, model.tendency, sku in choice.best, rec.distance(nearest) <= 1 + 1e-6,
-                   float(steps), max(choice.scores.values()) - recommended_score)
+    none_kept = not choice.kept
+    return Outcome(name, seed, model.category, model.tendency, model.family,
+                   not advice.fits if none_kept else advice.fits and recommended_kept, none_kept,
+                   advice.sku in choice.best,
+                   rec.distance(nearest) <= 1 + 1e-6, float(steps), max(choice.scores.values()) - recommended_score)
 
 
-def refused(name: str, seed: int, model: Model) -> Outcome:
-    return Outcome(name, seed, model.category, model.tendency, False, False, float("nan"), float("nan"))
+def refused(name: str, seed: int, model: Model, choice: TrueChoice) -> Outcome:
+    return Outcome(name, seed, model.category, model.tendency, model.family, False, not choice.kept, False, False,
+                   float("nan"), float("nan"))
 
 
 def table(outcomes: list[Outcome], names: list[str], key: Callable[[Outcome], str], title: str) -> list[str]:
     groups = sorted({key(o) for o in outcomes})
-    head = f"  {title:14} {'pairs':>6} " + " ".join(f"{n + ' right':>15} {'within 1':>9}" for n in names)
+    head = f"  {title:14} {'pairs':>6} " + " ".join(f"{n + ' kept':>14} {'best':>6} {'within 1':>9}" for n in names)
     lines = [head]
     for group in ["all", *groups]:
         row = f"  {group:14} "
@@ -265,10 +304,14 @@ def table(outcomes: list[Outcome], names: list[str], key: Callable[[Outcome], st
             sel = [o for o in outcomes if o.recommender == name and (group == "all" or key(o) == group)]
             if i == 0:
                 row += f"{len(sel):6d} "
-            row += f"{100 * np.mean([o.right for o in sel]):14.1f}% {100 * np.mean([o.within_one for o in sel]):8.1f}%"
-            row += " "
+            row += (f"{_percent([o.kept for o in sel]):13.1f}% {_percent([o.right for o in sel]):5.1f}% "
+                    f"{_percent([o.within_one for o in sel]):8.1f}% ")
         lines.append(row)
     return lines
+
+
+def _percent(flags: list[bool]) -> float:
+    return 100.0 * float(np.mean(flags))
 
 
 def imported_catalogue(models: int, seed: int):
@@ -295,39 +338,46 @@ def recommend_all(recommenders: dict[str, Recommender], customers: list[Customer
                 chosen = recommend(scan, models_for(customer, models))
             except FootfitError as e:
                 refusals[name].append(f"seed {customer.seed}: {e}")
-                outcomes += [refused(name, customer.seed, models[code]) for code in by_code]
+                outcomes += [refused(name, customer.seed, models[code], by_code[code]) for code in by_code]
                 continue
-            for code, sku in chosen.items():
-                score = by_code[code].scores.get(sku)
-                if score is None:  # a size the walk did not try: the customer tries it now
-                    key = (customer.seed, sku)
+            for code, advice in chosen.items():
+                choice, tried = by_code[code], None
+                if advice.sku not in choice.scores:  # a size the walk did not try: the customer tries it now
+                    key = (customer.seed, advice.sku)
                     if key not in extra_tries:
                         feet = placed_feet(subject_of(customer))
-                        extra_tries[key] = pair_comfort(feet, models[code], sku, catalogue)
-                    score = extra_tries[key]
-                outcomes.append(outcome(name, customer.seed, models[code], by_code[code], sku, score))
+                        extra_tries[key] = true_pair_comfort(feet, models[code], advice.sku, preferences_of(customer),
+                                                             catalogue)
+                    tried = extra_tries[key]
+                score = choice.scores[advice.sku] if tried is None else tried.score
+                outcomes.append(outcome(name, customer.seed, models[code], choice, advice, score,
+                                        choice.keeps(advice.sku, tried)))
         seconds[f"recommend: {name}"] = time.perf_counter() - started
     return outcomes, refusals
 
 
 def report(outcomes: list[Outcome], refusals: dict[str, list[str]], names: list[str]) -> None:
     print("\n".join(table(outcomes, names, lambda o: o.category, "category")))
+    print("\n".join(table(outcomes, names, lambda o: o.family, "last family")[2:]))
     print("\n".join(table(outcomes, names, lambda o: o.tendency, "brand runs")[2:]))
     print("\n".join(table(outcomes, names, lambda o: ("even", "odd")[o.seed % 2] + " seeds", "customers")[2:]))
-    print(f"\n  {'recommender':12} {'right':>7} {'within 1':>9} {'too small':>10} {'too large':>10} "
+    print(f"\n  {'recommender':12} {'kept':>6} {'best':>6} {'within 1':>9} {'too small':>10} {'too large':>10} "
           f"{'mean steps':>11} {'comfort loss':>13} {'customers refused':>18}")
     for name in names:
         sel = [o for o in outcomes if o.recommender == name]
         steps = np.array([o.signed_steps for o in sel])
-        right, within = 100 * np.mean([o.right for o in sel]), 100 * np.mean([o.within_one for o in sel])
-        print(f"  {name:12} {right:6.1f}% {within:8.1f}%"
+        print(f"  {name:12} {_percent([o.kept for o in sel]):5.1f}% {_percent([o.right for o in sel]):5.1f}% "
+              f"{_percent([o.within_one for o in sel]):8.1f}%"
               f" {100 * np.mean(steps < 0):9.1f}% {100 * np.mean(steps > 0):9.1f}% {np.nanmean(steps):+11.2f}"
               f" {np.nanmean([o.comfort_loss for o in sel]):13.2f} {len(refusals[name]):18d}")
         for reason in refusals[name][:5]:
             print(f"    refused {reason}")
+    pairs = [o for o in outcomes if o.recommender == names[0]]
+    print(f"  pairs in which the customer keeps no size of the model: {sum(o.none_kept for o in pairs)} of "
+          f"{len(pairs)}")
     if "matcher" in names and "label" in names:
-        right = {n: np.mean([o.right for o in outcomes if o.recommender == n]) for n in names}
-        print(f"  ratio matcher / label (first size right): {right['matcher'] / max(right['label'], 1e-9):.2f}x")
+        kept_rate = {n: np.mean([o.kept for o in outcomes if o.recommender == n]) for n in names}
+        print(f"  ratio matcher / label (first size kept): {kept_rate['matcher'] / max(kept_rate['label'], 1e-9):.2f}x")
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
-"""Simulated customers: a population foot pair, a gender and the kind of shoe they came for, and what the rig
-would record of them (both sweeps and the standing plate) rendered offline, without the serial and HTTP
-transport. Scanning them with the product's pipeline, and caching the scans, is testing.scanned_customers'.
+"""Simulated customers: a population foot pair, a gender, the kind of shoe they came for and their own taste in
+fit, and what the rig would record of them (both sweeps and the standing plate) rendered offline, without the
+serial and HTTP transport. Scanning them with the product's pipeline, and caching the scans, is
+testing.scanned_customers'. How they behave in a store or a webshop: simulator.shoppers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from core.rawscan import PlateRecording, RawScan, ScanStats
 from device.capture import Still
 from device.profile import ScanProfile
 from simulator.camera import VirtualCamera
+from simulator.comfort import Preferences
 from simulator.offline import render_stills, render_sweep
 from simulator.plate import VirtualPlate
 from simulator.rig import rig_geometry
@@ -28,6 +30,11 @@ CATEGORY_DEMAND = {"running": 0.25, "walking": 0.2, "hiking": 0.15, "trail": 0.1
 PLATE_ZERO_FRAMES = 20
 PLATE_NOISE_THRESHOLD_SD = 4.0  # as the plate driver: a sensel reads 0 until this many noise SDs above zero
 _CUSTOMER_STREAM = 2  # the customer's own random stream, apart from the subject's draws of the same seed
+_PREFERENCE_STREAM = 3  # their taste in fit: its own stream, so that Customer and its scan caches stay as they were
+# Personal taste (issue 14, "Customers differ"): SDs of the shifts of the comfort bands (simulator/comfort.py).
+TOE_ROOM_SD_MM = 3.0  # preferred free length in front of the toes
+FOREFOOT_GIRTH_SD_MM = 3.0  # snug to roomy at the ball; the breadth band follows at GIRTH_PER_BREADTH
+HEEL_LOCK_SD_MM = 1.3  # the heel band (medial + lateral clearance): half a width fitting's breadth (2.6 mm)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,14 @@ def draw_customer(seed: int) -> Customer:
     sex = "male" if rng.random() < ANSUR_MEN / (ANSUR_MEN + ANSUR_WOMEN) else "female"
     category = str(rng.choice(list(CATEGORY_DEMAND), p=list(CATEGORY_DEMAND.values())))
     return Customer(seed, sex, category)
+
+
+def preferences_of(customer: Customer) -> Preferences:
+    """The customer's own taste in fit, drawn from their seed on its own stream: the same person every season."""
+    rng = np.random.default_rng([customer.seed, _PREFERENCE_STREAM])
+    return Preferences(toe_room_mm=float(rng.normal(0.0, TOE_ROOM_SD_MM)),
+                       forefoot_girth_mm=float(rng.normal(0.0, FOREFOOT_GIRTH_SD_MM)),
+                       heel_width_mm=float(rng.normal(0.0, HEEL_LOCK_SD_MM)))
 
 
 def subject_of(customer: Customer) -> Subject:
