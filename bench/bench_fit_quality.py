@@ -11,9 +11,9 @@
 4. Truth: for every model of the customer's category and gender (unisex too), the TRUE comfort of the pair of
    feet in each size (simulator/comfort.py: true foot meshes in the true interiors, with the customer's own
    preferences, simulator.customers.preferences_of; docs/fit-quality.md), walked from the size made for the
-   foot's length outward (simulator.shoppers.Fitting), the customer's best size (the most comfortable one that
-   is not too tight) and the sizes they keep (within one perception threshold of it, no region tight by more than
-   one).
+   foot's length outward (simulator.shoppers.Fitting), the customer's best size (the lowest cost over the model's
+   sizes, pinching or not: issue 14's rule as written) and the sizes they keep (within one perception threshold
+   of it, no region tight by more than one).
 5. Recommenders, side by side: the matcher (fitcore.fit.matcher on the imported catalogue and the scanned files)
    and the label baseline (sizes_for the longer measured foot in the model's size system, nearest size the
    model has, standard width). Headline: first size kept = the customer keeps the recommended size (a model in
@@ -21,7 +21,8 @@
    size = the recommended size is a best one (ski shells: a whole and a half size share one shell, so both are
    best); within one size = at most one size step of the size system (EU 6.67 mm, UK/US 8.47 mm, Mondopoint 5 mm
    of nominal foot length) or one width fitting away from a best. Every figure per category, brand tendency,
-   customer seed parity and last family.
+   customer seed parity and last family; and the truth alone per last family: the pairs in which the customer
+   keeps no size, all and with the foot inside the model's run, and the terms in which their best size pinches.
 """
 
 from __future__ import annotations
@@ -93,23 +94,20 @@ class Model:
 
 @dataclass(frozen=True)
 class TrueChoice:
-    """What the customer finds in one model: every size tried, its true comfort (pair), the sizes they keep and
-    the cost of their best size (the most comfortable that is not too tight; None: every size is)."""
+    """What the customer finds in one model: every size tried, its true comfort (pair), the sizes they keep, the
+    cost of their best size (the lowest over the model's sizes) and where that size pinches."""
 
     model_code: str
     scores: dict[str, float]  # sku -> true comfort of the pair (higher is better)
-    kept: frozenset[str]  # the sizes tried that the customer keeps (simulator.comfort.kept)
-    best_cost: float | None
-
-    @property
-    def best_score(self) -> float:
-        """The true comfort of the customer's best size; where every size is too tight, of the least bad."""
-        return max(self.scores.values()) if self.best_cost is None else -self.best_cost
+    kept: frozenset[str]  # every size the customer keeps (simulator.shoppers.Fitting.kept_skus)
+    best_cost: float
+    best_pinches: tuple[str, ...]  # the terms (simulator.comfort.TERMS) in which the best size pinches; () if none
+    in_run: bool  # the customer's longer foot lies within the nominal feet of the model's size run
 
     @property
     def best(self) -> set[str]:
         """The customer's best sizes (a ski shell's whole and half size are one)."""
-        return {sku for sku, s in self.scores.items() if abs(s - self.best_score) <= SAME_SCORE}
+        return {sku for sku, s in self.scores.items() if abs(s + self.best_cost) <= SAME_SCORE}
 
     def keeps(self, sku: str, tried: PairComfort | None = None) -> bool:
         """Whether the customer keeps this size; a size the walk did not try needs its comfort (`tried`)."""
@@ -170,10 +168,12 @@ def true_choices(customer: Customer) -> list[TrueChoice]:
     choices = []
     for model in models_for(customer, _worker["models"]):
         fitting = model_fitting(model, feet, preferences_of(customer), foot_mm, _worker["catalogue"])
-        best_cost = fitting.best_cost  # found by trying the sizes around the best
+        kept_skus = fitting.kept_skus  # found by trying the sizes around the best
         tried = fitting.tried
-        choices.append(TrueChoice(model.code, {sku: c.score for sku, c in tried.items()},
-                                  frozenset(sku for sku, c in tried.items() if kept(c, best_cost)), best_cost))
+        best = min(tried.values(), key=lambda c: c.cost)
+        nominal = [s.nominal_mm for s in model.sizes]
+        choices.append(TrueChoice(model.code, {sku: c.score for sku, c in tried.items()}, kept_skus,
+                                  fitting.best_cost, best.pinches, min(nominal) <= foot_mm <= max(nominal)))
     return choices
 
 
@@ -205,13 +205,14 @@ def _timed_truth(customer: Customer) -> tuple[list[TrueChoice], float]:
     started = time.perf_counter()
     path = _worker["truth_dir"] / f"seed-{customer.seed:05d}.json"
     if path.is_file():
-        return [TrueChoice(c["model_code"], c["scores"], frozenset(c["kept"]), c["best_cost"])
-                for c in json.loads(path.read_text())], 0.0
+        return [TrueChoice(c["model_code"], c["scores"], frozenset(c["kept"]), c["best_cost"],
+                           tuple(c["best_pinches"]), c["in_run"]) for c in json.loads(path.read_text())], 0.0
     choices = true_choices(customer)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps([dict(model_code=c.model_code, scores=c.scores, kept=sorted(c.kept),
-                                        best_cost=c.best_cost) for c in choices]))
+                                        best_cost=c.best_cost, best_pinches=c.best_pinches, in_run=c.in_run)
+                                   for c in choices]))
     partial.replace(path)
     return choices, time.perf_counter() - started
 
@@ -272,8 +273,8 @@ class Outcome:
     right: bool  # the recommended size is a best one
     within_one: bool
     signed_steps: float  # recommended minus nearest best, in size steps (+: too large); NaN: refused
-    comfort_loss: float  # the highest true comfort of any size (perhaps one that pinches) minus the recommended
-    # size's (squared thresholds); NaN: refused
+    comfort_loss: float  # the best size's true comfort (it may pinch) minus the recommended size's (squared
+    # thresholds); NaN: refused
 
 
 def outcome(name: str, seed: int, model: Model, choice: TrueChoice, advice: Advice, recommended_score: float,
@@ -311,7 +312,7 @@ def table(outcomes: list[Outcome], names: list[str], key: Callable[[Outcome], st
 
 
 def _percent(flags: list[bool]) -> float:
-    return 100.0 * float(np.mean(flags))
+    return 100.0 * float(np.mean(flags)) if flags else float("nan")
 
 
 def imported_catalogue(models: int, seed: int):
@@ -380,6 +381,26 @@ def report(outcomes: list[Outcome], refusals: dict[str, list[str]], names: list[
         print(f"  ratio matcher / label (first size kept): {kept_rate['matcher'] / max(kept_rate['label'], 1e-9):.2f}x")
 
 
+def truth_report(truths: list[list[TrueChoice]], models: dict[str, Model]) -> None:
+    """The truth alone, per last family: the (customer, model) pairs in which the customer keeps no size, all of
+    them and those whose foot lies inside the model's size run, and for those the terms in which the best size
+    pinches (a best size that pinches, with no wearable size within one threshold of it, is why none is kept)."""
+    choices = [c for per_customer in truths for c in per_customer]
+    print(f"\n  {'truth':14} {'pairs':>6} {'none kept':>10} {'in run':>7} {'none kept':>10}   the best size pinches in "
+          "(pairs in the run keeping none)")
+    for family in ["all", *sorted({m.family for m in models.values()})]:
+        sel = [c for c in choices if family == "all" or models[c.model_code].family == family]
+        inside = [c for c in sel if c.in_run]
+        none_inside = [c for c in inside if not c.kept]
+        pinches = defaultdict(int)
+        for c in none_inside:
+            for term in c.best_pinches or ("nothing",):
+                pinches[term] += 1
+        print(f"  {family:14} {len(sel):6d} {_percent([not c.kept for c in sel]):9.1f}% {len(inside):7d} "
+              f"{_percent([not c.kept for c in inside]):9.1f}%   "
+              + ", ".join(f"{term} {n}" for term, n in sorted(pinches.items(), key=lambda item: -item[1])))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--customers", type=int, default=300)
@@ -430,6 +451,7 @@ def main() -> None:
           f"pairs; catalogue {args.models} models (seed {args.catalogue_seed}); each customer sees the models of "
           f"their category in their gender and unisex")
     report(outcomes, refusals, list(recommenders))
+    truth_report([c for c, _ in truths], models)
     print("\n  timings")
     for what, s in seconds.items():
         print(f"  {what:46} {s:8.1f} s")

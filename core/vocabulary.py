@@ -17,6 +17,7 @@ VERDICTS = ("tight", "good", "roomy")  # per region and per foot: verdict codes 
 # A complaint names one region of REGIONS and a direction: toe tight = the toes hit (too short), toe loose = too
 # long, ball tight = pinches, heel loose = slips, instep tight = presses.
 FIT_DIRECTIONS = ("tight", "loose")
+RETURN_REASONS = ("too_small", "too_large")  # a webshop return's reason: a tight complaint, a loose one (or none)
 FEEDBACK_SOURCES = ("store", "webshop")  # a try in a store (staff bring sizes), a purchase in the webshop
 
 # Where measures are taken, as fractions of the length from the heel (foot or shoe interior).

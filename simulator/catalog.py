@@ -1,13 +1,14 @@
 """A synthetic shoe catalogue, as a retailer's product system would deliver it: product rows + interior scans.
 
-Each model's master last is made for the nominal foot of its middle size (ball girth ~0.93 of the foot length,
-docs/simulator.md), lengthened by the category's toe allowance (docs/fit-model.md), with a toe-box shape, a medially
-leaning toe (left shoe), and the market's imperfection: each brand runs small, true or large, and each model
-deviates again, so a labelled size is about half a size off nominal on average. The master is of one of the last
-families of simulator/lasts.py, drawn from the model's own seed. Every other size and width fitting of the model is
-graded from the master by its brand's grading law (`GradingLaw`: girth per size step and per fitting, the fittings
-it makes), so the importer's fixed grading is right for some brands and off for others. That hidden truth is
-returned (and written to truth.json), never put in the product file.
+Each model's master last is made for the nominal foot of its middle size (its ball girth and width are the
+nominal foot's plus an ease, measured round the foot's ball line: simulator/lasts.py, docs/simulator.md), lengthened
+by the category's toe allowance (docs/fit-model.md), with a toe-box shape, a medially leaning toe (left shoe), and
+the market's imperfection: each brand runs small, true or large, and each model deviates again, so a labelled size
+is about half a size off nominal on average. The master is of one of the last families of simulator/lasts.py, drawn
+from the model's own seed. Every other size and width fitting of the model is graded from the master by its brand's
+grading law (`GradingLaw`: girth per size step and per fitting, the fittings it makes), so the importer's fixed
+grading is right for some brands and off for others. That hidden truth is returned (and written to truth.json),
+never put in the product file.
 
 Each model is scanned in one size (sometimes three); the importer grades the others. Deterministic by seed.
 """

@@ -3,12 +3,12 @@ whether they keep it, and what they say when they do not.
 
 This is the simulator playing the customer, so it reads only the simulator's truth: the subject's foot mesh (with
 the FIND template's landmarks) and the true cavity mesh of the size (simulator.lasts.last_interior of
-simulator.catalog.true_last), whatever family of last it is. It never reads size labels, the catalogue database or fitcore's measuring and matching code, and it
-measures differently from the matcher: exact signed distances of samples of the whole foot surface to the
-cavity's triangles (open3d), tape-measure girths of the foot's and the cavity's sections through the foot's own
-ball landmarks, a free length from the cavity's tip, a settled pose of the foot, where the matcher uses 48
-cross-sections of 36 radial clearances of a scanned-or-graded interior. docs/fit-quality.md states the model, its
-bands and its assumptions.
+simulator.catalog.true_last), whatever family of last it is. It never reads size labels, the catalogue database or
+fitcore's measuring and matching code, and it measures differently from the matcher: exact signed distances of
+samples of the whole foot surface to the cavity's triangles (open3d), tape-measure girths of the foot's and the
+cavity's sections through the foot's own ball landmarks, a free length from the cavity's tip, a settled pose of the
+foot, where the matcher uses 48 cross-sections of 36 radial clearances of a scanned-or-graded interior.
+docs/fit-quality.md states the model, its bands and its assumptions.
 
 Placing the foot (shoe frame, docs/catalog.md): a right foot is mirrored into a left one; the foot is turned about
 z so its own axis (heel landmark to second toe tip) runs along +x, its heel breadth is centred on y = 0, its sole
@@ -27,8 +27,8 @@ differences" squared), with the threshold on the tight side half that on the roo
 only slips). The customer's comfort is minus the weighted sum; 0 is a perfect fit.
 
 A customer keeps a size when no region is tight by more than one threshold and the pair's cost is within
-KEPT_MARGIN of their best size of that model (the most comfortable size they can wear: one that pinches is nobody's
-best); otherwise they name the worst complaint's region and direction.
+KEPT_MARGIN of their best size of that model (the lowest cost over its sizes and width fittings, issue 14's rule as
+written); otherwise they name the worst complaint's region and direction.
 """
 
 from __future__ import annotations
@@ -232,10 +232,15 @@ class PairComfort:
         return -self.cost
 
     @property
+    def pinches(self) -> tuple[str, ...]:
+        """The terms (of TERMS) tight by more than one threshold in either foot."""
+        return tuple(sorted({term for foot in (self.left, self.right) for term, cost in foot.costs.items()
+                             if foot.directions.get(term) == FIT_DIRECTIONS[0] and cost > TIGHT_LIMIT}))
+
+    @property
     def too_tight(self) -> bool:
         """A region of either foot is tight by more than one threshold: nobody keeps that, however the rest fits."""
-        return any(foot.directions.get(term) == "tight" and cost > TIGHT_LIMIT
-                   for foot in (self.left, self.right) for term, cost in foot.costs.items())
+        return bool(self.pinches)
 
     @property
     def complaint(self) -> Complaint | None:
@@ -246,11 +251,12 @@ class PairComfort:
         return None if worst is None else Complaint(TERMS[worst[2]].region, worst[1])
 
 
-def kept(pair: PairComfort, best_cost: float | None) -> bool:
+def kept(pair: PairComfort, best_cost: float) -> bool:
     """The customer keeps this size: no region tight by more than one threshold, and within one threshold of their
-    best size of the model (cost <= best + 1.0). `best_cost` is that of the most comfortable size of the model that
-    is not too tight (None: every size is: the model does not fit, nothing is kept)."""
-    return best_cost is not None and pair.cost <= best_cost + KEPT_MARGIN and not pair.too_tight
+    best size of the model (cost <= best + 1.0). `best_cost` is the lowest cost over the model's sizes and width
+    fittings, that size pinching or not: when it pinches and no size that does not is within one threshold of it,
+    the customer keeps no size of the model."""
+    return pair.cost <= best_cost + KEPT_MARGIN and not pair.too_tight
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,23 @@
 """The last families of the synthetic catalogue: how a LastSpec becomes the closed cavity of a left shoe.
 
 Real shoes are made on lasts of different kinds, and a matcher must not depend on one generator's shapes, so the
-catalogue draws each model's last from one of three families (docs/simulator.md, lasts). They share the ball girth a
-last gives the nominal foot of its size and differ in where their girth and breadth sit:
+catalogue draws each model's last from one of three families (docs/simulator.md, lasts). They differ in where their
+girth and breadth sit:
 - `superellipse`: parametric sections, a superellipse at every station, widest at mid-height; the forefoot keeps
-  the ball's breadth until the toe box narrows over the front quarter (the generator's first family).
+  the ball's breadth until the toe box narrows over the front quarter (the generator's first family). Both
+  parametric families raise the forefoot's top medially, over the first metatarsal head, as a foot's is.
 - `foot`: cut from a real foot (the standing FIND template or a population foot, `Donor`): its cross-sections
-  with a few mm of ease, a flat tread as wide as its footprint, toe spring, and a designed toe box ahead of the
-  toes; widest where the foot is (low, over the tread), tapering toward the toes as feet do.
+  with a flat tread as wide as its footprint, toe spring, and a designed toe box ahead of the toes; widest where
+  the foot is (low, over the tread), tapering toward the toes as feet do.
 - `straight`: a straight, board-lasted last: a brick-like section widest at its flat bottom, the arch filled in,
   a broad heel seat, a forefoot that keeps its breadth to the toe box, a low toe box and less toe lean.
+
+What they share is how they fit the nominal foot of their size (`nominal_foot`: the ANSUR II mean proportions),
+measured as feet and lasts are measured: in the vertical section through the foot's ball line (its first and fifth
+metatarsal heads, oblique to its axis) the last's tape girth and its breadth across the shoe are the foot's plus an
+ease inside the published range of well-fitted shoes (`BALL_GIRTH_EASE_MM`, `BALL_WIDTH_EASE_MM`), plus the model's
+girth bias. Each family's two ball knobs (the parametric families' breadth and girth at their widest section, the
+foot family's scale across and its breadth's own scale) are solved for that (`_ball_knobs`).
 
 Shoe frame as the importer's (docs/catalog.md): mm, the heel's rear at x = 0, +x toward the toe, the insole at
 z = 0, +y lateral, the heel's centre on y = 0. Every cavity is RING_COUNT rings of RING_POINTS points between a
@@ -23,6 +31,7 @@ the master's (the family's) proportion. Deterministic: the same spec gives the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -32,7 +41,16 @@ from scipy.spatial import ConvexHull
 from core.errors import SimulatorError
 from core.mesh import Mesh
 from core.vocabulary import HEEL_ZONE_FRACTION
-from simulator.subjects import foot_length_mm, population_subject, standing_template
+from simulator.comfort import place_foot
+from simulator.subjects import (
+    FootDims,
+    ball_breadth_mm,
+    ball_girth_mm,
+    deform_template,
+    foot_length_mm,
+    population_subject,
+    standing_template,
+)
 
 LAST_FAMILIES = ("superellipse", "foot", "straight")
 RING_COUNT = 44  # cross-sections of the generated cavity mesh
@@ -41,15 +59,27 @@ RING_ANGLES = 2 * np.pi * np.arange(RING_POINTS) / RING_POINTS  # from +y toward
 SUPERELLIPSE_EXPONENT = 2.6
 TOE_SHAPES = {"round": 0.5, "square": 0.3, "pointed": 0.8}  # exponent of the toe box's taper
 WARP_FROM = (0.4, 0.6)  # a parametric family's forefoot section shape takes over between these fractions
-BALL_AT = 0.68  # the parametric families' ball: their widest section, where the ball girth is (fraction of the length)
+RISE_FROM = (0.45, 0.65)  # ...and its forefoot's top rises medially between these
+BALL_AT = 0.68  # the parametric families' widest section (fraction of the inner length)
+# The nominal foot of a size: the ANSUR II means of both sexes (docs/simulator.md, population data), over its length
+NOMINAL_BREADTH, NOMINAL_GIRTH, NOMINAL_HEEL = 0.376, 0.929, 0.269
+NOMINAL_REFERENCE_MM = 265.0  # the nominal foot is made once, at this length, and scaled to the others
+# How a last fits the nominal foot of its size, last minus foot in the foot's ball section, inside the published
+# ranges of well-fitted shoes (docs/fit-model.md, fit priors: girth -6.1..+4.8 mm, width -0.1..+2.9 mm): the width in
+# the middle; the girth in the upper half, because the simulated foot is rigid and no last is shaped quite like it
+# (in the middle, -0.65 mm, every family presses the forefoot's skin more than simulator.comfort lets pass:
+# docs/simulator.md, Lasts)
+BALL_GIRTH_EASE_MM = 3.0
+BALL_WIDTH_EASE_MM = 1.4
+WIDTH_PER_GIRTH_BIAS = 0.3  # a model's girth bias widens its ball by this much of it
+BALL_FIT_TOLERANCE_MM = 0.05  # the knobs are solved until girth and width are this near (Newton steps)...
+BALL_FIT_ROUNDS = 12  # ...in at most this many rounds
+BALL_FIT_STEP = 1e-3  # relative step of a knob for the numerical derivatives
 # the `foot` family
-FOOT_EASE_MM = 4.0  # ball girth over the nominal foot's
 FOOT_STATIONS = 128  # cross-sections of a donor foot, evenly along its length
 TREAD_BAND_MM = 4.0  # the footprint: the part of a section this near its lowest point (the sole spreads under load)
 TREAD_REACH_MM = 10.0  # sections whose lowest point is higher than this have no tread (the heel's curve, the arch)
 TREAD_SMOOTHING = 5  # the footprint's edges are a running median over this many donor sections
-BALL_SMOOTHING = 5  # a donor's ball: the widest of its sections' breadths averaged over this many...
-FOOT_BALL_SEARCH = (0.6, 0.8)  # ...in this part of its length
 CENTRE_MAX_HEIGHT_MM = 25.0  # a section's centre stays this low (or 5 mm over its bottom), under every collar
 THROAT = (0.25, 0.5)  # the opening falls from the collar here to the foot's top there (fractions of the foot)
 TOE_BOX_FROM = 0.9  # the designed toe box takes over from the foot here (fraction of the foot's length)
@@ -110,30 +140,31 @@ class LastSpec:
 
     @property
     def ball_girth_mm(self) -> float:
+        """The tape girth round the ball line (`ball_line_mm`): the nominal foot's plus the ease and the model's
+        girth bias; a graded size's, its master's plus what the brand's law adds."""
         if self.grade is not None:
             return self.master.ball_girth_mm + self.grade.girth_change_mm
-        ease_mm = FOOT_EASE_MM if self.family == "foot" else 2.0
-        return 0.93 * self.foot_length_mm + ease_mm + self.girth_bias_mm
-
-    @property
-    def ball_x_mm(self) -> float:
-        """Where the ball is: the section where the last is widest and its ball girth is taken."""
-        if self.grade is not None:
-            return self.master.ball_x_mm * self.inner_length_mm / self.master.inner_length_mm
-        if self.family == "foot":
-            return _foot_ball(self.donor).u * self.foot_length_mm
-        return BALL_AT * self.inner_length_mm
+        return NOMINAL_GIRTH * self.foot_length_mm + BALL_GIRTH_EASE_MM + self.girth_bias_mm
 
     @property
     def ball_width_mm(self) -> float:
-        """The ball breadth: the breadth of the ball's section, as the family makes it for the ball girth."""
+        """The breadth across the shoe of the section through the ball line: the nominal foot's ball breadth plus
+        the ease (and a share of the girth bias); a graded size's follows its girth in the master's proportion."""
         if self.grade is not None:
             master = self.master
             return master.ball_width_mm * self.ball_girth_mm / master.ball_girth_mm
-        if self.family == "foot":
-            return _foot_ball(self.donor).breadth_per_girth * self.ball_girth_mm
-        profile = _PROFILES[self.family]
-        return profile.breadth_per_foot * self.foot_length_mm + 1.0 + 0.3 * self.girth_bias_mm
+        return NOMINAL_BREADTH * self.foot_length_mm + BALL_WIDTH_EASE_MM + WIDTH_PER_GIRTH_BIAS * self.girth_bias_mm
+
+    @property
+    def ball_line_mm(self) -> np.ndarray:
+        """(2, 3) the lateral and medial ends of the ball line in the shoe frame: where the nominal foot of the size
+        has its fifth and first metatarsal heads, its heel at the counter; a graded size's is its master's,
+        stretched and scaled with the last."""
+        if self.grade is not None:
+            master = self.master
+            girth_scale = self.ball_girth_mm / master.ball_girth_mm
+            return master.ball_line_mm * [self.inner_length_mm / master.inner_length_mm, girth_scale, girth_scale]
+        return _nominal_ball_line() * self.foot_length_mm
 
 
 def last_interior(spec: LastSpec) -> Mesh:
@@ -141,9 +172,71 @@ def last_interior(spec: LastSpec) -> Mesh:
     if spec.grade is not None:
         return _graded(last_interior(spec.master), spec.inner_length_mm / spec.master.inner_length_mm,
                        spec.ball_girth_mm / spec.master.ball_girth_mm)
+    return _builder(spec)(_ball_knobs(spec))
+
+
+def nominal_foot(length_mm: float) -> Mesh:
+    """The nominal foot of a size: the standing template (left, subject frame) deformed to the ANSUR II mean
+    proportions (NOMINAL_BREADTH, NOMINAL_GIRTH, NOMINAL_HEEL) at this length. Made once, and scaled: the
+    proportions are the same at every length."""
+    reference = _nominal_reference()
+    return Mesh(reference.vertices_mm * (length_mm / foot_length_mm(reference)), reference.triangles)
+
+
+@lru_cache(maxsize=1)
+def _nominal_reference() -> Mesh:
+    """The nominal foot at NOMINAL_REFERENCE_MM (~1.7 s: the template's deformation)."""
+    length = NOMINAL_REFERENCE_MM
+    return deform_template(FootDims(length, NOMINAL_BREADTH * length, NOMINAL_GIRTH * length, NOMINAL_HEEL * length))
+
+
+@lru_cache(maxsize=1)
+def _nominal_ball_line() -> np.ndarray:
+    """(2, 3) the nominal foot's ball landmarks (lateral, medial), placed in the shoe as the customer's foot is
+    (simulator.comfort.place_foot), over its length."""
+    placed = place_foot(nominal_foot(NOMINAL_REFERENCE_MM), "left")
+    return np.stack([placed.ball.lateral_mm, placed.ball.medial_mm]) / placed.length_mm
+
+
+def _ball_measures_mm(mesh: Mesh, ball_line_mm: np.ndarray) -> tuple[float, float]:
+    """(tape girth, breadth across the shoe) of a cavity's section through a ball line (`LastSpec.ball_line_mm`):
+    a last measured as a foot is (simulator.subjects.ball_girth_mm and ball_breadth_mm)."""
+    lateral, medial = ball_line_mm
+    return ball_girth_mm(mesh, lateral, medial), ball_breadth_mm(mesh, lateral, medial)
+
+
+def _builder(spec: LastSpec) -> Callable[[np.ndarray], Mesh]:
+    """The master cavity of `spec` as a function of its family's two ball knobs."""
     if spec.family == "foot":
-        return _foot_interior(spec)
-    return _parametric_interior(spec, _PROFILES[spec.family])
+        return lambda knobs: _foot_interior(spec, *knobs)
+    profile = _PROFILES[spec.family]
+    return lambda knobs: _parametric_interior(spec, profile, *knobs)
+
+
+@lru_cache(maxsize=512)
+def _ball_knobs(spec: LastSpec) -> np.ndarray:
+    """The knobs of a master's family that give the section through its ball line the spec's girth and width:
+    Newton steps with numerical derivatives. The parametric families' knobs are the breadth and girth of their
+    widest section (at BALL_AT), starting from the spec's own; the foot family's are the scale across and the
+    breadth's own scale, starting from the donor's proportions. Cached, read-only: every graded size of the model
+    asks again."""
+    build, target, line = _builder(spec), np.array([spec.ball_girth_mm, spec.ball_width_mm]), spec.ball_line_mm
+    if spec.family == "foot":
+        knobs = np.array([spec.foot_length_mm / _foot_profile(spec.donor).length_mm, 1.0])
+    else:
+        knobs = np.array([spec.ball_width_mm, spec.ball_girth_mm])
+    for _ in range(BALL_FIT_ROUNDS):
+        got = np.array(_ball_measures_mm(build(knobs), line))
+        error = target - got
+        if np.abs(error).max() < BALL_FIT_TOLERANCE_MM:
+            knobs.setflags(write=False)
+            return knobs
+        slopes = np.column_stack([(np.array(_ball_measures_mm(build(knobs + step), line)) - got) / step.sum()
+                                  for step in np.diag(BALL_FIT_STEP * knobs)])
+        knobs = knobs + np.linalg.solve(slopes, error)
+    raise SimulatorError(f"cannot give a {spec.family} last a ball girth of {spec.ball_girth_mm:.1f} mm and a width "
+                         f"of {spec.ball_width_mm:.1f} mm for a {spec.foot_length_mm:.0f} mm foot: report this as a "
+                         "bug")
 
 
 def _graded(master: Mesh, length_scale: float, girth_scale: float) -> Mesh:
@@ -157,7 +250,6 @@ def _graded(master: Mesh, length_scale: float, girth_scale: float) -> Mesh:
 class _Profile:
     """How a parametric family lays its breadth and height along the length (fractions f of the inner length)."""
 
-    breadth_per_foot: float  # ball breadth = this x foot length + 1 mm + 0.3 x girth bias
     heel_per_foot: float  # the heel's breadth (to f = 0.2) over the foot length
     nodes: tuple[float, ...]  # from f = 0.42 (the arch) to the toe...
     of_ball: tuple[float, ...]  # ...the breadth over the ball breadth
@@ -167,27 +259,27 @@ class _Profile:
     warp: float  # the forefoot's section height runs as ((1 + sin) / 2) ** warp: 1 widest at mid-height, more lower
     toe_box: float  # the toe box's height over the spec's
     lean: float  # the toe's medial lean over the spec's
+    rise: float  # the forefoot's heights times 1 + rise at its medial side, 1 - rise at its lateral side
 
 
 _PROFILES = {
-    "superellipse": _Profile(0.38, 0.25, (0.42, 0.68, 0.76, 1.0), (0.82, 1.0, 0.99, 1.0), 0.25, 0.0, 0.85, 1.0,
-                             1.0, 1.0),
-    "straight": _Profile(0.39, 0.27, (0.42, 0.68, 0.84, 1.0), (0.93, 1.0, 0.99, 1.0), 0.15, 0.78, 0.85, 3.5, 0.85,
-                         0.7),
+    "superellipse": _Profile(0.25, (0.42, 0.68, 0.76, 1.0), (0.82, 1.0, 0.99, 1.0), 0.25, 0.0, 0.85, 1.0, 1.0, 1.0,
+                             0.4),
+    "straight": _Profile(0.27, (0.42, 0.68, 0.84, 1.0), (0.93, 1.0, 0.99, 1.0), 0.15, 0.78, 0.85, 3.5, 0.85, 0.7, 0.4),
 }
 
 
-def _parametric_interior(spec: LastSpec, p: _Profile) -> Mesh:
+def _parametric_interior(spec: LastSpec, p: _Profile, ball_mm: float, girth_mm: float) -> Mesh:
+    """The cavity of a parametric family, its widest section (at BALL_AT) `ball_mm` broad and `girth_mm` round."""
     length = spec.inner_length_mm
     f = _ring_fractions()
     rear = np.sqrt(np.minimum(f / 0.08, 1.0))
     front = np.minimum((1.0 - f) / p.toe_zone, 1.0) ** TOE_SHAPES[spec.toe_shape]
-    ball = spec.ball_width_mm
-    ball_height = _height_for_girth(ball, spec.ball_girth_mm, p.warp)
+    ball_height = _height_for_girth(ball_mm, girth_mm, p.warp)
     foot = spec.foot_length_mm
     toe_box = p.toe_box * spec.toe_box_height_mm
     heel = p.heel_per_foot * foot
-    width = rear * front * np.interp(f, [0.0, 0.2, *p.nodes], [heel, heel, *(k * ball for k in p.of_ball)])
+    width = rear * front * np.interp(f, [0.0, 0.2, *p.nodes], [heel, heel, *(k * ball_mm for k in p.of_ball)])
     hold = ([p.ball_hold_to], [ball_height]) if p.ball_hold_to else ([], [])
     height = np.interp(f, [0.0, 0.3, 0.5, BALL_AT, *hold[0], p.toe_box_at, 1.0],
                        [spec.collar_height_mm, spec.collar_height_mm, 0.24 * foot, ball_height, *hold[1], toe_box,
@@ -195,10 +287,11 @@ def _parametric_interior(spec: LastSpec, p: _Profile) -> Mesh:
     centre_y = -p.lean * spec.toe_offset_mm * np.clip((f - 0.45) / 0.55, 0.0, 1.0) ** 2
     cos, sin = _superellipse(RING_ANGLES)
     warp = 1.0 + (p.warp - 1.0) * _smoothstep(f, *WARP_FROM)[:, None]  # the heel and instep keep a round section
+    rise = 1.0 - p.rise * _smoothstep(f, *RISE_FROM)[:, None] * cos  # cos -1: the medial side
     rings = np.stack([
         np.repeat(f * length, RING_POINTS),
         (centre_y[:, None] + 0.5 * width[:, None] * cos).ravel(),
-        (height[:, None] * _lift(sin, warp)).ravel(),
+        (height[:, None] * _lift(sin, warp) * rise).ravel(),
     ], axis=1)
     heel_point = [0.0, 0.0, 0.5 * spec.collar_height_mm]
     toe = [length, centre_y[-1], 0.5 * height[-1]]
@@ -270,7 +363,7 @@ class _FootProfile:
     centre_mm: np.ndarray  # (S, 2): y, z
     radii_mm: np.ndarray  # (S, RING_POINTS)
     top_mm: np.ndarray  # (S,) the section's highest point
-    ball_u: float  # where the sections are widest (their breadth smoothed over BALL_SMOOTHING stations)
+    length_mm: float  # the donor's foot length
 
 
 @lru_cache(maxsize=16)
@@ -282,7 +375,7 @@ def _foot_profile(donor: Donor) -> _FootProfile:
     u = (np.arange(FOOT_STATIONS) + 0.5) / FOOT_STATIONS
     sections = _cut(v, mesh.triangles, u * length)
     treads = _treads(sections)
-    centres, radii, tops, breadths = [], [], [], []
+    centres, radii, tops = [], [], []
     for points, tread in zip(sections, treads):
         if not np.isnan(tread).any():
             points = np.vstack([points, [[tread[0], 0.0], [tread[1], 0.0]]])
@@ -294,11 +387,7 @@ def _foot_profile(donor: Donor) -> _FootProfile:
         centres.append(centre)
         radii.append(_polar_radii(hull, centre))
         tops.append(hull[:, 1].max())
-        breadths.append(np.ptp(hull[:, 0]))
-    smooth = np.convolve(breadths, np.ones(BALL_SMOOTHING) / BALL_SMOOTHING, mode="same")
-    search = (u >= FOOT_BALL_SEARCH[0]) & (u <= FOOT_BALL_SEARCH[1])
-    ball_u = float(u[search][np.argmax(smooth[search])])
-    return _FootProfile(u, np.array(centres), np.array(radii), np.array(tops), ball_u)
+    return _FootProfile(u, np.array(centres), np.array(radii), np.array(tops), length)
 
 
 def _cut(vertices: np.ndarray, triangles: np.ndarray, x: np.ndarray) -> list[np.ndarray]:
@@ -351,26 +440,6 @@ def _polar_radii(polygon: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return r.min(axis=1)
 
 
-@dataclass(frozen=True)
-class _FootBall:
-    """A donor's ball: where along its length its sections are widest, and the perimeter and breadth there (of the
-    sections as the rings sample them, in the donor's mm)."""
-
-    u: float
-    girth_mm: float
-    breadth_per_girth: float
-
-
-@lru_cache(maxsize=16)
-def _foot_ball(donor: Donor) -> _FootBall:
-    profile = _foot_profile(donor)
-    centres, radii = _donor_sections(profile, np.array([profile.ball_u]))
-    y = centres[0, 0] + radii[0] * np.cos(RING_ANGLES)
-    z = centres[0, 1] + radii[0] * np.sin(RING_ANGLES)
-    girth = float(np.hypot(np.diff(y, append=y[0]), np.diff(z, append=z[0])).sum())
-    return _FootBall(profile.ball_u, girth, float(np.ptp(y)) / girth)
-
-
 def _donor_sections(profile: _FootProfile, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centres (N, 2) and radii (N, RING_POINTS) of the donor's sections at fractions `u` of its length, linearly
     between its stations; before its first station the sections shrink to the heel's point, after its last they
@@ -385,12 +454,12 @@ def _donor_sections(profile: _FootProfile, u: np.ndarray) -> tuple[np.ndarray, n
     return centres, radii
 
 
-def _foot_interior(spec: LastSpec) -> Mesh:
-    """The donor's sections stretched to the nominal foot's length and scaled across to the spec's ball girth
-    (the ease comes with it), cut at the opening, a designed toe box ahead of the toes, toe spring."""
+def _foot_interior(spec: LastSpec, scale: float, breadth_scale: float) -> Mesh:
+    """The donor's sections stretched to the nominal foot's length and scaled across by `scale`, cut at the
+    opening, a designed toe box ahead of the toes, toe spring; then its breadth alone scaled by `breadth_scale`
+    (a last maker widens or narrows a model foot to the breadth the last is made for)."""
     profile = _foot_profile(spec.donor)
     foot, length = spec.foot_length_mm, spec.inner_length_mm
-    scale = spec.ball_girth_mm / _foot_ball(spec.donor).girth_mm
     x = _ring_fractions() * length
     u = x / foot
     centres, radii = _donor_sections(profile, u)
@@ -405,7 +474,7 @@ def _foot_interior(spec: LastSpec) -> Mesh:
     ], axis=1)
     heel = [0.0, centres[0, 0], centres[0, 1]]
     toe = [length, centres[-1, 0], centres[-1, 1] + lift[-1]]
-    vertices = np.vstack([rings, [heel, toe]])
+    vertices = np.vstack([rings, [heel, toe]]) * [1.0, breadth_scale, 1.0]
     heel_zone = vertices[vertices[:, 0] <= HEEL_ZONE_FRACTION * length]
     vertices[:, 1] -= 0.5 * (heel_zone[:, 1].min() + heel_zone[:, 1].max())  # the heel's centre on y = 0
     return Mesh(vertices, tube_triangles(RING_COUNT, RING_POINTS))

@@ -18,8 +18,8 @@ import numpy as np
 
 from core.errors import SimulatorError
 from core.sizes import WIDTH_FITTINGS
-from core.vocabulary import FIT_DIRECTIONS
-from simulator.comfort import Complaint, PairComfort, kept
+from core.vocabulary import FIT_DIRECTIONS, RETURN_REASONS
+from simulator.comfort import KEPT_MARGIN, Complaint, PairComfort, kept
 from simulator.customers import Customer
 
 SAME_COST = 1e-9  # sizes whose cost differs less than this feel the same (a ski boot's whole and half size: one shell)
@@ -27,8 +27,6 @@ MAX_STORE_TRIES = 3
 # Complaints that staff answer with another width fitting of the same size, when the model has one that way;
 # every other complaint (toes, heel), and these where there is none, with the next size that way.
 WIDTH_REGIONS = ("ball", "instep")
-# What a webshop return may say (the feedback API's words). Tight -> too small, loose -> too large.
-RETURN_REASONS = ("too_small", "too_large")
 # Field noise of webshop labels (assumptions; docs/fit-quality.md says why each):
 NO_REASON_SHARE = 0.20  # returns that give no reason
 KEPT_ANYWAY_SHARE = 0.05  # purchases that are not right but are kept all the same (returning is a chore)
@@ -48,7 +46,7 @@ class SizeOption:
 
 class Fitting:
     """One customer and one model: the customer's true comfort of each size, asked once per size, their best
-    size of the model (the most comfortable one that is not too tight) and whether they keep a size
+    size of the model (the lowest cost over its sizes and width fittings) and whether they keep a size
     (simulator.comfort.kept)."""
 
     def __init__(self, sizes: Sequence[SizeOption], pair_comfort: Callable[[str], PairComfort],
@@ -78,30 +76,39 @@ class Fitting:
         return dict(self._tried)
 
     @cached_property
-    def best_cost(self) -> float | None:
-        """The cost of the customer's best size of the model, the most comfortable size that is not too tight (None
-        when every size is). Each width's run is walked from the size made for the foot's length: down while the
-        cost falls and the size is not too tight (smaller sizes are only tighter), up until the cost rises past a
-        size that is not too tight. The cost has one dip along a run; equal cost, as in a ski boot's shared shell,
-        walks on."""
+    def best_cost(self) -> float:
+        """The cost of the customer's best size of the model: the lowest pair cost over all its sizes and width
+        fittings, whether or not that size pinches (issue 14's rule, literally). Each width's run is walked from the
+        size made for the foot's length, each way while the cost falls: the cost has one dip along a run; equal
+        cost, as in a ski boot's shared shell, walks on."""
         for run in self._runs.values():
             start = int(np.argmin([abs(s.nominal_mm - self._foot_length_mm) for s in run]))
             self._walk(run, start, -1)
             self._walk(run, start, 1)
-        wearable = [c.cost for c in self._tried.values() if not c.too_tight]
-        return min(wearable) if wearable else None
+        return min(c.cost for c in self._tried.values())
 
     def _walk(self, run: list[SizeOption], start: int, step: int) -> None:
-        """Try sizes from `start` one way (step -1: smaller, +1: larger) until the best size cannot lie further."""
+        """Try sizes from `start` one way (step -1: smaller, +1: larger) until the cost rises: the lowest cost
+        cannot lie further."""
         previous, k = self.comfort(run[start].sku), start + step
         while 0 <= k < len(run):
             here = self.comfort(run[k].sku)
-            rises = here.cost > previous.cost + SAME_COST
-            if step < 0 and (rises or here.too_tight):
-                return  # smaller sizes only cost more, or pinch
-            if step > 0 and rises and not previous.too_tight:
-                return  # past the best size that does not pinch
+            if here.cost > previous.cost + SAME_COST:
+                return
             previous, k = here, k + step
+
+    @cached_property
+    def kept_skus(self) -> frozenset[str]:
+        """Every size of the model the customer keeps: each width's walk goes on outward while the cost stays within
+        KEPT_MARGIN of the best (the cost only rises further out), so no kept size is left untried."""
+        best = self.best_cost
+        for run in self._runs.values():
+            tried = [k for k, size in enumerate(run) if size.sku in self._tried]
+            for k, step in ((min(tried), -1), (max(tried), 1)):
+                while 0 <= k + step < len(run) and self.comfort(run[k].sku).cost <= best + KEPT_MARGIN:
+                    k += step
+                    self.comfort(run[k].sku)
+        return frozenset(sku for sku, pair in self._tried.items() if kept(pair, best))
 
     def kept(self, sku: str) -> bool:
         return kept(self.comfort(sku), self.best_cost)
@@ -167,7 +174,7 @@ class WebshopPurchase:
 
     sku: str
     kept: bool  # what the customer did
-    reason: str | None  # a return's reason (RETURN_REASONS); None when kept or when the return gave none
+    reason: str | None  # a return's reason (core.vocabulary.RETURN_REASONS); None when kept or when none was given
     right: bool  # the benchmark's truth, never sent: the size passes the kept rule (a kept size may not)
 
 
