@@ -3,7 +3,9 @@
 Scanned cavities arrive as closed triangle meshes of the LEFT shoe in millimetres (docs/catalog.md). The
 importer moves each into the shoe frame by translation only (rearmost point to x = 0, lowest point to z = 0,
 the heel's centre to y = 0): a scanner's frame may sit anywhere, but it must already be axis-aligned.
-Descriptors are measured on the sections (fitcore.fit.sections), so scanned and graded sizes are measured alike.
+Descriptors are measured on the sections (fitcore.fit.sections), so scanned and graded sizes are measured alike, and
+the ball's as a foot's are (docs/measurements.md): round the oblique line through the cavity's widest points on
+either side, so that a shoe's ball girth and width compare with a foot's.
 
 Grading follows the fixed law of the size systems (0.75 mm of ball girth per mm of length, 6.5 mm per width
 fitting), unless a model has two or more scans of one width fitting: brands grade their own way, so their scans
@@ -21,11 +23,14 @@ from core.errors import CatalogError
 from core.mesh import Mesh
 from core.vocabulary import HEEL_ZONE_FRACTION, INSTEP_AT
 from fitcore.fit.sections import ANGLES_RAD, STATIONS, section_outlines_mm, sections_from_mesh, station_x_mm
+from fitcore.scan.footframe import EXTREME_BAND_MM
 from shoe_db.models import Descriptors
 
 MIN_INNER_LENGTH_MM = 80.0  # anything shorter was exported in metres or centimetres
 HEEL_ZONE = (0.0, HEEL_ZONE_FRACTION)  # heel width: the widest section at the rear of the inner length
-BALL_ZONE = (0.55, 0.8)  # ball width and girth: the widest section in this part of the length
+BALL_ZONE = (0.55, 0.8)  # the ball points: the cavity's widest points on either side in this part of its length
+BALL_CUT_STEP_MM = 1.0  # the wall is searched for the ball points in cuts square to the axis this far apart
+BALL_LINE_SAMPLES = 96  # the ball section is cut at this many places across the shoe, closer near its ends
 TOE_BOX_AT = 0.85  # toe-box height: the cavity's height here
 TOE_ZONE = 0.08  # the front 8% of the cavity decides which side its toe leans to
 MIRRORED_TOE_OFFSET_MM = 1.5  # a left shoe's toe leans medially (-y); this far to +y means it is a right shoe
@@ -132,8 +137,9 @@ def _own_graded(scanned: Interior, length_change_mm: float, fitting_girth_mm: fl
     share_y, share_z = _perimeter_shares(sections)
     up = np.where(share_z > 0.05, 1.0 + (girth_ratio - 1.0 - share_y * (across - 1.0)) / np.maximum(share_z, 0.05),
                   across)  # a perimeter grows by the shares of its run across and up (to first order)
-    ball = int(np.argmin(np.abs(station_x_mm(scanned.length_mm) - _widest(sections, scanned.length_mm,
-                                                                            BALL_ZONE)[0])))
+    joints = ball_points(sections, scanned.length_mm)
+    ball_x = 0.5 * (joints.medial_mm[0] + joints.lateral_mm[0])  # the ball girth's plane crosses the axis about here
+    ball = int(np.argmin(np.abs(station_x_mm(scanned.length_mm) - ball_x)))
     ball_girth = scanned.descriptors.ball_girth_mm * girth_ratio[ball]
     fittings = 1.0 + fitting_girth_mm / ball_girth
     across, up = across * fittings, np.clip(up, 0.5, 2.0) * fittings
@@ -169,16 +175,15 @@ def _perimeter_shares(sections: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def describe(sections: np.ndarray, length_mm: float) -> Descriptors:
     """The descriptors of an interior, measured on its sections (definitions in docs/catalog.md)."""
-    ball_x, ball_width = _widest(sections, length_mm, BALL_ZONE)
-    _, heel_width = _widest(sections, length_mm, HEEL_ZONE)
-    at_mm = np.array([ball_x, INSTEP_AT * length_mm, TOE_BOX_AT * length_mm])
-    ball, instep, toe_box = section_outlines_mm(sections, length_mm, at_mm)
+    ball = ball_points(sections, length_mm)
+    heel_width = _widest(sections, length_mm, HEEL_ZONE)
+    instep, toe_box = section_outlines_mm(sections, length_mm, np.array([INSTEP_AT, TOE_BOX_AT]) * length_mm)
     radii = sections[:, 2:].astype(np.float64)
     areas = 0.5 * np.sin(2 * np.pi / len(ANGLES_RAD)) * (radii * np.roll(radii, -1, axis=1)).sum(axis=1)
     return Descriptors(
         inner_length_mm=round(float(length_mm), 2),
-        ball_width_mm=round(ball_width, 2),
-        ball_girth_mm=round(_girth(ball), 2),
+        ball_width_mm=round(ball.width_mm, 2),
+        ball_girth_mm=round(_ball_girth_mm(sections, length_mm, ball), 2),
         instep_girth_mm=round(_girth(instep), 2),
         heel_width_mm=round(heel_width, 2),
         toe_box_height_mm=round(float(toe_box[:, 1].max()), 2),
@@ -186,12 +191,82 @@ def describe(sections: np.ndarray, length_mm: float) -> Descriptors:
     )
 
 
-def _widest(sections: np.ndarray, length_mm: float, zone: tuple[float, float]) -> tuple[float, float]:
-    """Where in the zone (fractions of the length) the cavity is widest, and that width."""
+@dataclass(frozen=True)
+class BallPoints:
+    """Where a cavity's forefoot is widest on either side, (x, y, z) in the shoe frame: the last's ball joints, over
+    the first metatarsal head (medial, -y in a left shoe) and the fifth (lateral, +y)."""
+
+    medial_mm: np.ndarray  # (3,)
+    lateral_mm: np.ndarray  # (3,)
+
+    @property
+    def width_mm(self) -> float:
+        """The ball width: the breadth across the axis between the two (they need not be at the same x)."""
+        return float(self.lateral_mm[1] - self.medial_mm[1])
+
+
+def ball_points(sections: np.ndarray, length_mm: float) -> BallPoints:
+    """The cavity's ball points, found as a foot's are (fitcore.scan.measure.ball_points): on each side the wall's
+    extreme across the axis in BALL_ZONE gives the point's y; its x and z are the centre of the bulge, the wall
+    within EXTREME_BAND_MM of the extreme weighted by how near it comes, because the forefoot's side is nearly
+    flat along the axis and its single farthest point would wander along it. The wall is read in cuts square to
+    the axis BALL_CUT_STEP_MM apart, each outline's edges integrated exactly (`_band_weights`)."""
+    zone_mm = np.array(BALL_ZONE) * length_mm
+    xs = np.linspace(*zone_mm, int(np.ptp(zone_mm) / BALL_CUT_STEP_MM) + 1)
+    start = section_outlines_mm(sections, length_mm, xs)  # (cuts, ANGLES, 2): y, z
+    end = np.roll(start, -1, axis=1)
+    found = []
+    for outward in (-1.0, 1.0):
+        weight, z_moment = _band_weights(start, end, outward)
+        x = float(weight.sum(axis=1) @ xs / weight.sum())
+        found.append(np.array([x, outward * float((start[..., 0] * outward).max()), z_moment.sum() / weight.sum()]))
+    return BallPoints(*found)
+
+
+def _band_weights(start: np.ndarray, end: np.ndarray, outward: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per outline edge (start -> end, (y, z)), the integral along it of the weight w = how far the wall comes
+    within EXTREME_BAND_MM of its extreme toward `outward` (0 outside the band), and of w times the height z.
+    Along an edge at parameter t in [0, 1] the weight is a + (b - a) t and the height z0 + (z1 - z0) t, integrated
+    over the part of the edge where the weight is positive."""
+    reach_start, reach_end = start[..., 0] * outward, end[..., 0] * outward
+    floor = reach_start.max() - EXTREME_BAND_MM
+    a, b = reach_start - floor, reach_end - floor
+    slope, z0, rise = b - a, start[..., 1], end[..., 1] - start[..., 1]
+    zero = np.clip(np.divide(a, a - b, out=np.zeros_like(a), where=a != b), 0.0, 1.0)  # where the weight is 0
+    t0, t1 = np.where(a >= 0.0, 0.0, zero), np.where(b >= 0.0, 1.0, zero)
+    span, span2, span3 = t1 - t0, (t1 ** 2 - t0 ** 2) / 2.0, (t1 ** 3 - t0 ** 3) / 3.0
+    length = np.linalg.norm(end - start, axis=-1)
+    weight = length * (a * span + slope * span2)
+    z_moment = length * (a * z0 * span + (a * rise + slope * z0) * span2 + slope * rise * span3)
+    return weight, z_moment
+
+
+def _ball_girth_mm(sections: np.ndarray, length_mm: float, ball: BallPoints) -> float:
+    """Tape girth round the ball: the convex perimeter of the cavity's cut by the vertical plane through its two
+    ball points (as a foot's, docs/measurements.md), the tape passing over the ball points themselves. The plane is
+    cut at BALL_LINE_SAMPLES places across the shoe, closer toward its ends, where the walls are steep: at each, the
+    section at its x is crossed by the vertical line at its y."""
+    medial, lateral = ball.medial_mm, ball.lateral_mm
+    u = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, BALL_LINE_SAMPLES))
+    x, y = medial[0] + u * (lateral[0] - medial[0]), medial[1] + u * (lateral[1] - medial[1])
+    outlines = section_outlines_mm(sections, length_mm, x)
+    y0, z0 = outlines[..., 0], outlines[..., 1]
+    y1, z1 = np.roll(y0, -1, axis=1), np.roll(z0, -1, axis=1)
+    crosses = ((y0 - y[:, None]) * (y1 - y[:, None]) <= 0) & (y0 != y1)
+    at = np.where(crosses, (y[:, None] - y0) / np.where(y0 != y1, y1 - y0, 1.0), 0.0)
+    z = z0 + at * (z1 - z0)
+    low, high = np.where(crosses, z, np.inf).min(axis=1), np.where(crosses, z, -np.inf).max(axis=1)
+    seen = crosses.any(axis=1)
+    along = u * float(np.hypot(*(lateral - medial)[:2]))
+    cut = np.concatenate([np.column_stack([along, low])[seen], np.column_stack([along, high])[seen],
+                          [[0.0, medial[2]], [along[-1], lateral[2]]]])
+    return _girth(cut)
+
+
+def _widest(sections: np.ndarray, length_mm: float, zone: tuple[float, float]) -> float:
+    """The largest breadth of the cavity's sections in the zone (fractions of the length)."""
     xs = np.linspace(zone[0], zone[1], 26) * length_mm
-    widths = np.ptp(section_outlines_mm(sections, length_mm, xs)[:, :, 0], axis=1)
-    best = int(np.argmax(widths))
-    return float(xs[best]), float(widths[best])
+    return float(np.ptp(section_outlines_mm(sections, length_mm, xs)[:, :, 0], axis=1).max())
 
 
 def _girth(outline: np.ndarray) -> float:

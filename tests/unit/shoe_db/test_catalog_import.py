@@ -85,7 +85,8 @@ def test_scanned_interiors_carry_the_brands_and_models_deviation(database_url, c
 def test_models_with_several_scans_are_graded_their_own_way(database_url, catalogue, written):
     """The Alpen brand of this catalogue grades 4.0 mm of ball girth per UK size (the fixed law: 6.35); its four
     models scanned in three sizes are graded from their scans within 0.5 mm of their true sizes' ball girths on
-    average (measured: 0.004 mm; the fixed law: 1.6 mm off on average, 2.4 mm at most)."""
+    average (measured: 0.20 mm, 0.43 at most: superellipse 0.03, foot 0.26, straight 0.35, the centre line's shear of
+    test_catalog_interior.OWN_GRADED_GIRTH_MM; the fixed law: 1.3 mm off on average, 2.5 mm at most)."""
     engine = open_service_db(database_url)
     summary = import_products(*written, engine=engine)
     several = {t.model_code for t in catalogue.truth if len(t.scanned_skus) >= 2}
@@ -185,20 +186,41 @@ def _spoil_scan(interiors, row, defect):
     write_mesh(path, mesh)
 
 
+# How far the stored 48 x 36 sections misread the scanned wall: P95 of |clearance| at the scan's vertices from 20 mm
+# after the heel to 30 mm before the toe, the worst scan of each family among this catalogue's 22 (measured:
+# superellipse 1.03-1.12 mm over 5 scans, foot 1.14-2.08 over 14, straight 2.46-2.89 over 3). It is the wall outside the
+# represented one (86-100% of the worst 5%) where the 36 rays, 10 degrees apart, cut a corner: the straight last's flat
+# bottom meeting its sides (z < 3 mm, 55-90% of the length), the superellipse's lower lateral side, which its medial
+# rise bends tightly; for the foot family the tread's edges and its mesh's kinks along x (the throat, where the
+# opening's cap meets the dorsum, and the toe box joining the toes: rings 6-10 mm apart, the worst of each scan 7-18 mm
+# off the line through its neighbours), which stations 6 mm apart cut. The sections are star-shaped from their centres
+# (one station of the 22 scans is not). 72 angles bring the superellipse to 0.63, 144 the straight to 0.50; the foot
+# family needs 144 stations x 144 angles (0.73). On surface samples instead of vertices 48 x 72 is within 0.70 for all
+# three (docs/catalog.md, matcher representation).
+WALL_P95_MM = {"superellipse": 1.2, "foot": 2.2, "straight": 3.0}
+
+
 def test_jsonl_and_the_matcher_load(database_url, catalogue, tmp_path):
     products = write_catalogue(catalogue, tmp_path / "j", fmt="jsonl")
     engine = open_service_db(database_url)
     assert import_products(products, tmp_path / "j" / "interiors", engine=engine).committed
     loaded = load_matcher_catalogue(engine)
     assert loaded.sections.shape == (len(catalogue.rows), 48, 38) and loaded.sections.dtype == np.float32
+    model_of = {row["sku"]: row["model_code"] for row in catalogue.rows}
+    family_of = {t.model_code: t.last_family for t in catalogue.truth}
     with engine.connect() as conn:
-        scan = conn.execute(select(InteriorScan).limit(1)).first()
-    i = int(np.searchsorted(loaded.size_ids, scan.size_id))
-    mesh = scan_mesh(scan)
-    inner = (mesh.vertices_mm[:, 0] > 20) & (mesh.vertices_mm[:, 0] < loaded.inner_length_mm[i] - 30)
-    wall = placed_clearance_mm(mesh.vertices_mm[inner], loaded.sections[i], float(loaded.inner_length_mm[i]),
-                               IDENTITY_POSE)
-    assert np.percentile(np.abs(wall), 95) < 0.8
+        scans = conn.execute(select(SizeVariant.sku, InteriorScan.size_id, InteriorScan.vertex_count,
+                                    InteriorScan.mesh).join(InteriorScan, InteriorScan.size_id == SizeVariant.id)).all()
+    worst = {}
+    for scan in scans:
+        i = int(np.searchsorted(loaded.size_ids, scan.size_id))
+        mesh, length = scan_mesh(scan), float(loaded.inner_length_mm[i])
+        inner = (mesh.vertices_mm[:, 0] > 20) & (mesh.vertices_mm[:, 0] < length - 30)
+        wall = placed_clearance_mm(mesh.vertices_mm[inner], loaded.sections[i], length, IDENTITY_POSE)
+        family = family_of[model_of[scan.sku]]
+        worst[family] = max(worst.get(family, 0.0), float(np.percentile(np.abs(wall), 95)))
+    assert worst.keys() == WALL_P95_MM.keys()  # every family has a scan here
+    assert all(worst[family] < bound for family, bound in WALL_P95_MM.items()), worst
 
 
 def test_staff_views(database_url, catalogue, written):

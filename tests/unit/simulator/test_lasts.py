@@ -92,9 +92,11 @@ def test_every_family_is_a_closed_cavity_with_the_dimensions_of_its_spec(family,
     girth_mm, width_mm = _ball_measures(mesh, spec.ball_line_mm)  # a tape round the foot's ball line
     assert girth_mm == pytest.approx(spec.ball_girth_mm, abs=0.1)
     assert width_mm == pytest.approx(spec.ball_width_mm, abs=0.1)
-    # the product's own reading takes a section square to the axis, where it finds the breadth widest: less girth
-    # than round the oblique ball line, as a foot's square section has less than its ball girth
-    assert -0.1 < interior.descriptors.ball_girth_mm / spec.ball_girth_mm - 1.0 < -0.04
+    # the product reads the girth round the line through the cavity's widest points on each side, as it reads a
+    # foot's (docs/catalog.md): on a foot-shaped last that is the ball line (measured -0.9..-2.2%); the parametric
+    # lasts are widest 18-24 mm ahead of it, where their cut reads less (-4.9% straight, -6.9% superellipse)
+    low = -0.03 if family == "foot" else -0.09
+    assert low < interior.descriptors.ball_girth_mm / spec.ball_girth_mm - 1.0 < 0.0
     assert interior.descriptors.ball_width_mm == pytest.approx(spec.ball_width_mm, abs=4.5)
 
 
