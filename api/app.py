@@ -12,6 +12,7 @@ from api.access import record_refusal
 from api.db import open_service_db
 from api.fitting import Fitting
 from api.gate import Admission, ConcurrencyGate
+from api.learning import Learning
 from api.mailing import MailingRunner
 from api.pages import mount_pages
 from api.routes import v1_router
@@ -47,8 +48,10 @@ def create_app(rigs: RigProvider, database_url: str | None = None, settings: Set
     app.state.fitting = Fitting(engine)
     app.state.scans = ScanManager(engine, settings, rigs, passport_stored=app.state.fitting.prepare)
     app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service)
-    # scans release their rigs, queued jobs and fit preparations stop
-    for background in (app.state.scans, app.state.mailing, app.state.fitting):
+    app.state.learning = Learning(engine, app.state.fitting, settings.learning)
+    app.router.add_event_handler("startup", app.state.learning.start)  # the scheduled learning job
+    # scans release their rigs, queued jobs, fit preparations and the learning schedule stop
+    for background in (app.state.scans, app.state.mailing, app.state.fitting, app.state.learning):
         app.router.add_event_handler("shutdown", background.close)
     app.include_router(v1_router())
     mount_pages(app, settings.service.tryon_frame_ancestors)

@@ -40,12 +40,14 @@ SCOPES = {
     "batch:run": "run mailing batch jobs",
     "audit:read": "the audit trail of a customer: who touched them and who tried",
     "sessions:create": "open and revoke customer session tokens, a shopper's browser's credential",
+    "kpis:read": "KPIs of the advice: first size kept, returns and exchanges, by category, brand, store or A/B arm",
 }
 # The operator's own scope: writing the interior database every tenant shares. It is not in SCOPES, so no --scopes
 # list grants it: only `footfit keys create --operator` does, on the operator's command line.
 OPERATOR_SCOPE = "catalog:operator"
 ALL_SCOPES = {**SCOPES, OPERATOR_SCOPE: "import the interior database every tenant shares (models, sizes, interior "
-                                        "scans); only the operator's keys hold it"}
+                                        "scans), run and roll back learning, read the catalogue's data quality; "
+                                        "only the operator's keys hold it"}
 KIOSK_DENIED = frozenset({"passports:export", "passports:erase", "catalog:write", "batch:run", "sessions:create",
                           "audit:read", OPERATOR_SCOPE})
 SESSION_SCOPES = frozenset({"recommendations:read"})  # what a shopper's browser may do: its customer's fit answers

@@ -1,5 +1,6 @@
 """The service's tables: tenants and their stores, kiosks, API keys and customer session tokens; customers,
-consent, passports and what is derived from them (fit results, feedback); the audit log.
+consent, passports and what is derived from them (fit results, feedback); the audit log; what the learner learned
+(its versions, customers' preferences) and the lease of the learning job.
 
 Times are timezone-aware UTC (SQLModel stores them as UTC on SQLite and PostgreSQL alike). Public ids of
 personal records (customers, passports) are random UUID hex strings, so ids carry no order or count.
@@ -253,3 +254,66 @@ class MailingMatch(SQLModel, table=True):
     job_id: str = Field(foreign_key="mailing_job.id", index=True, max_length=32)
     passport_id: str = Field(foreign_key="passport.id", index=True, max_length=32)
     model_id: int
+
+
+# A learned state's life (api/learning.py): learned and not yet judged, adopted (in use, or once), judged worse than
+# the one in use on recent feedback, taken out of use by a rollback (never adopted again).
+LEARNING_STATUSES = ("candidate", "adopted", "rejected", "rolled_back")
+
+
+class LearnedStateRecord(SQLModel, table=True):
+    """One version of what the learner learned (fitcore.fit.learning.LearnedState as JSON): product knowledge, no
+    personal data, so it is pooled over every tenant (tenant_id null) unless the setting learning.pooled is off.
+    Every version is kept, with how it was judged: its keep chances and the state in use's on the same held-out
+    recent feedback."""
+
+    __tablename__ = "learned_state"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int | None = Field(default=None, foreign_key="tenant.id", index=True)  # null: learned from every tenant
+    version: str = Field(max_length=16, index=True)  # LearnedState.version: a hash of its content
+    status: str = Field(max_length=12)  # LEARNING_STATUSES
+    created_at: datetime = Field(default_factory=utc_now)
+    adopted_at: datetime | None = None
+    events: int  # the feedback events it learned from
+    held_out: int  # the recent events it was judged on
+    compared_with: str = Field(default="", max_length=16)  # the version in use when it was judged
+    log_loss: float | None = None  # its keep chances on the held-out events ...
+    brier: float | None = None
+    current_log_loss: float | None = None  # ... and those of the version in use
+    current_brier: float | None = None
+    judgement_json: str = ""  # both calibrations with their reliability tables (api.schemas.JudgementOut)
+    evidence_json: str = ""  # per size run, how many tries and what they said (api.learning.RunEvidence)
+    state_json: str
+
+
+class CustomerPreferenceRecord(SQLModel, table=True):
+    """A customer's learned preference (fitcore.fit.learning.CustomerPreference) in one learned state: personal
+    data, kept in its tenant, exported and erased with the customer (api/privacy.py), never pooled."""
+
+    __tablename__ = "customer_preference"
+    __table_args__ = (UniqueConstraint("state_id", "customer_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    customer_id: str = Field(foreign_key="customer.id", index=True, max_length=32)
+    state_id: int = Field(foreign_key="learned_state.id", index=True)
+    toe_mm: float  # more toe room wanted than the profile's ideal (fitcore.fit.learning.PREFERENCES)
+    forefoot_mm: float  # a roomier forefoot, mm of girth
+    heel_mm: float
+    toe_sd_mm: float
+    forefoot_sd_mm: float
+    heel_sd_mm: float
+    events: int  # the customer's events it was learned from
+
+
+class JobLease(SQLModel, table=True):
+    """Who runs a service job now, until when, and when it last finished: one run at a time over every process
+    (the lease is taken by one UPDATE), and the schedule (api/learning.py)."""
+
+    __tablename__ = "job_lease"
+
+    name: str = Field(primary_key=True, max_length=40)
+    holder: str | None = Field(default=None, max_length=80)
+    expires_at: datetime | None = None
+    finished_at: datetime | None = None

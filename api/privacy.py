@@ -26,8 +26,10 @@ from api.models import (
     AssortmentItem,
     Consent,
     Customer,
+    CustomerPreferenceRecord,
     Feedback,
     FitResult,
+    LearnedStateRecord,
     MailingMatch,
     PassportRecord,
     PressureMapRecord,
@@ -41,7 +43,7 @@ from shoe_db.models import SizeVariant, Store
 
 PASSPORT_DERIVED = (FitResult, Feedback, MailingMatch, PressureMapRecord)  # keyed by passport_id, erased with it
 EXPORTED_AS_FILES = (PressureMapRecord,)  # exported as a file beside the passport, not as rows of customer.json
-CUSTOMER_OWNED = (Consent,)  # rows keyed by customer_id, erased with their customer
+CUSTOMER_OWNED = (Consent, CustomerPreferenceRecord)  # rows keyed by customer_id, erased with their customer
 
 
 def erase_passports(session: Session, passport_ids: list[str]) -> Counter:
@@ -66,9 +68,9 @@ def erase_customer(session: Session, customer: Customer) -> Counter:
 
 
 def export_customer(session: Session, customer: Customer) -> bytes:
-    """A zip: customer.json (consent history, passports' records, feedback, fit results, mailing matches, the audit
-    trail) and each passport's passport.json, left.ply, right.ply and (kiosk scans) pressure_map.json under
-    passports/<id>/."""
+    """A zip: customer.json (consent history, passports' records, feedback, fit results, mailing matches, the
+    preferences learned from their feedback, the audit trail) and each passport's passport.json, left.ply, right.ply
+    and (kiosk scans) pressure_map.json under passports/<id>/."""
     passports = list(session.exec(select(PassportRecord).where(PassportRecord.customer_id == customer.id)
                                   .order_by(PassportRecord.created_at.desc())))
     ids = [p.id for p in passports]
@@ -85,6 +87,13 @@ def export_customer(session: Session, customer: Customer) -> bytes:
         "passports": [p.model_dump(mode="json", exclude={"passport_json", "left_points", "right_points",
                                                           "tenant_id", "customer_id"}) for p in passports],
         **derived,
+        "learned_preferences": [
+            {**row.model_dump(mode="json", exclude={"id", "tenant_id", "customer_id", "state_id"}),
+             "learning_version": version}
+            for row, version in session.exec(
+                select(CustomerPreferenceRecord, LearnedStateRecord.version)
+                .join(LearnedStateRecord, LearnedStateRecord.id == CustomerPreferenceRecord.state_id)
+                .where(CustomerPreferenceRecord.customer_id == customer.id).order_by(CustomerPreferenceRecord.id))],
         "audit": [e.model_dump(mode="json", exclude={"id", "tenant_id"})
                   for e in audit.customer_trail(session, customer.tenant_id, customer.id)],
     }
@@ -140,8 +149,8 @@ class PurgeResult:
 
 def purge_expired(session: Session, now: datetime | None = None) -> list[PurgeResult]:
     """The scheduled privacy job: erase every passport not rescanned within its tenant's retention period, and every
-    passport of a customer whose scan-storage consent is withdrawn (recorded by a key that may not erase); each
-    erasure is audited as a purge. Consent records stay, as proof."""
+    passport and learned preference of a customer whose scan-storage consent is withdrawn (recorded by a key that
+    may not erase); each erasure is audited as a purge. Consent records stay, as proof."""
     now = now or utc_now()
     results = []
     for tenant in session.exec(select(Tenant).order_by(Tenant.name)).all():
@@ -156,6 +165,13 @@ def purge_expired(session: Session, now: datetime | None = None) -> list[PurgeRe
         deleted = erase_passports(session, list(why))
         for passport_id, detail in why.items():
             audit.record(session, tenant.id, "cli:privacy-purge", "purge", "passport", passport_id, detail)
+        learned = sorted(set(session.exec(select(CustomerPreferenceRecord.customer_id)
+                                          .where(CustomerPreferenceRecord.customer_id.in_(sorted(withdrawn))))))
+        deleted["customer_preference"] += session.exec(delete(CustomerPreferenceRecord).where(
+            CustomerPreferenceRecord.customer_id.in_(learned))).rowcount
+        for customer_id in learned:
+            audit.record(session, tenant.id, "cli:privacy-purge", "purge", "customer", customer_id,
+                         "learned preferences: scan-storage consent withdrawn")
         results.append(PurgeResult(tenant.name, tenant.retention_days, len(why), deleted))
     session.commit()
     return results

@@ -3,7 +3,7 @@ passport."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -13,12 +13,16 @@ from api.models import (
     CONSENT_PURPOSES,
     CONSENT_SOURCES,
     FEEDBACK_EVENTS,
+    LEARNING_STATUSES,
     RETURN_EVENTS,
     RETURN_REASONS,
     utc_now,
 )
 from core.sizes import STORE_SIZE_SYSTEMS
 from core.vocabulary import FEEDBACK_SOURCES, FIT_DIRECTIONS, REGIONS, SIDES, VERDICTS
+from fitcore.fit.advice import ADVICE_ARMS
+from fitcore.fit.keep_model import Calibration
+from fitcore.fit.profiles import MEASURES
 from fitcore.scan.passport import MeasurementsModel, Passport, SizesModel
 
 LoyaltyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
@@ -33,6 +37,7 @@ SizeSystem = Literal[tuple(STORE_SIZE_SYSTEMS)]
 Side = Literal[SIDES]
 Region = Literal[REGIONS]
 Verdict = Literal[VERDICTS]
+AdviceArm = Literal[ADVICE_ARMS]
 
 
 class _In(BaseModel):
@@ -319,6 +324,9 @@ class SizeFitOut(BaseModel):
     score: float
     left: FootFitOut
     right: FootFitOut
+    keep_probability: float | None = Field(default=None, ge=0, le=1, description="the chance the customer keeps this "
+                                           "size (calibrated on recent feedback; docs/learning.md); null where not "
+                                           "judged")
 
 
 class ModelFitOut(BaseModel):
@@ -337,6 +345,19 @@ class ModelFitOut(BaseModel):
     size_down: SizeFitOut | None
     size_up: SizeFitOut | None
     fits: bool
+    keep_probability: float | None = Field(
+        default=None, ge=0, le=1, description="the chance the customer keeps this size: with learning, from what "
+                                              "customers kept and returned (calibrated on recent feedback); without "
+                                              "(the A/B holdout, or before anything was learned), the hand-set prior's")
+    reasons: list[str] = Field(default=[], description="why learning advises this size, in words to say aloud, e.g. "
+                                                       "'runs 4 mm short, by 37 customers' tries'; empty when it has "
+                                                       "nothing confident to say")
+    learning_version: str | None = Field(default=None, description="the learned state the advice came from ('prior': "
+                                                                   "none, the hand-set prior); post it back with the "
+                                                                   "feedback")
+    advice_arm: AdviceArm | None = Field(default=None, description="the customer's A/B arm: 'learning', or 'holdout' "
+                                                                  "(the geometry's advice without learning); post it "
+                                                                  "back with the feedback")
 
 
 class RecommendationOut(BaseModel):
@@ -395,3 +416,153 @@ class TryOnDrawingOut(BaseModel):
 class TryOnDrawnOut(TryOnOut):
     drawing: TryOnDrawingOut | None = Field(default=None, description="with drawing=true: the feet placed in the "
                                                                       "shoe and the shoe's interior, to draw")
+
+
+# --- learning (api/learning.py), KPIs (api/kpis.py) ---------------------------------------------------------------
+
+
+class ReliabilityBinOut(BaseModel):
+    low: float = Field(description="predicted keep chances in [low, high)")
+    high: float
+    predicted: float | None = Field(description="their mean (null: no event in the bin)")
+    observed: float | None = Field(description="the share of those sizes kept")
+    count: int
+
+
+class CalibrationOut(BaseModel):
+    """How well keep chances predicted what customers did (lower is better)."""
+
+    count: int
+    brier: float | None
+    log_loss: float | None
+    bins: list[ReliabilityBinOut]
+
+    @classmethod
+    def of(cls, c: Calibration) -> "CalibrationOut":
+        def number(x: float) -> float | None:
+            return None if x != x else x  # NaN: nothing to say
+
+        return cls(count=c.count, brier=number(c.brier), log_loss=number(c.log_loss),
+                   bins=[ReliabilityBinOut(low=b.low, high=b.high, predicted=number(b.predicted),
+                                           observed=number(b.observed), count=b.count) for b in c.bins])
+
+
+class JudgementOut(BaseModel):
+    """How a newly learned state was judged against the one in use, on the same recent feedback it never saw."""
+
+    rule: str
+    candidate: CalibrationOut
+    in_use: CalibrationOut
+    in_use_version: str
+    adopted: bool
+
+
+class LearnedVersionOut(BaseModel):
+    version: str
+    learned_from: str = Field(description="'every tenant' (pooled), or the tenant's name")
+    status: Literal[LEARNING_STATUSES]
+    in_use: bool
+    created_at: datetime
+    adopted_at: datetime | None
+    events: int = Field(description="feedback events it learned from")
+    held_out: int = Field(description="recent events it was judged on")
+    compared_with: str = Field(description="the version in use when it was judged ('prior': none)")
+    log_loss: float | None
+    brier: float | None
+    in_use_log_loss: float | None = Field(description="the compared version's on the same events")
+    in_use_brier: float | None
+
+
+class LearningRunOut(BaseModel):
+    """One learning run over one scope (every tenant's feedback when pooled, else one tenant's)."""
+
+    learned_from: str = Field(description="'every tenant' (pooled), or the tenant's name")
+    outcome: Literal["adopted", "rejected", "unchanged", "too_few_events"]
+    version: str | None = Field(description="the state learned (null: too few events)")
+    in_use: str = Field(description="the version in use after the run ('prior': none)")
+    events: int = Field(description="usable feedback events: learned from and held out")
+    held_out: int
+    skipped: int = Field(description="events that say nothing the learner reads (a purchase not yet kept or "
+                                     "returned, a try without its outcome) or whose size has no interior")
+    judgement: JudgementOut | None
+    seconds: float
+    detail: str
+
+
+class LearningStatusOut(BaseModel):
+    pooled: bool = Field(description="one state learned from every tenant's feedback (setting learning.pooled)")
+    interval_hours: float = Field(description="the service learns when the last run is this old (0: never)")
+    last_finished_at: datetime | None
+    ab_holdout_share: float
+    in_use: dict[str, str] = Field(description="per scope ('every tenant', or a tenant's name) the version in use")
+    versions: list[LearnedVersionOut] = Field(description="newest first")
+
+
+Version = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[0-9a-f]+$")]
+TenantName = Annotated[str, Field(min_length=1, max_length=120)]
+
+
+class LearningRunIn(_In):
+    tenant: TenantName | None = Field(default=None, description="only with learning per tenant (learning.pooled "
+                                                                "false): learn this tenant's (default: every tenant's, "
+                                                                "each its own)")
+
+
+class RollbackIn(_In):
+    version: Version = Field(description="the adopted version to take out of use; the one adopted before it is used "
+                                         "again")
+    tenant: TenantName | None = Field(default=None, description="only with learning per tenant: whose version")
+
+
+class RollbackOut(BaseModel):
+    rolled_back: LearnedVersionOut
+    in_use: str = Field(description="the version in use now ('prior': none)")
+
+
+class QualityEntryOut(BaseModel):
+    """A size run (model and width fitting) whose feedback disagrees with its interior as the matcher reads it."""
+
+    model_id: int | None = Field(description="null: a model no longer in the catalogue")
+    brand: str
+    model_code: str
+    model_name: str
+    width: str
+    measure: Literal[MEASURES]
+    correction_mm: float = Field(description="how much more room customers feel than the interior's reading, beyond "
+                                             "what their category's customers feel (toe room mm; ball and instep: "
+                                             "girth room / 2 pi; heel clearance; room across the ball)")
+    sd_mm: float
+    evidence: float = Field(description="|correction| / SD: the ranking")
+    tries: int = Field(description="feedback events on the run")
+    customers: int
+    said: int = Field(description="of them, complaints and returns saying that way")
+    finding: str = Field(description="e.g. 'fits 5 mm shorter than its interior reads: 41 tries, 17 said too short'")
+
+
+class QualityOut(BaseModel):
+    learning_version: str | None = Field(description="the learned state read (null: none adopted yet)")
+    learned_from: str
+    entries: list[QualityEntryOut] = Field(description="strongest evidence first")
+
+
+class KpiRowOut(BaseModel):
+    group: str = Field(description="the category, brand, store code or A/B arm ('all' without `by`; '(none)' where "
+                                   "an event has none: a webshop event's store, an event posted without its arm)")
+    period_start: date | None = Field(description="the day, week (Monday) or month the row covers (null: the window)")
+    events: int
+    visits: int = Field(description="store visits trying a model: a customer's first try of a model on a day")
+    first_size_kept: float | None = Field(description="share of those visits whose first size tried was kept")
+    purchases: int
+    returns: int = Field(description="purchases returned or exchanged, for any reason")
+    returns_for_size: int = Field(description="returns and exchanges giving too_small or too_large")
+    returns_for_size_per_100: float | None = Field(description="per 100 purchases")
+    exchanges: int
+    exchanges_per_100: float | None
+
+
+class KpisOut(BaseModel):
+    since: datetime | None
+    until: datetime
+    by: str | None
+    per: str | None
+    rows: list[KpiRowOut]

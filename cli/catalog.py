@@ -20,6 +20,7 @@ from api.catalog_upload import import_assortment
 from api.db import open_service_db
 from api.repository import Repository
 from api.tenancy import tenant_named
+from cli.learn import add_quality_command
 from core.errors import ConfigError
 from shoe_db import staff
 from shoe_db.importer import import_products
@@ -142,3 +143,4 @@ def add_catalog_commands(sub) -> None:
     gen.add_argument("--tenant", metavar="NAME", help="also make it this tenant's assortment (it must own the "
                                                       "stores STORE-01 ... the stock names)")
     gen.set_defaults(func=_generate_command)
+    add_quality_command(cat_sub)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 
-from cli.catalog import add_catalog_commands
-from cli.demo import add_demo_command
-from cli.match import add_match_commands
-from cli.scan import add_scan_commands
-from cli.service import add_service_commands
-from core.errors import FootfitError, ScanCancelled
-from simulator.serve import SERVE_DESCRIPTION, add_serve_options, serve
+# One BLAS thread, before numpy and scipy load: the learner's L-BFGS (footfit learn, the service's learning job)
+# takes twice the time with OpenBLAS's threads spinning on the other core (docs/learning.md); nothing else footfit
+# runs gains from BLAS threads. threadpoolctl is not installed to set it later.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+
+from cli.catalog import add_catalog_commands  # noqa: E402
+from cli.demo import add_demo_command  # noqa: E402
+from cli.learn import add_learning_commands  # noqa: E402
+from cli.match import add_match_commands  # noqa: E402
+from cli.scan import add_scan_commands  # noqa: E402
+from cli.service import add_service_commands  # noqa: E402
+from core.errors import FootfitError, ScanCancelled  # noqa: E402
+from simulator.serve import SERVE_DESCRIPTION, add_serve_options, serve  # noqa: E402
 
 
 def _add_simulator_commands(sub) -> None:
@@ -32,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog_commands(sub)
     add_match_commands(sub)
     add_service_commands(sub)
+    add_learning_commands(sub)
     add_demo_command(sub)
     return parser
 

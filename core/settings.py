@@ -76,6 +76,25 @@ class ServiceSettings(BaseModel):
                                 "besides the service itself (docs/webshop-tryon.md)")
 
 
+class LearningSettings(BaseModel):
+    """The learning job and the advice built on it (api/learning.py, docs/learning.md, "The service")."""
+
+    pooled: bool = Field(
+        default=True, description="learn the shoes' corrections, the categories' ideals and the keep model from every "
+                                  "tenant's feedback together (product knowledge, no personal data); false: each "
+                                  "tenant's own. Customers' preferences always stay in their tenant")
+    interval_hours: float = Field(
+        default=24.0, ge=0, description="the service runs the learning job when the last run is this old (0: never; "
+                                        "`footfit learn` runs it by hand)")
+    held_out_share: float = Field(
+        default=0.2, gt=0, lt=0.5, description="the most recent feedback set aside to judge a newly learned state "
+                                               "against the one in use: it is adopted only if it predicts them better")
+    min_events: int = Field(default=100, ge=10, description="fewer usable feedback events: the job learns nothing")
+    ab_holdout_share: float = Field(
+        default=0.1, ge=0, le=0.5, description="customers (a stable hash of tenant and customer) who get the "
+                                               "geometry's advice without learning, the A/B holdout the KPIs compare")
+
+
 class MeshLimits(BaseModel):
     """What one mesh or point-cloud file may hold (core/mesh.py). A file's header and counts are checked against
     these before anything is read, so an upload cannot make footfit allocate more than they allow."""
@@ -99,6 +118,7 @@ class Settings(BaseSettings):
     scan_profile: str = "store"
     device: DeviceSettings = DeviceSettings()
     service: ServiceSettings = ServiceSettings()
+    learning: LearningSettings = LearningSettings()
     mesh: MeshLimits = MeshLimits()
 
     @classmethod

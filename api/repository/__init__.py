@@ -1,13 +1,14 @@
 """THE one place where requests touch the database: a route or job gets a `Repository` (its session, the calling
 key, its tenant) and reaches data only through the functions of this package's modules, one per area: customers,
-consents, passports, fit_results, feedback, stores, kiosks, mailings.
+consents, passports, fit_results, feedback, stores, kiosks, mailings, assortment, learning.
 
 The tenant scope is a rule of the repository's session, not of each query, so no query can forget it: every ORM
 select, update and delete on that session (joins and subqueries included) is confined to the caller's tenant on
 each table that has a tenant (TENANT_OWNED). Another tenant's object is simply not found (404, never 403: OWASP
 API1). The other tables hang off those (a passport's fit results, a customer's consent decisions: reached through
-a record already read here) or are the catalogue all tenants share. Reads, exports and erasures of personal data
-are written to the audit log in the same transaction.
+a record already read here) or are shared by all tenants: the catalogue, and the learned states (product knowledge,
+pooled over the tenants: api/repository/learning.py reads them by their own scope). Reads, exports and erasures of
+personal data are written to the audit log in the same transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from api.models import (
     AssortmentItem,
     AuditEntry,
     Customer,
+    CustomerPreferenceRecord,
     Kiosk,
     MailingJob,
     PassportRecord,
@@ -33,7 +35,8 @@ from api.models import (
     TenantStore,
 )
 
-TENANT_OWNED = (TenantStore, Kiosk, ApiKey, Customer, PassportRecord, AuditEntry, MailingJob, AssortmentItem)
+TENANT_OWNED = (TenantStore, Kiosk, ApiKey, Customer, PassportRecord, AuditEntry, MailingJob, AssortmentItem,
+                CustomerPreferenceRecord)
 
 
 class Repository:

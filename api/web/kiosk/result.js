@@ -165,7 +165,7 @@ export class Result {
       `${shoe.brand} ${shoe.model_name}`, shoe.fit)));
     const choose = button("Customer chooses this", () => this.guard(() => this.choose(
       { label: `${shoe.brand} ${shoe.model_name}, size ${sizeName(shoe.fit)}`, sku: shoe.fit.sku,
-        recommendedSku: shoe.fit.sku })));
+        recommendedSku: shoe.fit.sku, advice: adviceOf(shoe.fit) })));
     const actions = document.createElement("div");
     actions.className = "ff-row";
     actions.append(show, choose);
@@ -180,6 +180,7 @@ export class Result {
 
   async showInShoe(name, fit) {
     this.advised = fit.sku;
+    this.advice = adviceOf(fit);
     $("in-shoe-name").textContent = `${name}: best size ${sizeName(fit)}`;
     const sizes = [fit.size_down, fit, fit.size_up].filter(Boolean);
     $("in-shoe-sizes").replaceChildren(...sizes.map((size) => {
@@ -205,7 +206,7 @@ export class Result {
       tableRow(REGION_NAMES[left.region], [left, tried.size.right.regions[i]].map(verdictText))));
     table.hidden = false;
     this.tried = { label: `${name}, size ${sizeName(tried.size)}`, sku: tried.size.sku,
-      recommendedSku: this.advised };
+      recommendedSku: this.advised, advice: this.advice };
     $("tried").textContent = ""; // a try recorded before was of another shoe or size
     $("try-title").textContent = `The customer tried size ${sizeName(tried.size)}: how did it fit?`;
     $("try").hidden = false;
@@ -215,7 +216,7 @@ export class Result {
 
   async choose(shoe) {
     await this.api.post(`/passports/${this.passportId}/feedback`,
-      { event: "chosen", sku: shoe.sku, recommended_sku: shoe.recommendedSku });
+      { event: "chosen", sku: shoe.sku, recommended_sku: shoe.recommendedSku, ...shoe.advice });
     $("chosen").textContent = `Recorded: the customer chose ${shoe.label} (SKU ${shoe.sku}).`;
   }
 
@@ -230,7 +231,7 @@ export class Result {
     group.setAttribute("aria-busy", "true");
     try {
       await this.api.post(`/passports/${this.passportId}/feedback`,
-        { event: "tried", sku: shoe.sku, recommended_sku: shoe.recommendedSku, ...outcome });
+        { event: "tried", sku: shoe.sku, recommended_sku: shoe.recommendedSku, ...shoe.advice, ...outcome });
     } finally {
       group.removeAttribute("aria-busy");
     }
@@ -312,4 +313,10 @@ function button(text, onClick) {
 function sizeName(size) {
   const width = size.width && size.width !== "standard" ? `, ${size.width} width` : "";
   return `${size.size_system.toUpperCase()} ${size.size_label}${width}`;
+}
+
+/** What advice the customer was given (the learned state's version and the A/B arm), posted back with their
+ * feedback so that the learning's uplift over the holdout is measured (docs/learning.md). */
+function adviceOf(fit) {
+  return { learning_version: fit.learning_version ?? undefined, advice_arm: fit.advice_arm ?? undefined };
 }

@@ -19,10 +19,12 @@ import numpy as np
 from sqlmodel import Session
 
 from api import auth, tenancy
-from api.models import SessionToken, utc_now
+from api.models import LearnedStateRecord, SessionToken, utc_now
+from api.repository import learning
 from api.routes import ROUTERS
 from core.settings import get_settings
 from device.rig import HardwareRigProvider
+from fitcore.fit.advice import prior_state
 from testing.api_world import KIOSK_SCOPES, WEBSHOP_SCOPES, World, catalogue_files, import_catalogue, scan_files, world
 from tests.unit.api.test_api_kiosk import kiosk_passport
 
@@ -163,6 +165,7 @@ class TenantA:
     own: dict[tuple[str, str], dict[str, str]]  # a route that changes its object (erases, rescans) gets its own
     query: dict[str, int]  # a try-on's model and size
     sku: str
+    learned_version: str  # an adopted learned state, to roll back
     tokens: dict[str, str | None] = field(default_factory=dict)  # column -> bearer token
     customers_made: int = 0
 
@@ -195,6 +198,7 @@ class TenantA:
             "/v1/passports/{passport_id}/feedback": {"event": "bought", "sku": self.sku},
             "/v1/rigs/{rig_serial}/scans": {"loyalty_id": "C1"},
             "/v1/mailings": {"model_ids": [1]},
+            "/v1/learning/rollback": {"version": self.learned_version},
         }.get(route.path)
         return {"json": body} if body and route.method in ("post", "put") else {}
 
@@ -253,7 +257,7 @@ def _tenant_a(w: World) -> TenantA:
                      ("put", "/v1/passports/{passport_id}"): {"passport_id": w.passport("A", "C1")},
                      ("delete", "/v1/customers/{loyalty_id}/sessions/{session_id}"): {
                          "session_id": w.call("A", "admin", "POST", "/v1/customers/C1/sessions").json()["id"]}},
-                query={"model_id": 1, "size_id": size}, sku=skus[0])
+                query={"model_id": 1, "size_id": size}, sku=skus[0], learned_version=_adopted_state(w))
     a.tokens = {"admin": w.tenants["A"].keys["admin"], "kiosk": w.tenants["A"].keys["kiosk"],
                 "webshop": w.tenants["A"].keys["webshop"], "session": sessions["C1"]["token"],
                 "another customer's session": sessions["C2"]["token"], "tenant B admin": w.tenants["B"].keys["admin"],
@@ -263,6 +267,16 @@ def _tenant_a(w: World) -> TenantA:
         assert time.monotonic() < deadline, "the mailing job did not finish"
         time.sleep(0.05)
     return a
+
+
+def _adopted_state(w: World) -> str:
+    """A learned state in use (the prior, stored as if adopted), for the operator to roll back."""
+    prior = prior_state()
+    with Session(w.engine) as session:
+        record = learning.add(session, LearnedStateRecord(version=prior.version, status="candidate", events=0,
+                                                           held_out=0, state_json=prior.to_json()))
+        learning.judged(session, record, adopt=True)
+    return prior.version
 
 
 def _ended_credentials(w: World) -> dict[str, str]:

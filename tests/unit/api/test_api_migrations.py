@@ -24,7 +24,9 @@ from api.db import open_service_db
 
 CATALOGUE = {"brand", "shoe_model", "size_variant", "interior", "interior_scan", "store", "stock"}
 SERVICE = {"tenant", "tenant_store", "kiosk", "api_key", "customer", "consent", "passport", "pressure_map",
-           "fit_result", "feedback", "audit_log", "mailing_job", "mailing_match", "session_token", "assortment_item"}
+           "fit_result", "feedback", "audit_log", "mailing_job", "mailing_match", "session_token", "assortment_item",
+           "learned_state", "customer_preference", "job_lease"}
+LEARNING = {"learned_state", "customer_preference", "job_lease"}
 HEAD = ScriptDirectory(str(Path(migrations.__file__).parent)).get_current_head()
 
 
@@ -203,4 +205,20 @@ def test_feedback_stored_before_0009_stays_readable_and_gains_its_source(databas
         assert conn.execute(text("SELECT event, reason FROM feedback ORDER BY id")).all() == [
             ("tried", None), ("returned", "too_small"), ("bought", None), ("returned", "other")]
         assert "source" not in {c["name"] for c in inspect(conn).get_columns("feedback")}
+    engine.dispose()
+
+
+def test_learning_tables_come_with_the_learning_lease_and_go_without_touching_feedback(database_url):
+    """Revision 0010: the learned states, the customers' preferences and the job lease, whose learning row is there
+    from the start (the lease is taken by an UPDATE); down again, only they go."""
+    engine = create_engine(sqlalchemy_url(database_url))
+    migrations.upgrade(engine, "0009")
+    assert not LEARNING & set(inspect(engine).get_table_names())
+    migrations.upgrade(engine)
+    assert LEARNING <= set(inspect(engine).get_table_names())
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT name, holder, finished_at FROM job_lease")).all() == [("learning", None, None)]
+    migrations.downgrade(engine, "0009")
+    tables = set(inspect(engine).get_table_names())
+    assert not LEARNING & tables and "feedback" in tables
     engine.dispose()
