@@ -235,7 +235,14 @@ def test_a_run_learns_the_planted_correction_and_adopts_what_predicts_recent_fee
     code = s.planted[1]
     # a try brackets what customers feel between the sizes a step apart (6.67 mm): found within 4 mm
     assert abs(toe[code] - PLANTED_TOE_MM) < 4.0, toe
-    assert all(abs(mm) < 2.5 for model, mm in toe.items() if model != code), toe
+    brand_of = {shoe_of(s.matcher.catalogue, int(i)).model: shoe_of(s.matcher.catalogue, int(i)).brand
+                for i in s.matcher.catalogue.size_ids}
+    others = {model: mm for model, mm in toe.items() if model != code}
+    # another brand's models stay where their geometry puts them; a sibling of the planted model's brand with few
+    # tries of its own starts from its brand's correction (the hierarchy's shrinkage), so it lies between the two
+    assert all(abs(mm) < 2.5 for model, mm in others.items() if brand_of[model] != brand_of[code]), toe
+    siblings = [mm for model, mm in others.items() if brand_of[model] == brand_of[code]]
+    assert all(PLANTED_TOE_MM - 1.0 < mm < 1.0 for mm in siblings), toe
     assert state.events == outcomes - run["held_out"]
 
 
