@@ -1,6 +1,8 @@
-"""Interior scans spoiled the ways real ones go wrong, for tests of the importer's refusals."""
+"""Interior scans for tests: spoiled the ways real ones go wrong (the importer's refusals), and cut directly."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from core.mesh import Mesh
 
@@ -16,3 +18,15 @@ def spoiled(mesh: Mesh, defect: str) -> Mesh:
     if defect == "mirrored":
         return Mesh(mesh.vertices_mm * [1.0, -1.0, 1.0], mesh.triangles[:, ::-1])
     raise ValueError(f"unknown defect {defect!r}: use one of {', '.join(DEFECTS)}")
+
+
+def mesh_section(mesh: Mesh, x_mm: float) -> np.ndarray:
+    """(y, z) where the mesh's edges cross the plane at x: a direct cut of a cavity, no sections involved (the
+    tests' independent measurement of an interior)."""
+    v = mesh.vertices_mm
+    edges = mesh.triangles[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
+    a, b = v[edges[:, 0]], v[edges[:, 1]]
+    crossing = (a[:, 0] < x_mm) != (b[:, 0] < x_mm)
+    a, b = a[crossing], b[crossing]
+    t = (x_mm - a[:, 0]) / (b[:, 0] - a[:, 0])
+    return (a + t[:, None] * (b - a))[:, 1:]

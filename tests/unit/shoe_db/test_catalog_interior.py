@@ -27,7 +27,7 @@ from shoe_db.interior import (
 )
 from simulator.lasts import LAST_FAMILIES, Donor, Grade, LastSpec, last_interior, tube_triangles
 from simulator.subjects import ball_girth_mm
-from testing.interiors import DEFECTS, spoiled
+from testing.interiors import DEFECTS, mesh_section, spoiled
 
 SPEC = LastSpec(foot_length_mm=266.67, allowance_mm=15.0, length_bias_mm=2.0, girth_bias_mm=0.0,
                 collar_height_mm=55.0, toe_box_height_mm=29.0, toe_shape="round", toe_offset_mm=6.0)
@@ -80,16 +80,6 @@ def test_sections_of_an_elliptic_tube_are_its_ellipse_and_clearance_is_radial():
     assert clearance == pytest.approx([10.0, 10.0, -5.0, -10.0], abs=0.2)
     assert sections_from_blob(sections_to_blob(interior.sections)).tobytes() == interior.sections.tobytes()
 
-
-def _mesh_section(mesh: Mesh, x_mm: float) -> np.ndarray:
-    """(y, z) where the mesh's edges cross the plane at x: a direct cut of the cavity, no sections involved."""
-    v = mesh.vertices_mm
-    edges = mesh.triangles[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
-    a, b = v[edges[:, 0]], v[edges[:, 1]]
-    crossing = (a[:, 0] < x_mm) != (b[:, 0] < x_mm)
-    a, b = a[crossing], b[crossing]
-    t = (x_mm - a[:, 0]) / (b[:, 0] - a[:, 0])
-    return (a + t[:, None] * (b - a))[:, 1:]
 
 
 def _ball_measured_on_the_mesh(shoe: Mesh, length_mm: float) -> tuple[float, float, np.ndarray]:
@@ -218,7 +208,7 @@ def _brand_sizes(family: str, girth_per_size_mm: float, labels,
 def _station_girths_on_the_mesh(shoe: Mesh, length_mm: float) -> np.ndarray:
     """Each station's girth (convex perimeter) as the mesh's own cut there gives it: the sections' station measure,
     taken without the sections."""
-    return np.array([ConvexHull(_mesh_section(shoe, x)).area for x in station_x_mm(length_mm)])
+    return np.array([ConvexHull(mesh_section(shoe, x)).area for x in station_x_mm(length_mm)])
 
 
 # How far an own-graded size's ball girth is from its true interior's (measured 0.09, 0.70, 1.22 mm): the own grading

@@ -26,7 +26,7 @@ from simulator.lasts import (
     nominal_foot,
 )
 from simulator.subjects import foot_length_mm
-from testing.interiors import spoiled
+from testing.interiors import mesh_section, spoiled
 
 FOOT_MM = 266.67  # EU 42
 DONORS = (Donor(), Donor(0, "female"), Donor(1, "male"), Donor(2, "male"))
@@ -39,16 +39,6 @@ def _spec(family: str, donor: Donor = Donor(), **changes) -> LastSpec:
                     family=family, donor=donor)
     return replace(spec, **changes)
 
-
-def _section(mesh: Mesh, x_mm: float) -> np.ndarray:
-    """(y, z) where the mesh's edges cross the plane at x: a direct section of the cavity."""
-    v = mesh.vertices_mm
-    edges = mesh.triangles[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2)
-    a, b = v[edges[:, 0]], v[edges[:, 1]]
-    crossing = (a[:, 0] < x_mm) != (b[:, 0] < x_mm)
-    a, b = a[crossing], b[crossing]
-    t = (x_mm - a[:, 0]) / (b[:, 0] - a[:, 0])
-    return (a + t[:, None] * (b - a))[:, 1:]
 
 
 def _ball_measures(mesh: Mesh, ball_line_mm: np.ndarray) -> tuple[float, float]:
@@ -131,12 +121,12 @@ def _breadth_profile(family: str, donor: Donor = Donor()) -> dict[str, float]:
     spec = _spec(family, donor)
     mesh = last_interior(spec)
     heights = np.arange(0.5, 60.0, 0.5)
-    ball_section = _section(mesh, spec.ball_line_mm[:, 0].mean())
+    ball_section = mesh_section(mesh, spec.ball_line_mm[:, 0].mean())
     chords = _chord_mm(ball_section, heights)
     ball = np.ptp(ball_section[:, 0])
     rear = mesh.vertices_mm[mesh.vertices_mm[:, 0] < 0.2 * spec.inner_length_mm]
     return dict(widest_at_mm=float(heights[np.argmax(chords)]), at_2mm=float(chords[3] / chords.max()),
-                taper=float(np.ptp(_section(mesh, 0.9 * FOOT_MM)[:, 0]) / ball),
+                taper=float(np.ptp(mesh_section(mesh, 0.9 * FOOT_MM)[:, 0]) / ball),
                 heel=float(np.ptp(rear[:, 1]) / FOOT_MM))
 
 
