@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import time
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from dataclasses import replace
 
 import bench_fit_quality as quality  # the sibling script: Python puts a script's own folder first on sys.path
@@ -172,7 +173,8 @@ def main() -> None:
     catalogue, engine, _, _ = quality.imported_catalogue(args.models, args.catalogue_seed)
     models = quality.catalogue_models(catalogue)
     seeds = list(range(args.customers))
-    with ProcessPoolExecutor(args.jobs, initializer=_init, initargs=(args.models, args.catalogue_seed)) as pool:
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=_init,
+                             initargs=(args.models, args.catalogue_seed)) as pool:
         per_customer = list(pool.map(oracle_choices, seeds))
     calibration, profile = rig_calibration(), get_profile("light")
     scans = [scanned_customer(draw_customer(s), calibration, profile) for s in seeds]

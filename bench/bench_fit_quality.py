@@ -34,6 +34,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -425,7 +426,7 @@ def main() -> None:
     seconds["rig calibration (cached after the first run)"] = time.perf_counter() - started
 
     customers = [draw_customer(seed) for seed in range(args.first_seed, args.first_seed + args.customers)]
-    with ProcessPoolExecutor(args.jobs, initializer=_init_worker,
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(args.models, args.catalogue_seed)) as pool:
         started = time.perf_counter()
         scanned = list(pool.map(_timed_scan, customers, [calibration] * len(customers),

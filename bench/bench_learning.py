@@ -54,6 +54,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import get_context
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
@@ -705,7 +706,7 @@ def main() -> None:
     try:
         started = time.perf_counter()
         with learning_service(folder / "service", products, products.parent / "interiors") as service, \
-                ProcessPoolExecutor(args.jobs, initializer=_init_worker,
+                ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"), initializer=_init_worker,
                                     initargs=(args.models, args.catalogue_seed, service.address, service.database_url,
                                               folder / "passports")) as pool:
             seconds["service: start + import the catalogue over the API"] = time.perf_counter() - started
