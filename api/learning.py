@@ -209,7 +209,8 @@ class Learning:
         if not advice.learned:
             return Advisor(matcher, self.prior, learned=False, source=source)
         preference = stored.preference(repo, customer_id, advice.in_use.record_id)
-        return Advisor(matcher, advice.in_use.state, learned=True, preference=preference, source=source)
+        return Advisor(matcher, advice.in_use.state, learned=True, preference=preference, source=source,
+                       fits_keep_chance=self.settings.fits_keep_chance)
 
     def _forget_in_use(self) -> None:
         with self._lock:

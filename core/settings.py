@@ -90,6 +90,10 @@ class LearningSettings(BaseModel):
         default=0.2, gt=0, lt=0.5, description="the most recent feedback set aside to judge a newly learned state "
                                                "against the one in use: it is adopted only if it predicts them better")
     min_events: int = Field(default=100, ge=10, description="fewer usable feedback events: the job learns nothing")
+    fits_keep_chance: float = Field(
+        default=0.5, gt=0, lt=1, description="with learning, a shoe fits the customer when its advised size is kept "
+                                             "with at least this chance (below it the advice says the model does not "
+                                             "fit)")
     ab_holdout_share: float = Field(
         default=0.1, ge=0, le=0.5, description="customers (a stable hash of tenant and customer) who get the "
                                                "geometry's advice without learning, the A/B holdout the KPIs compare")

@@ -160,12 +160,15 @@ class Advisor:
     `learned`: the state is a learned one, and picks sizes and ranks models; False: the geometry's advice, with
     the state's (the prior's) keep chances. `preference`: the customer's learned preference (None: a new
     customer). `source`: the channel whose lapse the chances include (a webshop buyer keeps some sizes that are
-    not right); None: the chance that the size is right."""
+    not right); None: the chance that the size is right. `fits_keep_chance`: with learning, a model fits the
+    customer when its advised size is kept with at least this chance (the geometry's `fits` flag judges a score, not
+    what customers do, and where many customers keep no size of a model, saying so is half the advice)."""
 
     def __init__(self, matcher: Matcher, state: LearnedState, learned: bool,
-                 preference: CustomerPreference | None = None, source: str | None = None):
+                 preference: CustomerPreference | None = None, source: str | None = None,
+                 fits_keep_chance: float = 0.5):
         self.matcher, self.state, self.learned = matcher, state, learned
-        self.preference, self.source = preference, source
+        self.preference, self.source, self.fits_keep_chance = preference, source, fits_keep_chance
 
     def top(self, feet: ScannedFeet, n: int, filters: MatchFilters,
             search: FitSearch | None = None) -> list[AdvisedRecommendation]:
@@ -220,6 +223,8 @@ class Advisor:
 
     def _advice(self, feet: ScannedFeet, fit: ModelFit, choice: _Choice) -> Advice:
         centred = self._centred(feet, fit, choice.size)
+        if self.learned:
+            centred = replace(centred, fits=choice.keep_probability >= self.fits_keep_chance)
         known = dict(choice.chances)
         new = [s for s in (centred.size_down, centred.size_up) if s is not None and s.size_id not in known]
         chances = self.keep_probabilities([(fit.deciding_foot, s) for s in new])

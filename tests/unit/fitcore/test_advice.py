@@ -144,6 +144,17 @@ def test_a_model_that_runs_short_is_advised_a_size_up_centred_and_said_why(match
     assert holdout.fit == geometric and holdout.reasons == ()
 
 
+def test_with_learning_a_model_fits_when_its_advised_size_is_likely_enough_kept(matcher, feet):
+    model_id, toe_mm = _short(matcher, feet)
+    state = _running_off(matcher, model_id, toe_mm)
+    chance = Advisor(matcher, state, learned=True).best_size(feet, model_id).keep_probability
+    lenient = Advisor(matcher, state, learned=True, fits_keep_chance=chance - 0.01).best_size(feet, model_id)
+    strict = Advisor(matcher, state, learned=True, fits_keep_chance=chance + 0.01).best_size(feet, model_id)
+    assert lenient.fit.size_id == strict.fit.size_id and lenient.fit.fits and not strict.fit.fits
+    far_too_long = Advisor(matcher, _running_off(matcher, model_id, 40.0), learned=True).best_size(feet, model_id)
+    assert far_too_long.keep_probability < 0.5 and not far_too_long.fit.fits
+
+
 def test_the_top_are_the_most_likely_kept_among_a_wider_list(matcher, feet):
     geometric = matcher.top(feet, 3)
     first = geometric[0].fit.model_id
