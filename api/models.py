@@ -18,6 +18,7 @@ from sqlalchemy import Column, ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 import shoe_db.models  # noqa: F401  (the `store` and `size_variant` tables the foreign keys name)
+from core.vocabulary import RETURN_REASONS
 
 CONSENT_PURPOSES = ("scan_storage", "webshop", "marketing")
 CONSENT_SOURCES = ("kiosk", "webshop", "staff", "paper", "email")  # where the customer decided
@@ -25,7 +26,9 @@ CONSENT_SOURCES = ("kiosk", "webshop", "staff", "paper", "email")  # where the c
 # window, `exchanged` one sent back for another size (the new size is a `bought` of its own).
 FEEDBACK_EVENTS = ("recommended", "tried", "chosen", "bought", "returned", "exchanged", "kept")
 RETURN_EVENTS = ("returned", "exchanged")  # the events that carry a reason
-RETURN_REASONS = ("too_small", "too_large", "other", "none_given")  # none_given: common in the field
+# What a return or exchange may give as its reason: the two the learner reads (core.vocabulary), then the ones that
+# say nothing about the size; none_given is common in the field.
+FEEDBACK_REASONS = RETURN_REASONS + ("other", "none_given")
 
 
 def utc_now() -> datetime:
@@ -200,7 +203,7 @@ class Feedback(SQLModel, table=True):
     kept: bool | None = None  # tried only: the customer would keep this size (None: not said)
     complaint_region: str | None = Field(default=None, max_length=8)  # a try not kept: where (REGIONS) ...
     complaint_direction: str | None = Field(default=None, max_length=8)  # ... and which way (FIT_DIRECTIONS)
-    reason: str | None = Field(default=None, max_length=12)  # RETURN_EVENTS only: RETURN_REASONS
+    reason: str | None = Field(default=None, max_length=12)  # RETURN_EVENTS only: FEEDBACK_REASONS
     store_id: int | None = Field(default=None, foreign_key="store.id")
     recommended_size_id: int | None = Field(default=None, foreign_key="size_variant.id")  # the advice at the time
     learning_version: str | None = Field(default=None, max_length=80)  # the learned state that advice came from

@@ -13,9 +13,9 @@ from api.models import (
     CONSENT_PURPOSES,
     CONSENT_SOURCES,
     FEEDBACK_EVENTS,
+    FEEDBACK_REASONS,
     LEARNING_STATUSES,
     RETURN_EVENTS,
-    RETURN_REASONS,
     utc_now,
 )
 from core.sizes import STORE_SIZE_SYSTEMS
@@ -30,7 +30,7 @@ LoyaltyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z
 Purpose = Literal[CONSENT_PURPOSES]
 ConsentSource = Literal[CONSENT_SOURCES]
 FeedbackEvent = Literal[FEEDBACK_EVENTS]
-ReturnReason = Literal[RETURN_REASONS]
+ReturnReason = Literal[FEEDBACK_REASONS]
 FeedbackSource = Literal[FEEDBACK_SOURCES]
 FitDirection = Literal[FIT_DIRECTIONS]
 SizeSystem = Literal[tuple(STORE_SIZE_SYSTEMS)]
@@ -210,7 +210,8 @@ class FeedbackIn(_In):
                              "false, or leave it out")
         if (self.event in RETURN_EVENTS) != (self.reason is not None):
             raise ValueError(f"give a reason for {' and '.join(RETURN_EVENTS)} events, and only for them: "
-                             f"{', '.join(RETURN_REASONS[:-1])}, or {RETURN_REASONS[-1]} when the customer gave none")
+                             f"{', '.join(FEEDBACK_REASONS[:-1])}, "
+                             f"or {FEEDBACK_REASONS[-1]} when the customer gave none")
         if self.occurred_at is not None:
             now = utc_now()  # compared, not converted: a time near year 1 or 9999 cannot be moved to UTC
             at = self.occurred_at if self.occurred_at.tzinfo else self.occurred_at.replace(tzinfo=timezone.utc)

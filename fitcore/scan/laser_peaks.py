@@ -135,6 +135,13 @@ def _prepare(images, lasers, laser_off, closed):
     return images, images, before, after
 
 
+def _dense_outputs(n: int, h: int, k: int):
+    """Zeroed (n, H, k) u, strength, width and (n, H) count: what the kernel and the reference fill, and _compact
+    reads."""
+    return (np.zeros((n, h, k), np.float64), np.zeros((n, h, k), np.int32), np.zeros((n, h, k), np.int32),
+            np.zeros((n, h), np.int32))
+
+
 def _compact(u, strength, width, count) -> LaserPeaks:
     """Dense (n, H, K) kernel output -> flat LaserPeaks (frame, row, then column order)."""
     n, h, k = u.shape
@@ -246,10 +253,7 @@ def laser_peaks(images: np.ndarray, lasers: np.ndarray | None = None, laser_off:
     the frames go once round, so the first frame's ambient also comes from the last (ambient_references)."""
     images, references, ref_a, ref_b = _prepare(images, lasers, laser_off, closed)
     n, h, _ = images.shape
-    u = np.zeros((n, h, max_per_row), np.float64)
-    strength = np.zeros((n, h, max_per_row), np.int32)
-    width = np.zeros((n, h, max_per_row), np.int32)
-    count = np.zeros((n, h), np.int32)
+    u, strength, width, count = _dense_outputs(n, h, max_per_row)
     _peaks_kernel(images, references, ref_a, ref_b, int(threshold_dn), WINDOW_PAD_PX, STAMP_HEIGHT_PX,
                   STAMP_WIDTH_PX, u, strength, width, count)
     return _compact(u, strength, width, count)
@@ -273,10 +277,7 @@ def laser_peaks_numpy(images: np.ndarray, lasers: np.ndarray | None = None, lase
     """The same peaks as `laser_peaks`, frame by frame with whole-array numpy operations (for tests, benches)."""
     images, references, ref_a, ref_b = _prepare(images, lasers, laser_off, closed)
     n, h, w = images.shape
-    u = np.zeros((n, h, max_per_row), np.float64)
-    strength = np.zeros((n, h, max_per_row), np.int32)
-    width = np.zeros((n, h, max_per_row), np.int32)
-    count = np.zeros((n, h), np.int32)
+    u, strength, width, count = _dense_outputs(n, h, max_per_row)
     columns = np.arange(w, dtype=np.int64)
     for i in range(n):
         ref = np.maximum(references[ref_a[i]], references[ref_b[i]])

@@ -3,25 +3,6 @@ and as a tenant's assortment, list, show, stock."""
 
 import json
 
-import pytest
-
-from cli.main import main
-from core.settings import get_settings
-
-
-@pytest.fixture
-def footfit(database_url, monkeypatch, capsys):
-    monkeypatch.setenv("FOOTFIT_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-
-    def run(*args):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    get_settings.cache_clear()
-
 
 def _tenant(footfit, name: str, *stores: str) -> None:
     assert footfit("tenants", "create", name)[0] == 0

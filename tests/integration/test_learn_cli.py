@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from cli.main import main
-from core.settings import get_settings
 from testing.api_world import World, import_catalogue, scan_files, world
 
 FEET = (2, 3, 4)
@@ -15,18 +13,9 @@ SEASONS = 8
 
 
 @pytest.fixture
-def footfit(database_url, monkeypatch, capsys):
-    monkeypatch.setenv("FOOTFIT_DATABASE_URL", database_url)
-    monkeypatch.setenv("FOOTFIT_LEARNING__MIN_EVENTS", "20")
-    get_settings.cache_clear()
-
-    def run(*args):
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    get_settings.cache_clear()
+def footfit_env() -> dict[str, str]:
+    """Learning starts from the few events these tests post."""
+    return {"FOOTFIT_LEARNING__MIN_EVENTS": "20"}
 
 
 def _post_tries(w: World, hiking_id: int) -> int:

@@ -27,6 +27,19 @@ const MEASUREMENT_ROWS = [
   ["instep_girth_mm", "Instep girth"], ["heel_width_mm", "Heel width"], ["instep_height_mm", "Instep height"],
 ];
 const ARCH_WORDS = { high: "high arch", normal: "normal arch", flat: "flat foot (low arch)" };
+// What became of a tried size, one button each: kept, or not kept with the complaint's region and direction
+// (core/vocabulary.py's REGIONS and FIT_DIRECTIONS); `said` ends the page's confirmation.
+const TRY_OUTCOMES = [
+  { label: "Kept: it fits", said: "kept it" },
+  { label: "Toes hit (too short)", said: "toes hit", complaint: { region: "toe", direction: "tight" } },
+  { label: "Too long", said: "too long", complaint: { region: "toe", direction: "loose" } },
+  { label: "Ball pinches", said: "ball pinches", complaint: { region: "ball", direction: "tight" } },
+  { label: "Ball loose", said: "ball loose", complaint: { region: "ball", direction: "loose" } },
+  { label: "Instep presses", said: "instep presses", complaint: { region: "instep", direction: "tight" } },
+  { label: "Instep loose", said: "instep loose", complaint: { region: "instep", direction: "loose" } },
+  { label: "Heel pinches", said: "heel pinches", complaint: { region: "heel", direction: "tight" } },
+  { label: "Heel slips", said: "heel slips", complaint: { region: "heel", direction: "loose" } },
+];
 const $ = (id) => document.getElementById(id);
 
 /** A size from a passport's sizes (core/sizes.py) in one size system, as staff say it. */
@@ -60,9 +73,11 @@ export class Result {
       this.guard(() => this.showAnyShoe(Number($("any-model").value)));
     });
     $("choose").addEventListener("click", () => this.guard(() => this.choose(this.tried)));
-    for (const b of $("try").querySelectorAll("button")) {
-      b.addEventListener("click", () => this.guard(() => this.recordTry(this.tried, b)));
-    }
+    $("try-outcomes").replaceChildren(...TRY_OUTCOMES.map((outcome) => {
+      const b = button(outcome.label, () => this.guard(() => this.recordTry(this.tried, outcome)));
+      b.className = outcome.complaint ? "kiosk-secondary" : "kiosk-try-kept";
+      return b;
+    }));
   }
 
   async show(passportId) {
@@ -220,14 +235,13 @@ export class Result {
     $("chosen").textContent = `Recorded: the customer chose ${shoe.label} (SKU ${shoe.sku}).`;
   }
 
-  /** One tap records the try of the size on screen: kept, or not kept with where and which way (the button's
-   * region and direction, core/vocabulary.py). Taps while one is being recorded are ignored, so a double tap
-   * records once; the buttons stay enabled, so the focus stays where it was. */
-  async recordTry(shoe, pressed) {
+  /** One tap records the try of the size on screen: kept, or not kept with where and which way (the tapped one
+   * of TRY_OUTCOMES). Taps while one is being recorded are ignored, so a double tap records once; the buttons stay
+   * enabled, so the focus stays where it was. */
+  async recordTry(shoe, { said, complaint }) {
     const group = $("try");
     if (group.getAttribute("aria-busy") === "true") return;
-    const { region, direction, said } = pressed.dataset;
-    const outcome = region ? { kept: false, complaint: { region, direction } } : { kept: true };
+    const outcome = complaint ? { kept: false, complaint } : { kept: true };
     group.setAttribute("aria-busy", "true");
     try {
       await this.api.post(`/passports/${this.passportId}/feedback`,
