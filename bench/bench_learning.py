@@ -110,6 +110,7 @@ QUICK = dict(seasons=(250, 500, 750), checkpoints=(250, 750), eval_customers=40,
 RECOMMENDERS = ("label", "geometry", "learned", "latent", "oracle")
 COHORTS = ("new", "returning")
 MIN_BIN = 10  # a reliability bin with fewer pairs is shown but not counted in the worst gap
+FITS_THRESHOLDS = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # keep chances the fits threshold is tried at
 NO_READINGS = (0.0,) * len(MEASURES)  # the latent-size model reads no interiors: its observations carry no readings
 
 
@@ -479,6 +480,29 @@ def reliability(scored: list[Scored]) -> list[str]:
     return lines
 
 
+def fits_threshold(rows: list[Scored]) -> list[str]:
+    """The learned advice says a model fits when its size's keep chance reaches settings.learning.fits_keep_chance:
+    first size kept at each threshold of FITS_THRESHOLDS, the threshold best on even seeds and what it gives on odd
+    ones (how the setting's default was chosen, docs/fit-quality.md)."""
+    rows = [s for s in rows if s.recommender == "learned" and s.keep_probability is not None]
+    if not rows:
+        return []
+
+    def right(threshold: float, parity: int) -> float:
+        picked = [s for s in rows if s.outcome.seed % 2 == parity]
+        return _pct(s.keep_probability < threshold if s.outcome.none_kept
+                    else s.keep_probability >= threshold and s.size_kept for s in picked)
+
+    best = max(FITS_THRESHOLDS, key=lambda t: (right(t, 0), -abs(t - 0.5)))
+    lines = [f"  {'keep chance >=':>14} " + " ".join(f"{t:6.2f}" for t in FITS_THRESHOLDS)]
+    for parity, name in enumerate(("even seeds", "odd seeds")):
+        lines.append(f"  {name:>14} " + " ".join(f"{right(t, parity):5.1f}%" for t in FITS_THRESHOLDS))
+    in_use = get_settings().learning.fits_keep_chance
+    lines.append(f"  best on even seeds: {best:.2f} (odd seeds {right(best, 1):.1f}%); the setting in use "
+                 f"{in_use:.2f} (odd seeds {right(in_use, 1):.1f}%)")
+    return lines
+
+
 def report_checkpoint(scored: list[Scored], checkpoint: int) -> None:
     here = [s for s in scored if s.checkpoint == checkpoint]
     for cohort in COHORTS:
@@ -493,6 +517,11 @@ def report_checkpoint(scored: list[Scored], checkpoint: int) -> None:
                                 "model")[2:]))
         print(f"\n  keep chance reliability, {cohort} customers at {checkpoint} events (the recommended size kept)")
         print("\n".join(reliability(rows)))
+        threshold = fits_threshold(rows)
+        if threshold:
+            print(f"\n  learned advice, {cohort} customers at {checkpoint} events: first size kept when a model "
+                  f"fits from this keep chance of its size")
+            print("\n".join(threshold))
 
 
 # --- the run ----------------------------------------------------------------------------------------------------

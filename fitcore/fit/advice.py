@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from core.errors import CatalogError
+from core.settings import LearningSettings
 from core.vocabulary import REGIONS
 from fitcore.fit.catalogue import MatcherCatalogue
 from fitcore.fit.fit_model import FootFit
@@ -166,7 +167,7 @@ class Advisor:
 
     def __init__(self, matcher: Matcher, state: LearnedState, learned: bool,
                  preference: CustomerPreference | None = None, source: str | None = None,
-                 fits_keep_chance: float = 0.5):
+                 fits_keep_chance: float = LearningSettings().fits_keep_chance):
         self.matcher, self.state, self.learned = matcher, state, learned
         self.preference, self.source, self.fits_keep_chance = preference, source, fits_keep_chance
 
