@@ -47,8 +47,8 @@ def create_app(rigs: RigProvider, database_url: str | None = None, settings: Set
     app.state.settings = settings
     app.state.fitting = Fitting(engine)
     app.state.scans = ScanManager(engine, settings, rigs, passport_stored=app.state.fitting.prepare)
-    app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service)
     app.state.learning = Learning(engine, app.state.fitting, settings.learning)
+    app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service, app.state.learning)
     app.router.add_event_handler("startup", app.state.learning.start)  # the scheduled learning job
     # scans release their rigs, queued jobs, fit preparations and the learning schedule stop
     for background in (app.state.scans, app.state.mailing, app.state.fitting, app.state.learning):

@@ -120,9 +120,7 @@ class Fitting:
         self._preparing.shutdown(wait=False, cancel_futures=True)
 
     def feet(self, record: PassportRecord) -> ScannedFeet:
-        return self._kept(self._feet, FEET_CACHE_SIZE, (record.id, record.updated_at), lambda: ScannedFeet.from_arrays(
-            Passport.model_validate_json(record.passport_json), points_from_blob(record.left_points),
-            points_from_blob(record.right_points)))
+        return self._kept(self._feet, FEET_CACHE_SIZE, (record.id, record.updated_at), lambda: scanned_feet(record))
 
     def drawn_points(self, record: PassportRecord) -> dict[str, np.ndarray]:
         """The points of this passport version's feet that a try-on drawing shows (api.tryon_view.thinned)."""
@@ -240,3 +238,10 @@ def stock_read_by(request: tuple) -> str | None:
 
 async def fitting(request: Request) -> Fitting:  # async: FastAPI runs it without a worker thread
     return request.app.state.fitting
+
+
+def scanned_feet(record: PassportRecord) -> ScannedFeet:
+    """The matcher's view of a stored passport, read anew (Fitting.feet keeps the webshop's; a job reads each
+    passport once)."""
+    return ScannedFeet.from_arrays(Passport.model_validate_json(record.passport_json),
+                                   points_from_blob(record.left_points), points_from_blob(record.right_points))

@@ -43,8 +43,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from api.auth import Principal
-from api.fitting import Fitting
-from api.mailing import scanned_feet
+from api.fitting import Fitting, scanned_feet
 from api.models import RETURN_EVENTS, LearnedStateRecord, Tenant, as_utc, utc_now
 from api.repository import Repository, feedback, passports
 from api.repository import learning as stored

@@ -7,9 +7,13 @@ tenant (at most `mailing_jobs_queued_per_tenant`) and the tenants take turns: th
 tenant whose last turn is longest ago, so one tenant's ten large jobs do not hold back another's small one.
 
 A job takes each consenting customer's newest passport, turns chunks of them into the mailing filter's compact
-descriptors (Matcher.mailing_descriptor) and runs fitcore.fit.mailing.mailing_filter over chunk x products. Its
-outputs (`mailing_match` rows) are derived from passports, so erasing a passport or a customer erases them
-(api/privacy.py); the results list only customers whose marketing consent is still in force when they are read.
+descriptors (Matcher.mailing_descriptor) and runs fitcore.fit.mailing.mailing_filter over chunk x products. It
+decides as the advice does (docs/learning.md): with the learned state in use for the tenant (read once when the
+job starts) a product fits a customer of the learning arm when a size around its best is kept with at least the
+setting learning.fits_keep_chance; the A/B holdout's customers, and everyone while no learned state is adopted, get
+the geometry's decision. Its outputs (`mailing_match` rows) are derived from passports, so erasing a passport or a
+customer erases them (api/privacy.py); the results list only customers whose marketing consent is still in force
+when they are read.
 """
 
 from __future__ import annotations
@@ -25,15 +29,16 @@ from sqlalchemy import Engine, update
 from sqlmodel import Session
 
 from api.auth import Principal
-from api.fitting import Fitting
-from api.models import MailingJob, PassportRecord, utc_now
-from api.passport_upload import points_from_blob
+from api.fitting import Fitting, scanned_feet
+from api.learning import Learning
+from api.models import MailingJob, utc_now
 from api.repository import Repository, mailings, passports
 from core.errors import Conflict, FootfitError
 from core.settings import ServiceSettings
-from fitcore.fit.mailing import mailing_filter
-from fitcore.fit.matcher import ScannedFeet
-from fitcore.scan.passport import Passport
+from fitcore.fit.advice import LEARNING, advice_arm
+from fitcore.fit.mailing import LearnedMailing, MailingProducts, mailing_filter
+from fitcore.fit.matcher import Matcher
+from fitcore.fit.profiles import FitProfiles
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +46,8 @@ log = logging.getLogger(__name__)
 class MailingRunner:
     """Queues and runs the mailing jobs of one service process."""
 
-    def __init__(self, engine: Engine, fitting: Fitting, settings: ServiceSettings):
-        self.engine, self.fitting = engine, fitting
+    def __init__(self, engine: Engine, fitting: Fitting, settings: ServiceSettings, learning: Learning):
+        self.engine, self.fitting, self.learning = engine, fitting, learning
         self.chunk, self.queue_limit = settings.mailing_chunk_passports, settings.mailing_jobs_queued_per_tenant
         self._queues: dict[int, deque[tuple[str, Principal]]] = {}  # tenant -> its waiting jobs, oldest first
         self._last_turn: dict[int, int] = {}  # tenant -> the number of the turn it last had
@@ -99,6 +104,10 @@ class MailingRunner:
     def _match(self, repo: Repository, job: MailingJob) -> None:
         matcher = self.fitting.matcher()
         products = matcher.mailing_products(json.loads(job.model_ids_json))
+        learned = self._learned(repo.tenant_id, matcher, products)
+        if learned is not None:  # the job's row has no place for it (mailing_job)
+            log.info("mailing job %s decides for the learning arm with learned state %s", job.id, learned.version)
+        share = self.learning.settings.ab_holdout_share
         passport_ids, skipped = mailings.audience(repo)
         job.state, job.passports, job.skipped = "running", len(passport_ids), skipped
         mailings.save(repo, job)
@@ -106,7 +115,9 @@ class MailingRunner:
             records = passports.by_ids(repo, passport_ids[start:start + self.chunk])
             if records:
                 descriptors = np.stack([matcher.mailing_descriptor(scanned_feet(r)) for r in records])
-                fits = mailing_filter(descriptors, products, matcher.profiles)
+                learning_arm = np.array([learned is not None and advice_arm(repo.tenant_id, r.customer_id, share)
+                                         == LEARNING for r in records], dtype=bool)
+                fits = _decided(descriptors, learning_arm, products, matcher.profiles, learned)
                 mailings.add_matches(repo, job, [(records[i].id, int(products.model_ids[j]))
                                                  for i, j in zip(*np.nonzero(fits))])
             job.progress = min(start + self.chunk, len(passport_ids)) / len(passport_ids)
@@ -114,11 +125,25 @@ class MailingRunner:
         job.state, job.progress, job.finished_at = "done", 1.0, utc_now()
         mailings.save(repo, job)
 
+    def _learned(self, tenant_id: int, matcher: Matcher, products: MailingProducts) -> LearnedMailing | None:
+        """The learned decision with the tenant's state in use (None while no learned state is adopted)."""
+        in_use = self.learning.in_use(self.learning.scope(tenant_id))
+        if not in_use.learned:
+            return None
+        return LearnedMailing.of(in_use.state, matcher.catalogue, products, matcher.profiles,
+                                 self.learning.settings.fits_keep_chance)
 
-def scanned_feet(record: PassportRecord) -> ScannedFeet:
-    """The matcher's view of a stored passport (not through the webshop's cache: a job reads every passport once)."""
-    return ScannedFeet.from_arrays(Passport.model_validate_json(record.passport_json),
-                                   points_from_blob(record.left_points), points_from_blob(record.right_points))
+
+def _decided(descriptors: np.ndarray, learning_arm: np.ndarray, products: MailingProducts, profiles: FitProfiles,
+             learned: LearnedMailing | None) -> np.ndarray:
+    """(passports, products) bool: the learned decision for the passports of the learning arm, the geometry's for
+    the others."""
+    fits = np.zeros((len(descriptors), len(products.model_ids)), dtype=bool)
+    held_out = ~learning_arm
+    fits[held_out] = mailing_filter(descriptors[held_out], products, profiles)
+    if learned is not None:
+        fits[learning_arm] = mailing_filter(descriptors[learning_arm], products, profiles, learned)
+    return fits
 
 
 def interrupt_unfinished(engine: Engine) -> None:

@@ -234,6 +234,17 @@ class KeepParameters(_Frozen):
     lapse: tuple[float, ...]  # per FEEDBACK_SOURCES
 
 
+@dataclass(frozen=True)
+class KeepTerms:
+    """What a learned state adds to the matcher's readings of P sizes to give their keep chances
+    (LearnedState.keep_terms), each (P, MEASURES)."""
+
+    offset_mm: np.ndarray  # correction - preference - category shift: what the customer perceives beyond the reading
+    t_lo: np.ndarray  # the keep model's thresholds, in the profile's units
+    t_hi: np.ndarray
+    slope: np.ndarray  # per unit, softened by how unsure the offset is
+
+
 class LearnedState(_Frozen):
     """What the learner knows of the products: per brand, model and width fitting corrections, per category shifts
     of the ideals, the keep model. No personal data. `version` is a hash of the content: the same events learn the
@@ -315,6 +326,15 @@ class LearnedState(_Frozen):
         chances = self._chances(values_mm, keys, profiles, *self._preference(preference, len(keys.brand)))
         return keep_chance(chances, lapse)
 
+    def keep_terms(self, keys: SizeKeys, profiles: FitProfiles,
+                   preference: "CustomerPreference | None" = None) -> KeepTerms:
+        """Per size, everything its keep chance needs besides the matcher's readings, for a kernel that reads the
+        sizes itself (fitcore.fit.mailing): `keep_probability` of readings v is keep_chance(measure_chances((v +
+        offset_mm - ideal) / unit, t_lo, t_hi, slope), lapse) with the profile's ideal and unit."""
+        offset_mm, var = self._perceived(np.zeros((len(keys.brand), _M)), keys, profiles,
+                                         *self._preference(preference, len(keys.brand)))
+        return KeepTerms(offset_mm, *self._keep_shape(np.asarray(keys.profile, dtype=np.int64), profiles, var))
+
     def reasons(self, brand: str, model: str, width: str) -> tuple[str, ...]:
         """What learning says of this shoe in plain words, e.g. "runs 4 mm short, by 37 customers' tries": its
         confident corrections (at least REASON_MIN_MM and twice their SD), from the most specific level learned
@@ -360,10 +380,16 @@ class LearnedState(_Frozen):
                  preference_var: np.ndarray) -> MeasureChances:
         perceived, var = self._perceived(values_mm, keys, profiles, preference_mm, preference_var)
         q = np.asarray(keys.profile, dtype=np.int64)
+        t_lo, t_hi, k = self._keep_shape(q, profiles, var)
+        return measure_chances((perceived - profiles.ideal[q]) / profiles.unit[q], t_lo, t_hi, k)
+
+    def _keep_shape(self, q: np.ndarray, profiles: FitProfiles,
+                    var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(t_lo, t_hi, slope), each (P, MEASURES): the keep model's thresholds for profile rows q and its slope
+        softened by the perceived values' variance (mm^2)."""
         unit = profiles.unit[q]
         t_lo, t_hi = _thresholds(profiles, q, self.keep)
-        log_k = softened(np.log(self.keep.slope), var / unit ** 2)
-        return measure_chances((perceived - profiles.ideal[q]) / unit, t_lo, t_hi, np.exp(log_k))
+        return t_lo, t_hi, np.exp(softened(np.log(self.keep.slope), var / unit ** 2))
 
     @cached_property
     def _runs(self) -> dict[tuple[str, str, str], RunLearned]:

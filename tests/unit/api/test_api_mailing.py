@@ -1,6 +1,7 @@
 """Mailing jobs through the service (real server, SQLite and PostgreSQL): the job runs in the background with a
 job id and progress, lists per product the customers it fits, leaves out everyone without marketing consent (and
-whoever withdraws it later), loses its outputs with an erased customer, and stays inside its tenant."""
+whoever withdraws it later), loses its outputs with an erased customer, and stays inside its tenant; with a learned
+state in use it decides as the learned advice does for the learning arm, by geometry for the holdout."""
 
 from __future__ import annotations
 
@@ -10,15 +11,24 @@ import time
 import numpy as np
 from sqlmodel import Session, select
 
-from api.mailing import scanned_feet
-from api.models import AuditEntry, MailingJob, MailingMatch, PassportRecord, Tenant
-from fitcore.fit.mailing import mailing_filter_reference
+from api.fitting import scanned_feet
+from api.models import AuditEntry, Customer, LearnedStateRecord, MailingJob, MailingMatch, PassportRecord, Tenant
+from api.repository import learning as stored
+from fitcore.fit.advice import HOLDOUT, LEARNING, advice_arm, prior_state
+from fitcore.fit.learning import Correction, LearnedState, ModelLearned
+from fitcore.fit.mailing import LearnedMailing, mailing_filter_reference
 from fitcore.fit.matcher import Matcher
+from fitcore.fit.profiles import MEASURES
 from shoe_db.loading import load_matcher_catalogue
+from shoe_db.models import Brand, ShoeModel
 from testing.api_world import World, import_catalogue, scan_files, world
 
 MODELS = 4
 QUEUED = 4  # mailing jobs one tenant may have waiting, in the test
+RUNS_LONG_MM = 40.0  # the planted model's toe room as customers feel it beyond its reading: nobody keeps it
+WIDE_BANDS = (3.0, 2.0, 1.5, 1.5, 2.0)  # the keep model the learner's synthetic world learns (docs/learning.md)
+SEEDS_FITTING_A_MODEL = (2, 3, 4, 5, 9, 10)  # scanned customers; the geometry fits 4, 9 and 10 one model of four
+FITS_KEEP_CHANCE = 0.3  # a new customer keeps a size of these four models with 8-48% (the prior's preference spread)
 
 
 def marketing(w: World, loyalty_id: str, granted: bool) -> None:
@@ -40,13 +50,18 @@ def run_job(w: World, model_ids: list[int]) -> dict:
     return job
 
 
-def expected_fits(engine, passport_ids: dict[str, str], model_ids: list[int]) -> dict[int, list[str]]:
-    """Per product, the loyalty ids the mailing filter (plain reference) says it fits."""
+def expected_fits(engine, passport_ids: dict[str, str], model_ids: list[int], state: LearnedState | None = None,
+                  fits_keep_chance: float = 0.5) -> dict[int, list[str]]:
+    """Per product, the loyalty ids the mailing filter (plain reference) says it fits: by geometry, or with the
+    learned state."""
     matcher = Matcher(load_matcher_catalogue(engine))
     with Session(engine) as session:
         records = [session.get(PassportRecord, pid) for pid in passport_ids.values()]
     descriptors = np.stack([matcher.mailing_descriptor(scanned_feet(r)) for r in records])
-    fits = mailing_filter_reference(descriptors, matcher.mailing_products(model_ids), matcher.profiles)
+    products = matcher.mailing_products(model_ids)
+    learned = None if state is None else LearnedMailing.of(state, matcher.catalogue, products, matcher.profiles,
+                                                           fits_keep_chance)
+    fits = mailing_filter_reference(descriptors, products, matcher.profiles, learned)
     loyalty = list(passport_ids)
     return {m: sorted(loyalty[i] for i in np.flatnonzero(fits[:, j])) for j, m in enumerate(sorted(model_ids))}
 
@@ -119,6 +134,84 @@ def test_mailing_jobs_are_tenant_scoped_and_bad_product_lists_are_refused(databa
             r = w.call("A", "admin", "POST", "/v1/mailings", json=bad)
             assert r.status_code == 422 and r.json()["detail"].startswith("invalid request")
         assert w.call("A", "admin", "GET", "/v1/mailings/nosuchjob").status_code == 404
+
+
+def test_a_mailing_decides_with_the_learned_state_in_use_for_the_learning_arm_and_by_geometry_for_the_holdout(
+        database_url):
+    """A learned state in use says one model runs 40 mm long, so nobody keeps it: it drops out of the mailing for
+    the customers of the learning arm and stays for the holdout's as the geometry has it; every product fits the
+    learning arm as the learned decision says."""
+    with world(database_url) as w:
+        import_catalogue(w.engine, MODELS)
+        model_ids = sorted({m["id"] for m in _models(w)})
+        consenting = {}
+        for seed in SEEDS_FITTING_A_MODEL:
+            w.customer("A", f"C{seed}")
+            consenting[f"C{seed}"] = w.passport("A", f"C{seed}", scan_files(seed))
+            marketing(w, f"C{seed}", True)
+        geometry = expected_fits(w.engine, consenting, model_ids)
+        planted = max(model_ids, key=lambda m: len(geometry[m]))
+        assert len(geometry[planted]) >= 2, geometry
+        with Session(w.engine) as session:
+            tenant_id = session.exec(select(Tenant.id).where(Tenant.name == "tenant-a")).one()
+            customer_ids = dict(session.exec(select(Customer.loyalty_id, Customer.id)
+                                             .where(Customer.tenant_id == tenant_id)).all())
+        learning = w.app.state.learning
+        share = _holding_out_below(tenant_id, [customer_ids[c] for c in geometry[planted]], customer_ids.values())
+        learning.settings = learning.settings.model_copy(update={"ab_holdout_share": share,
+                                                                 "fits_keep_chance": FITS_KEEP_CHANCE})
+        arm = {c: advice_arm(tenant_id, customer_ids[c], share) for c in consenting}
+        assert {arm[c] for c in geometry[planted]} == {LEARNING, HOLDOUT}
+        state = _runs_long(w, planted)
+        _adopt(w, state)
+
+        job = run_job(w, model_ids)
+        assert job["state"] == "done", job
+        got = {p["model_id"]: p["customers"]
+               for p in w.call("A", "admin", "GET", f"/v1/mailings/{job['id']}/results").json()["products"]}
+        learned = expected_fits(w.engine, consenting, model_ids, state, FITS_KEEP_CHANCE)
+        assert not learned[planted] and any(learned.values()), "learning drops the planted model only"
+        assert got == {m: sorted([*(c for c in geometry[m] if arm[c] == HOLDOUT),
+                                  *(c for c in learned[m] if arm[c] == LEARNING)]) for m in model_ids}
+        assert got[planted] == [c for c in geometry[planted] if arm[c] == HOLDOUT]
+
+
+def _holding_out_below(tenant_id: int, fitted: list[str], everyone) -> float:
+    """A holdout share that keeps the last of `fitted` (by the hash advice_arm compares with the share; customer
+    ids are random) in the learning arm and holds out everyone before it, so both arms hold some of them."""
+    def hash_position(customer_id: str) -> float:  # the smallest share that holds the customer out
+        low, high = 0.0, 1.0
+        for _ in range(40):
+            mid = (low + high) / 2
+            low, high = (low, mid) if advice_arm(tenant_id, customer_id, mid) == HOLDOUT else (mid, high)
+        return high
+
+    last = max(map(hash_position, fitted))
+    below = max(p for p in map(hash_position, everyone) if p < last)
+    return (below + last) / 2
+
+
+def _runs_long(w: World, model_id: int) -> LearnedState:
+    """A learned state: the model's toe room feels RUNS_LONG_MM longer than its reading; the keep model's bands as
+    wide as the learner finds them, so other models are kept."""
+    with Session(w.engine) as session:
+        brand, code = session.exec(select(Brand.name, ShoeModel.code).join(Brand, Brand.id == ShoeModel.brand_id)
+                                   .where(ShoeModel.id == model_id)).one()
+    prior = prior_state()
+    planted = ModelLearned(brand=brand, model=code, correction=Correction(
+        mm=(RUNS_LONG_MM, *(0.0,) * (len(MEASURES) - 1)), sd_mm=(0.5,) * len(MEASURES), events=100, customers=50))
+    state = prior.model_copy(update={"models": (planted,), "version": "",
+                                     "keep": prior.keep.model_copy(update={"band_lo_scale": WIDE_BANDS,
+                                                                           "band_hi_scale": WIDE_BANDS})})
+    return state.model_copy(update={"version": state.content_hash()})
+
+
+def _adopt(w: World, state: LearnedState) -> None:
+    """The state stored as the pooled version in use, as a learning run adopts one."""
+    with Session(w.engine) as session:
+        record = stored.add(session, LearnedStateRecord(version=state.version, status="candidate", events=100,
+                                                        held_out=20, state_json=state.to_json()))
+        stored.judged(session, record, adopt=True)
 
 
 def _models(w: World) -> list[dict]:
