@@ -10,7 +10,7 @@ Plain ways: the same search with the numpy references of the matcher's kernels (
 pair_measures_reference, fitcore.fit.clearance summarise_pairs_reference) and with scipy cKDTree distances per
 candidate size, on a subset of models,
 extrapolated per evaluated (foot, size) pair; the mailing filter's per-pair reference on a subset of passports,
-extrapolated per pair.
+extrapolated per pair; its learned decision (docs/learning.md) beside its geometry's.
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from scipy.spatial import cKDTree
 from api.db import open_service_db
 from fitcore.fit.clearance import clearance_reference_mm
 from fitcore.fit.fit_model import evaluate_pairs, poses
-from fitcore.fit.mailing import DESCRIPTOR_FIELDS, mailing_filter, mailing_filter_reference
+from core.settings import get_settings
+from fitcore.fit.advice import prior_state
+from fitcore.fit.mailing import DESCRIPTOR_FIELDS, LearnedMailing, mailing_filter, mailing_filter_reference
 from fitcore.fit.matcher import Matcher
 from fitcore.fit.sections import section_outlines_mm, station_x_mm
 from shoe_db.loading import load_matcher_catalogue
@@ -187,13 +189,21 @@ def main() -> int:
     rows.append((f"mailing filter {args.passports:,} passports x {args.products} products "
                  f"({fits.mean():.1%} fit)", mailing_s, CPU_SECONDS["mailing_filter"],
                  ref_s / args.plain_passports * args.passports, "per-pair loop, extrapolated"))
+    # the learned decision does the same work whatever the state: the prior's stands in for a learned one
+    learned = LearnedMailing.of(prior_state(), matcher.catalogue, layout, matcher.profiles,
+                                get_settings().learning.fits_keep_chance)
+    mailing_filter(many[:1000], layout, matcher.profiles, learned)  # compile / warm
+    learned_fits, learned_s = _timed(mailing_filter, many, layout, matcher.profiles, learned)
+    rows.append((f"  same, the learned decision (keep chance >= {learned.fits_keep_chance}; "
+                 f"{learned_fits.mean():.1%} fit)", learned_s, CPU_SECONDS["mailing_filter"],
+                 mailing_s, "the geometry's decision"))
 
     print(f"\nmatcher benchmark: catalogue {args.catalogue.name} loaded in {load_s:.2f} s, matcher ready in "
           f"{init_s:.2f} s; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}\n")
     print(f"| {'what':<86} | {'numba wall':>10} | {'CPU':>9} | {'plain way':>10} | {'ratio':>7} | plain way is |")
     print(f"|{'-' * 88}|{'-' * 12}|{'-' * 11}|{'-' * 12}|{'-' * 9}|--------------|")
     for what, fast, cpu, slow, how in rows:
-        ratio = f"{slow / fast:6.0f}x" if slow else ""
+        ratio = "" if not slow else f"{slow / fast:6.2f}x" if slow / fast < 10 else f"{slow / fast:6.0f}x"
         slow_text = f"{slow:9.3f}s" if slow else ""
         print(f"| {what:<86} | {fast:9.4f}s | {cpu:8.3f}s | {slow_text:>10} | {ratio:>7} | {how} |")
     print(f"\nmailing filter vs the matcher's own decision on {len(customers)} customers x {args.products} products: "
