@@ -8,8 +8,9 @@ size of every model is placed the same way at no cost.
 
 Its surface points fall into regions (toe, ball, instep, heel, or none: arch side, leg). Region values: toe =
 free length in front of the longest toe (inner length - placed tip); ball, instep = girth room as a mean
-clearance, (cavity girth - the foot's tape girth) / 2 pi (a scan does not see what faces down), the ball's
-averaged over the forefoot from the vamp to the toes' roots (FOREFOOT_STATIONS); heel = mean
+clearance, (cavity girth - the foot's tape girth) / 2 pi (a scan does not see what faces down), the ball's round
+the foot's own oblique ball line (the cavity's section in the vertical plane through the placed foot's two ball
+points, fitcore.fit.ball_line), the instep's square to the axis at INSTEP_AT; heel = mean
 signed clearance of the heel's points (pressing points count negative_weight times). The ball is judged by its
 width as well: the interior's widest breadth near the sole over the forefoot minus the foot's ball width (a
 girth that fits can still be too narrow a sole for a wide, flat forefoot). Each value is compared with
@@ -25,6 +26,7 @@ import numpy as np
 
 from core.errors import MeasurementError
 from core.vocabulary import INSTEP_AT, REGIONS, VERDICTS
+from fitcore.fit.ball_line import ball_girth_table, girth_at_reference
 from fitcore.fit.clearance import (
     N_REGIONS,
     OUTSIDE,
@@ -34,9 +36,10 @@ from fitcore.fit.clearance import (
     summarise_pairs_reference,
     summarise_pairs_serial,
 )
-from fitcore.fit.pair_measures import pair_measures, pair_measures_serial
+from fitcore.fit.pair_measures import FOOT_FIELDS, pair_measures, pair_measures_serial
 from fitcore.fit.profiles import MEASURES, FitProfiles
 from fitcore.scan.footframe import medial_sign
+from fitcore.scan.measure import ball_points
 
 MAX_YAW_DEG = 4.0
 EVAL_POINTS = {"heel": 64, "toe": 48, "ball": 64}  # per foot: the evaluation sample; heel first: it scores
@@ -57,9 +60,6 @@ BALL_CENTRE_AT = 0.71
 # fractions of the foot length (the forefoot, vamp to toes' roots), against the passport's ball width.
 BALL_WIDTH_HEIGHTS_MM = (6.0, 10.0, 14.0, 18.0)
 BALL_WIDTH_STATIONS = tuple(round(0.55 + 0.025 * i, 3) for i in range(11))
-# The forefoot's girth is judged over the vamp and the ball (an upper laced round the foot holds the whole band,
-# and a high instep is tight there before it is at the ball), at these fractions of the foot length:
-FOREFOOT_STATIONS = (0.55, 0.60, 0.65, 0.70, 0.75, 0.80)
 HEEL_CENTRE_AT = 0.10
 LEG_BEFORE = 0.4  # behind this fraction of the length, points above the cavity's cap are the leg
 LEG_ABOVE_INSTEP_MM = 10.0  # and anywhere, points this far above the instep's top
@@ -68,7 +68,7 @@ PARALLEL_FROM_PAIRS = 64  # fewer (foot, size) pairs run on one thread
 _BALL, _WIDTH = REGIONS.index("ball"), MEASURES.index("ball_width")
 # the pair-measures kernel's geometry (fitcore.fit.pair_measures): heel, ball and instep fractions, the yaw limit
 _PLACEMENT = np.array([HEEL_CENTRE_AT, BALL_CENTRE_AT, INSTEP_AT, np.sin(np.radians(MAX_YAW_DEG))])
-_FOREFOOT_AT, _WIDTH_AT = np.array(FOREFOOT_STATIONS), np.array(BALL_WIDTH_STATIONS)
+_WIDTH_AT = np.array(BALL_WIDTH_STATIONS)
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,9 @@ class FootShape:
     ball_girth_mm: float  # the passport's tape girths
     instep_girth_mm: float
     ball_width_mm: float  # the passport's ball width
-    forefoot_girths_mm: np.ndarray  # (len(FOREFOOT_STATIONS),) the foot's girth there, from the tape girths
+    ball_line_x_mm: float  # the middle of the ball line (between the two ball points), along the foot
+    ball_line_y_mm: float  # ... and across it
+    ball_line_angle_rad: float  # the ball line's angle off square to the foot's axis (medial point ahead: > 0)
     heel_breadths_mm: np.ndarray  # (len(HEEL_SLICES),) breadth of the heel's sides at those fractions of the length
     heel_centre_y_mm: float
     ball_centre_y_mm: float
@@ -105,6 +107,7 @@ def prepare_foot(points_mm: np.ndarray, side: str, length_mm: float, instep_heig
     if not np.isfinite(points).all():
         raise MeasurementError(f"the {side} foot's points contain NaN or infinite values: the point file is "
                                f"damaged; scan again or re-export it")
+    medial_ball, lateral_ball = ball_points(points, length_mm, medial_sign(side))
     points = points * np.array([1.0, medial_sign(side) * medial_sign("left"), 1.0])  # right: y -> -y
     regions = region_codes(points, length_mm, instep_height_mm)
     chosen = _stratified(regions)
@@ -115,7 +118,10 @@ def prepare_foot(points_mm: np.ndarray, side: str, length_mm: float, instep_heig
         scoring_points=int((regions[chosen] == REGIONS.index("heel")).sum()),
         tip_y_mm=float(np.median(front[:, 1])), instep_height_mm=float(instep_height_mm),
         ball_girth_mm=float(ball_girth_mm), instep_girth_mm=float(instep_girth_mm),
-        ball_width_mm=float(ball_width_mm), forefoot_girths_mm=forefoot_girths_mm(ball_girth_mm, instep_girth_mm),
+        ball_width_mm=float(ball_width_mm),
+        ball_line_x_mm=float(0.5 * (medial_ball[0] + lateral_ball[0])),
+        ball_line_y_mm=float(0.5 * (medial_ball[1] + lateral_ball[1]) * medial_sign(side) * medial_sign("left")),
+        ball_line_angle_rad=float(np.arctan2(medial_ball[0] - lateral_ball[0], abs(medial_ball[1] - lateral_ball[1]))),
         heel_breadths_mm=_heel_breadths(points, length_mm),
         heel_centre_y_mm=_mid_y(points[regions == REGIONS.index("heel")]),
         ball_centre_y_mm=_mid_y(points[regions == REGIONS.index("ball")]))
@@ -225,17 +231,18 @@ def girth_room_mm(pose: np.ndarray, perimeters: np.ndarray, lengths_mm: np.ndarr
     return (_along(perimeters, pose[:, 0] * foot_x_mm + pose[:, 2], lengths_mm) - foot_girth_mm) / (2 * np.pi)
 
 
-def forefoot_girths_mm(ball_girth_mm: float, instep_girth_mm: float) -> np.ndarray:
-    """The foot's girth at FOREFOOT_STATIONS: from the instep girth (at INSTEP_AT) to the ball girth (at
-    BALL_CENTRE_AT) linearly, the ball girth in front of it (the tape girths are all a passport holds)."""
-    return np.interp(FOREFOOT_STATIONS, [INSTEP_AT, BALL_CENTRE_AT], [instep_girth_mm, ball_girth_mm])
-
-
-def forefoot_room_mm(pose: np.ndarray, perimeters: np.ndarray, lengths_mm: np.ndarray, foot_length_mm: float,
-                     girths_mm: np.ndarray) -> np.ndarray:
-    """(P,) the forefoot's girth room as a mean clearance: girth_room_mm averaged over FOREFOOT_STATIONS."""
-    x_mm = pose[:, :1] * (np.asarray(FOREFOOT_STATIONS) * foot_length_mm) + pose[:, 2:3]
-    return (_along(perimeters, x_mm, lengths_mm) - girths_mm).mean(axis=1) / (2 * np.pi)
+def ball_girth_room_mm(foot: FootShape, pose: np.ndarray, tables: "SizeTables", sizes: np.ndarray) -> np.ndarray:
+    """(P,) the ball's girth room as a mean clearance: (the cavity's girth round the placed foot's ball line - the
+    foot's ball girth) / 2 pi, the line moved by each pose, read where it crosses the sections' centre line
+    (fitcore.fit.ball_line's table)."""
+    x_mm = pose[:, 0] * foot.ball_line_x_mm - pose[:, 1] * foot.ball_line_y_mm + pose[:, 2]
+    y_mm = pose[:, 1] * foot.ball_line_x_mm + pose[:, 0] * foot.ball_line_y_mm + pose[:, 3]
+    angle = foot.ball_line_angle_rad + np.arcsin(pose[:, 1])
+    lengths = tables.lengths_mm[sizes]
+    # the table's planes pass through the sections' centres: this one crosses the centre line there
+    crossing = x_mm + (y_mm - _along(tables.centre_y_mm[sizes], x_mm, lengths)) * np.tan(angle)
+    return (girth_at_reference(tables.ball_girths_mm, sizes, crossing, lengths, angle)
+            - foot.ball_girth_mm) / (2 * np.pi)
 
 
 def ball_breadths_mm(sections: np.ndarray) -> np.ndarray:
@@ -274,14 +281,15 @@ class SizeTables:
     perimeters_mm: np.ndarray  # (n, STATIONS) the outlines' girths
     heel_breadths_mm: np.ndarray  # (n, STATIONS) breadth at HEEL_BREADTH_Z_MM (the mailing filter's heel)
     ball_breadths_mm: np.ndarray  # (n, STATIONS) ball_breadths_mm
+    ball_girths_mm: np.ndarray  # (n, STATIONS, len(BALL_LINE_ANGLES_DEG)) the girth round a ball line there
 
     @classmethod
     def of(cls, sections: np.ndarray, lengths_mm: np.ndarray) -> "SizeTables":
         sections = np.ascontiguousarray(sections)
+        lengths = np.asarray(lengths_mm, dtype=np.float64)
         perimeters, heel_breadths = outline_measures(sections, HEEL_BREADTH_Z_MM)
-        return cls(sections, np.asarray(lengths_mm, dtype=np.float64),
-                   np.ascontiguousarray(sections[:, :, 0], dtype=np.float64), perimeters, heel_breadths,
-                   ball_breadths_mm(sections))
+        return cls(sections, lengths, np.ascontiguousarray(sections[:, :, 0], dtype=np.float64), perimeters,
+                   heel_breadths, ball_breadths_mm(sections), ball_girth_table(sections, lengths))
 
 
 def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair: np.ndarray, tables: SizeTables,
@@ -313,17 +321,15 @@ def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair
 def _pair_measures(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair: np.ndarray,
                    tables: SizeTables) -> tuple[np.ndarray, np.ndarray]:
     """fitcore.fit.pair_measures' kernel on these feet (parallel from PARALLEL_FROM_PAIRS pairs)."""
-    rows = np.array([[f.length_mm, f.heel_centre_y_mm, f.ball_centre_y_mm, f.tip_y_mm, f.instep_girth_mm,
-                      f.ball_width_mm] for f in feet])
-    girths = np.array([f.forefoot_girths_mm for f in feet])
+    rows = np.array([[getattr(f, name) for name in FOOT_FIELDS] for f in feet])
     run = pair_measures_serial if len(foot_of_pair) < PARALLEL_FROM_PAIRS else pair_measures
-    return run(rows, girths, foot_of_pair, size_of_pair, tables.centre_y_mm, tables.perimeters_mm,
-               tables.ball_breadths_mm, tables.lengths_mm, _PLACEMENT, _FOREFOOT_AT, _WIDTH_AT)
+    return run(rows, foot_of_pair, size_of_pair, tables.centre_y_mm, tables.perimeters_mm, tables.ball_breadths_mm,
+               tables.ball_girths_mm, tables.lengths_mm, _PLACEMENT, _WIDTH_AT)
 
 
 def pair_measures_reference(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair: np.ndarray,
                             tables: SizeTables) -> tuple[np.ndarray, np.ndarray]:
-    """(poses (P, 4), measures (P, 4): toe room, forefoot and instep girth room, room across the ball) in plain
+    """(poses (P, 4), measures (P, 4): toe room, ball and instep girth room, room across the ball) in plain
     numpy, foot by foot: the formulas above, and the reference of fitcore.fit.pair_measures."""
     pose = np.empty((len(foot_of_pair), 4))
     measures = np.empty((len(foot_of_pair), 4))
@@ -334,7 +340,7 @@ def pair_measures_reference(feet: list[FootShape], foot_of_pair: np.ndarray, siz
         placed = pose[rows] = poses(foot, tables.centre_y_mm[sizes], lengths)
         measures[rows] = np.column_stack([
             toe_room_mm(foot, placed, lengths),
-            forefoot_room_mm(placed, girths, lengths, foot.length_mm, foot.forefoot_girths_mm),
+            ball_girth_room_mm(foot, placed, tables, sizes),
             girth_room_mm(placed, girths, lengths, INSTEP_AT * foot.length_mm, foot.instep_girth_mm),
             ball_width_room_mm(placed, tables.ball_breadths_mm[sizes], lengths, foot.length_mm, foot.ball_width_mm)])
     return pose, measures

@@ -5,7 +5,7 @@ passports. It cannot afford foot points (700,000 passports x 500 products), so e
 compact descriptor of its deciding (longer) foot, `DESCRIPTOR_FIELDS` below, written by
 `Matcher.mailing_descriptor` when the passport is matched: the tape measures, where the heel's and the ball's
 centres and the longest toe lie across the foot (so the foot is placed in each size exactly as the matcher places
-it), the heel's breadth at three places, the ball's width, and the heel's shape signature: the line (offset, slope)
+it), the heel's breadth at three places, the ball's width, the ball line's middle and angle, and the heel's shape signature: the line (offset, slope)
 that maps the heel room predicted from the cavity's and the heel's breadths to the clearance the foot's heel points
 find, fitted over the catalogue's sizes near the foot's length.
 
@@ -33,11 +33,11 @@ import numpy as np
 from core.errors import CatalogError
 from core.jit import numba
 from core.vocabulary import FEEDBACK_SOURCES, INSTEP_AT
+from fitcore.fit.ball_line import girth_at
 from fitcore.fit.catalogue import MatcherCatalogue
 from fitcore.fit.fit_model import (
     BALL_CENTRE_AT,
     BALL_WIDTH_STATIONS,
-    FOREFOOT_STATIONS,
     HEEL_CENTRE_AT,
     HEEL_SLICES,
     MAX_YAW_DEG,
@@ -48,9 +48,11 @@ from fitcore.fit.profiles import MEASURES, FitProfiles
 
 DESCRIPTOR_FIELDS = ("length_mm", "ball_girth_mm", "instep_girth_mm", "heel_offset_mm", "heel_slope",
                      "heel_centre_y_mm", "ball_centre_y_mm", "tip_y_mm",
-                     *(f"heel_breadth_{round(100 * at)}_mm" for at in HEEL_SLICES), "ball_width_mm")
+                     *(f"heel_breadth_{round(100 * at)}_mm" for at in HEEL_SLICES), "ball_width_mm",
+                     "ball_line_x_mm", "ball_line_y_mm", "ball_line_angle_rad")
 _BREADTHS = 8  # first heel breadth in a descriptor
 _BALL_WIDTH = _BREADTHS + len(HEEL_SLICES)
+_BALL_LINE = _BALL_WIDTH + 1  # the ball line's middle (x, y) and angle (fitcore.fit.fit_model.FootShape)
 TOE = MEASURES.index("toe")  # the readings come in the order of MEASURES
 MAILING_SOURCE = "webshop"  # a mailing sells in the webshop: the keep chances carry its buyers' lapse
 _MAX_SIN = float(np.sin(np.radians(MAX_YAW_DEG)))  # the placement's yaw is clamped to this
@@ -68,6 +70,7 @@ class MailingProducts:
     perimeter_mm: np.ndarray  # (sizes, STATIONS) float64
     breadth_mm: np.ndarray  # (sizes, STATIONS) float64, breadth at fitcore.fit.fit_model.HEEL_BREADTH_Z_MM
     ball_breadth_mm: np.ndarray  # (sizes, STATIONS) float64, fitcore.fit.fit_model.ball_breadths_mm
+    ball_girth_mm: np.ndarray  # (sizes, STATIONS, angles) float64, fitcore.fit.ball_line.ball_girth_table
     profile: np.ndarray  # (sizes,) int64
 
 
@@ -126,9 +129,9 @@ def _at(row, u):
 
 
 @numba.njit(cache=True, fastmath=True)
-def _readings(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, max_sin):
+def _readings(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, max_sin):
     """The five readings (mm, MEASURES) of the foot with descriptor d in size s, placed as
-    fitcore.fit.fit_model.poses does: toe room, the forefoot's and the instep's girth room / 2 pi, heel room (from
+    fitcore.fit.fit_model.poses does: toe room, the ball's and the instep's girth room / 2 pi, heel room (from
     the heel's signature) and the room across the ball, as the matcher reads them (fitcore.fit.advice.readings_mm)."""
     length = lengths[s]
     per_mm = centre_y.shape[1] / length  # station coordinate per mm
@@ -142,24 +145,26 @@ def _readings(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, max_sin
     for i in range(len(HEEL_SLICES)):
         heel += _at(breadth[s], cos * HEEL_SLICES[i] * foot * per_mm) - d[_BREADTHS + i]
     toe = length - (cos * foot - sin * d[7])
-    forefoot = 0.0  # fitcore.fit.fit_model.forefoot_room_mm: the girth room over the vamp and the ball
-    for at in FOREFOOT_STATIONS:
-        girth = d[2] + (d[1] - d[2]) * min(max((at - INSTEP_AT) / (BALL_CENTRE_AT - INSTEP_AT), 0.0), 1.0)
-        forefoot += _at(perimeter[s], cos * at * foot * per_mm) - girth
+    # fitcore.fit.fit_model.ball_girth_room_mm: the girth round the placed foot's ball line
+    line_x = cos * d[_BALL_LINE] - sin * d[_BALL_LINE + 1]
+    line_y = sin * d[_BALL_LINE] + cos * d[_BALL_LINE + 1] + dy
+    angle = d[_BALL_LINE + 2] + np.arcsin(sin)
+    crossing = line_x + (line_y - _at(centre_y[s], line_x * per_mm)) * np.tan(angle)
+    ball = (girth_at(ball_girth, s, crossing, length, angle) - d[1]) / (2 * np.pi)
     widest = -np.inf  # fitcore.fit.fit_model.ball_width_room_mm: the widest breadth near the sole over the forefoot
     for at in BALL_WIDTH_STATIONS:
         widest = max(widest, _at(ball_breadth[s], cos * at * foot * per_mm))
-    return (toe, forefoot / (len(FOREFOOT_STATIONS) * 2 * np.pi),
+    return (toe, ball,
             (_at(perimeter[s], cos * INSTEP_AT * foot * per_mm) - d[2]) / (2 * np.pi),
             d[3] + d[4] * 0.5 * heel / len(HEEL_SLICES), widest - d[_BALL_WIDTH])
 
 
 @numba.njit(cache=True, fastmath=True)
-def _scored(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, profile, lo, ideal, unit, weight, tight_weight,
+def _scored(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, profile, lo, ideal, unit, weight, tight_weight,
             max_sin):
     """(penalty, any region tight, the readings) of the foot with descriptor d in size s; the score is
     100 exp(-penalty / score_scale)."""
-    readings = _readings(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, max_sin)
+    readings = _readings(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, max_sin)
     p = profile[s]
     penalty, tight = 0.0, False
     for m in range(len(readings)):
@@ -172,7 +177,7 @@ def _scored(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, profile, 
 _UNREAD = (np.nan,) * len(MEASURES)  # the readings of a size past the end of its run
 
 
-def _best_size(d, j, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, profile, lo, ideal,
+def _best_size(d, j, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, profile, lo, ideal,
                unit, weight, tight_weight, max_sin):
     """Product j's best size for the foot with descriptor d, found as the matcher finds it: (the size, its run's
     first size and end, its penalty, any region tight, its readings and those of the sizes one down and one up,
@@ -191,7 +196,7 @@ def _best_size(d, j, run_start, size_start, lengths, centre_y, perimeter, breadt
             elif dev > 0:
                 break  # sizes grow along the run: the toe room only gets worse from here
         cur = guess
-        cur_penalty, cur_tight, cur_readings = _scored(d, cur, lengths, centre_y, perimeter, breadth, ball_breadth,
+        cur_penalty, cur_tight, cur_readings = _scored(d, cur, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth,
                                                        profile, lo, ideal, unit, weight, tight_weight, max_sin)
         came_from, came_readings = -1, _UNREAD  # the size we climbed from: already scored, and not better
         while True:  # climb to the better neighbour (the smaller on a tie); walk on across equal ones (a shell)
@@ -200,7 +205,7 @@ def _best_size(d, j, run_start, size_start, lengths, centre_y, perimeter, breadt
             up = came_readings if came_from == cur + 1 else _UNREAD
             for s in (cur - 1, cur + 1):
                 if a <= s < b and s != came_from:
-                    pen, tg, readings = _scored(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, profile, lo,
+                    pen, tg, readings = _scored(d, s, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, profile, lo,
                                                 ideal, unit, weight, tight_weight, max_sin)
                     if s < cur:
                         down = readings
@@ -250,7 +255,7 @@ def _kept_enough(sizes, readings, profile, ideal, unit, offset, t_lo, t_hi, slop
 
 
 @numba.njit(cache=True, parallel=True)
-def _fits_matrix(descriptors, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, profile,
+def _fits_matrix(descriptors, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, profile,
                  lo, ideal, unit, weight, tight_weight, max_sin, max_penalty, by_keep_chance, offset, t_lo, t_hi, slope,
                  band, lapse, fits_keep_chance):
     n, m = descriptors.shape[0], run_start.shape[0] - 1
@@ -259,7 +264,7 @@ def _fits_matrix(descriptors, run_start, size_start, lengths, centre_y, perimete
         d = descriptors[i].astype(np.float64)
         for j in range(m):
             best, a, b, penalty, tight, at, down, up = _best_size_jit(
-                d, j, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, profile, lo, ideal,
+                d, j, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, profile, lo, ideal,
                 unit, weight, tight_weight, max_sin)
             if by_keep_chance:
                 sizes = (best, best - 1 if best > a else -1, best + 1 if best + 1 < b else -1)
@@ -296,7 +301,7 @@ def mailing_filter_reference(descriptors: np.ndarray, products: MailingProducts,
                 continue
             around = np.arange(max(best - 1, a), min(best + 2, b))
             readings = np.array([_readings(d, s, products.length_mm, products.centre_y_mm, products.perimeter_mm,
-                                           products.breadth_mm, products.ball_breadth_mm, _MAX_SIN) for s in around])
+                                           products.breadth_mm, products.ball_breadth_mm, products.ball_girth_mm, _MAX_SIN) for s in around])
             q = products.profile[around]
             chances = measure_chances((readings + learned.offset_mm[around] - profiles.ideal[q]) / profiles.unit[q],
                                       learned.t_lo[around], learned.t_hi[around], learned.slope[around])
@@ -307,7 +312,7 @@ def mailing_filter_reference(descriptors: np.ndarray, products: MailingProducts,
 def _kernel_args(products: MailingProducts, profiles: FitProfiles) -> tuple:
     """What the search reads: the products' sizes and the profiles."""
     return (products.run_start, products.size_start, products.length_mm, products.centre_y_mm,
-            products.perimeter_mm, products.breadth_mm, products.ball_breadth_mm, products.profile, profiles.lo,
+            products.perimeter_mm, products.breadth_mm, products.ball_breadth_mm, products.ball_girth_mm, products.profile, profiles.lo,
             profiles.ideal, profiles.unit, profiles.weight, profiles.tight_weight, _MAX_SIN)
 
 

@@ -344,7 +344,8 @@ class Matcher:
                                                shape.length_mm, shape.heel_breadths_mm)
         slope, offset = np.polyfit(predicted, values.value_mm[:, _HEEL], 1) if len(sizes) > 2 else (1.0, 0.0)
         return np.array([shape.length_mm, m.ball_girth_mm, m.instep_girth_mm, offset, slope, shape.heel_centre_y_mm,
-                         shape.ball_centre_y_mm, shape.tip_y_mm, *shape.heel_breadths_mm, m.ball_width_mm],
+                         shape.ball_centre_y_mm, shape.tip_y_mm, *shape.heel_breadths_mm, m.ball_width_mm,
+                         shape.ball_line_x_mm, shape.ball_line_y_mm, shape.ball_line_angle_rad],
                         dtype=np.float32)
 
     def mailing_products(self, model_ids) -> MailingProducts:
@@ -359,7 +360,7 @@ class Matcher:
             size_start=np.r_[0, np.cumsum(run_sizes)].astype(np.int64), length_mm=self._lengths[sizes],
             centre_y_mm=self._tables.centre_y_mm[sizes],
             perimeter_mm=self._tables.perimeters_mm[sizes], breadth_mm=self._tables.heel_breadths_mm[sizes],
-            ball_breadth_mm=self._tables.ball_breadths_mm[sizes],
+            ball_breadth_mm=self._tables.ball_breadths_mm[sizes], ball_girth_mm=self._tables.ball_girths_mm[sizes],
             profile=self._profile[sizes].astype(np.int64))
 
     # --- the full search ---

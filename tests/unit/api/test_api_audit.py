@@ -91,7 +91,7 @@ def test_the_trail_shows_who_touched_a_customer_and_who_tried(database_url, monk
         import_catalogue(w.engine, MODELS)
         keys = w.tenants["A"].key_ids
         w.customer("A", "C1", consents=("scan_storage", "marketing"))  # no webshop consent
-        passport_id = w.passport("A", "C1", scan_files(4))  # feet that some of the models fit (for the mailing)
+        passport_id = w.passport("A", "C1", scan_files(5))  # feet that some of the models fit (for the mailing)
         assert w.call("A", "webshop", "GET", f"/v1/passports/{passport_id}").status_code == 403
         revoked = _revoked_meanwhile(w)  # refused by the route's own key check (401), the key id still known
         assert w.http.get(f"/v1/passports/{passport_id}/recommendations", headers=revoked).status_code == 401
