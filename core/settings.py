@@ -91,11 +91,11 @@ class LearningSettings(BaseModel):
                                                "against the one in use: it is adopted only if it predicts them better")
     min_events: int = Field(default=100, ge=10, description="fewer usable feedback events: the job learns nothing")
     fits_keep_chance: float = Field(
-        default=0.4, gt=0, lt=1, description="with learning, a shoe fits the customer when its advised size is kept "
-                                             "with at least this chance (below it the advice says the model does not "
-                                             "fit); below 0.5 because 'does not fit' is right only when no size of "
-                                             "the model is kept (chosen on the learning benchmark's even seeds, "
-                                             "docs/fit-quality.md)")
+        default=0.45, gt=0, lt=1, description="with learning, a shoe fits the customer when its advised size is "
+                                              "kept with at least this chance (below it the advice says the model "
+                                              "does not fit); below 0.5 because 'does not fit' is right only when no "
+                                              "size of the model is kept (chosen on the learning benchmark's even "
+                                              "seeds, docs/fit-quality.md)")
     ab_holdout_share: float = Field(
         default=0.1, ge=0, le=0.5, description="customers (a stable hash of tenant and customer) who get the "
                                                "geometry's advice without learning, the A/B holdout the KPIs compare")
