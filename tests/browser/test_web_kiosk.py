@@ -110,7 +110,8 @@ def test_a_whole_kiosk_session_from_lookup_to_the_recorded_choice(store, browser
         progress.append(int(page.get_attribute("#progress", "aria-valuenow")))
         text = visible_text(page, "#progress-text")
         if not screenshot_taken and "foot" in text and "arm at" in text and page.is_visible("#preview"):
-            assert page.evaluate("document.getElementById('preview').naturalWidth") == 320, "the camera preview"
+            width = page.evaluate("document.getElementById('preview').naturalWidth")
+            assert width == 320, f"the camera preview shows a whole decoded frame, not {width} px"
             assert "kiosk-step-now" in page.get_attribute("#steps li[aria-current=step]", "class")
             browser_page.screenshot("kiosk-scanning")
             screenshot_taken = True

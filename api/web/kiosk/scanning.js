@@ -88,7 +88,7 @@ export class CameraPreview {
     try {
       const response = await fetch(this.api.url(`/scans/${scanId}/preview`),
         { headers: { Authorization: `Bearer ${this.api.key}` }, cache: "no-store" });
-      if (response.ok && this.timer !== null) this.show(await response.blob());
+      if (response.ok && this.timer !== null) await this.show(await response.blob());
     } catch {
       // no frame this time (the camera is between frames, or the scan moved on): the next refresh tries again
     } finally {
@@ -96,14 +96,28 @@ export class CameraPreview {
     }
   }
 
-  /** Shows a frame once it is decoded, so staff never see an empty box between frames. */
-  show(blob) {
+  /**
+   * Shows a frame once it is decoded, so staff never see an empty box between frames: the frame is decoded off
+   * screen first, and the visible image only takes its (by then decoded) address.
+   */
+  async show(blob) {
+    const url = URL.createObjectURL(blob);
+    const frame = new Image();
+    frame.src = url;
+    try {
+      await frame.decode();
+    } catch {
+      URL.revokeObjectURL(url); // not a picture (the scan ended between fetch and decode): keep the last frame
+      return;
+    }
+    if (this.timer === null) {
+      URL.revokeObjectURL(url);
+      return;
+    }
     const previous = this.img.src;
-    this.img.onload = () => {
-      this.img.hidden = false;
-      if (previous) URL.revokeObjectURL(previous);
-    };
-    this.img.src = URL.createObjectURL(blob);
+    this.img.src = url;
+    this.img.hidden = false;
+    if (previous) URL.revokeObjectURL(previous);
   }
 }
 
