@@ -50,6 +50,7 @@ def create_app(rigs: RigProvider, database_url: str | None = None, settings: Set
     app.state.learning = Learning(engine, app.state.fitting, settings.learning)
     app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service, app.state.learning)
     app.router.add_event_handler("startup", app.state.learning.start)  # the scheduled learning job
+    app.router.add_event_handler("startup", app.state.mailing.start)  # jobs queued, or left by a process that died
     # scans release their rigs, queued jobs, fit preparations and the learning schedule stop
     for background in (app.state.scans, app.state.mailing, app.state.fitting, app.state.learning):
         app.router.add_event_handler("shutdown", background.close)

@@ -7,8 +7,9 @@ prepared in the background as soon as the passport is stored (`prepare`), so the
 for a new scan only filters and ranks; a webshop asking the same question again gets the kept answer.
 
 What a change drops, and no more: the shoes are shared by all tenants, stock belongs to a store and so to one
-tenant. After a catalogue import or a stock update (`invalidate`) the catalogue is read again at once; if its
-shoes are unchanged, the matcher takes the new stock, every search stays, and only the answers filtered on a
+tenant. Every answer begins with `sync`, which compares the data versions in the database (shoe_db/versions.py)
+with those this process last read, so a catalogue import or a stock update made through any process, or the CLI,
+is seen by all. When the catalogue's version moved, the catalogue is read again; if its shoes are unchanged, the matcher takes the new stock, every search stays, and only the answers filtered on a
 store whose stock moved go (tenant A's stock update leaves tenant B's answers); if shoes changed, everything
 built on them goes. An erased passport is forgotten (`forget`): its points, search and answers go, and nothing
 still being computed with it is kept.
@@ -39,6 +40,7 @@ from core.errors import FootfitError
 from fitcore.fit.catalogue import Assortment, MatcherCatalogue
 from fitcore.fit.matcher import FitSearch, Matcher, MatchFilters, ScannedFeet
 from fitcore.scan.passport import Passport
+from shoe_db import versions
 from shoe_db.loading import load_matcher_catalogue
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class Fitting:
         self._searches: OrderedDict = OrderedDict()
         self._answers: OrderedDict = OrderedDict()
         self._assortments: dict[int, tuple[MatcherCatalogue, Assortment]] = {}  # tenant id -> its, over a catalogue
+        self._versions: dict[str, int] = {}  # the data versions the copies below were last brought to
         self._changes = 0  # catalogue and stock changes: a value computed across one is not kept
         self._forgotten: OrderedDict[str, None] = OrderedDict()  # erased passports: nothing of them is kept again
         self._lock = threading.Lock()  # the caches and the two above
@@ -78,15 +81,32 @@ class Fitting:
                 self._matcher = Matcher(load_matcher_catalogue(self.engine))
             return self._matcher
 
-    def invalidate(self, tenant_id: int | None = None) -> None:
-        """The catalogue or some store's stock changed (and, given a tenant, its assortment): read it again and drop
-        what depended on the change."""
-        if tenant_id is not None:
-            with self._lock:
-                self._changes += 1
-                self._assortments.pop(tenant_id, None)
-                for key in [k for k in self._answers if k[3] == tenant_id]:
-                    del self._answers[key]
+    def sync(self, tenant_id: int | None = None) -> None:
+        """Bring this process's copies to the database's data versions (shoe_db/versions.py) before answering: the
+        catalogue and every store's stock, and the tenant's assortment. A change made by any process (or the CLI)
+        is answered from by every process from its next request on; an unchanged version costs one small query."""
+        names = [versions.CATALOGUE] + ([versions.assortment(tenant_id)] if tenant_id is not None else [])
+        with self.engine.connect() as conn:
+            counted = versions.read(conn, names)
+        with self._lock:
+            moved = {name for name, version in counted.items() if self._versions.get(name) != version}
+        if tenant_id is not None and versions.assortment(tenant_id) in moved:
+            self._drop_assortment(tenant_id)
+        if versions.CATALOGUE in moved:
+            self._reload_catalogue()
+        with self._lock:
+            self._versions.update(counted)
+
+    def _drop_assortment(self, tenant_id: int) -> None:
+        """The tenant's assortment changed: it and the tenant's kept answers go."""
+        with self._lock:
+            self._changes += 1
+            self._assortments.pop(tenant_id, None)
+            for key in [k for k in self._answers if k[3] == tenant_id]:
+                del self._answers[key]
+
+    def _reload_catalogue(self) -> None:
+        """The catalogue or some store's stock changed: read it again and drop what depended on the change."""
         with self._loading:
             if self._matcher is None:
                 return

@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import socket
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,6 +55,7 @@ from api.schemas import (
     QualityOut,
     RollbackOut,
 )
+from api.worker import worker_id
 from core.errors import CatalogError, ConfigError, Conflict, FootfitError, InvalidInput, MeasurementError, NotFound
 from core.settings import LearningSettings
 from core.vocabulary import FIT_DIRECTIONS, REGIONS
@@ -76,12 +74,12 @@ from fitcore.fit.learning import (
 )
 from fitcore.fit.matcher import Matcher
 from fitcore.fit.profiles import MEASURES
+from shoe_db import versions as data_versions
 from shoe_db.models import Brand, ShoeModel
 
 log = logging.getLogger(__name__)
 LEASE = "learning"
 LEASE_LASTS = timedelta(hours=6)  # a run holding the lease longer is taken for dead
-RELOAD_S = 30.0  # a process re-reads which version is in use this often (another process may have adopted one)
 FIRST_CHECK_S = 60.0  # the scheduler looks whether a run is due this long after the service starts...
 CHECK_EVERY_S = 600.0  # ...and then this often
 PASSPORTS_PER_READ = 200  # the job reads this many passports' points at a time
@@ -166,7 +164,7 @@ class Learning:
     def __init__(self, engine: Engine, fitting: Fitting, settings: LearningSettings):
         self.engine, self.fitting, self.settings = engine, fitting, settings
         self.prior = prior_state()
-        self._in_use: dict[int | None, tuple[float, InUse]] = {}  # scope -> (when read, the state in use)
+        self._in_use: dict[int | None, tuple[int, InUse]] = {}  # scope -> (its data version, the state in use)
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -177,23 +175,21 @@ class Learning:
         return None if self.settings.pooled else tenant_id
 
     def in_use(self, scope: int | None) -> InUse:
-        """The scope's state in use, re-read from the database at most every RELOAD_S (a version adopted by another
-        process is used here within that; one adopted or rolled back by this process at once)."""
-        now = time.monotonic()
-        with self._lock:
-            kept = self._in_use.get(scope)
-        if kept is not None and now - kept[0] < RELOAD_S:
-            return kept[1]
+        """The scope's state in use. Re-read when the scope's data version (shoe_db/versions.py) moved, so a
+        version adopted or rolled back by any process is used by every process from its next answer on."""
+        name = data_versions.learning(scope)
         with Session(self.engine) as session:
+            counted = data_versions.read(session.connection(), [name])[name]
+            with self._lock:
+                kept = self._in_use.get(scope)
+            if kept is not None and kept[0] == counted:
+                return kept[1]
             record = stored.in_use(session, scope)
-            if kept is not None and record is not None and kept[1].record_id == record.id:
-                current = kept[1]
-            else:
-                state = _readable(record)
-                current = InUse(self.prior, PRIOR_VERSION, None) if state is None else \
-                    InUse(state, record.version, record.id)
+            state = _readable(record)
+            current = InUse(self.prior, PRIOR_VERSION, None) if state is None else \
+                InUse(state, record.version, record.id)
         with self._lock:
-            self._in_use[scope] = (now, current)
+            self._in_use[scope] = (counted, current)
         return current
 
     def for_customer(self, tenant_id: int, customer_id: str) -> CustomerAdvice:
@@ -211,16 +207,12 @@ class Learning:
         return Advisor(matcher, advice.in_use.state, learned=True, preference=preference, source=source,
                        fits_keep_chance=self.settings.fits_keep_chance)
 
-    def _forget_in_use(self) -> None:
-        with self._lock:
-            self._in_use.clear()
-
     # --- the job ---
 
     def run(self, tenant: str | None = None, actor: str = "job:learning") -> list[LearningRunOut]:
         """Learn, judge and store a new version per scope: every tenant's feedback together when pooled, else each
         tenant's (or the named one's) own. Conflict while another run holds the lease."""
-        holder = f"{actor} {socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        holder = f"{actor} {worker_id()}"
         if not stored.take_lease(self.engine, LEASE, holder, LEASE_LASTS):
             raise Conflict("a learning run is in progress (in this or another process): wait for it; "
                            "`footfit learn --status` shows when the last one finished")
@@ -231,7 +223,6 @@ class Learning:
                 return [self._run_scope(session, scope, members, actor) for scope, members in scopes]
         finally:
             stored.end_lease(self.engine, LEASE, holder)
-            self._forget_in_use()
 
     def _tenants(self, session: Session, name: str | None) -> list[Tenant]:
         """The tenants whose feedback a run reads: every one, or (learning per tenant) the named one."""
@@ -312,6 +303,7 @@ class Learning:
                 usable = [e for e in events if _outcome(e) is not None]
                 skipped += len(events) - len(usable)
                 if usable and matcher is None:
+                    self.fitting.sync()
                     matcher = self.fitting.matcher()
                 read = self._read(repo, matcher, usable)
             skipped += len(usable) - len(read)
@@ -398,7 +390,6 @@ class Learning:
             scope = self._scope_named(session, tenant)
             names = {t.id: t.name for t in session.exec(select(Tenant))}
             rolled, now = stored.roll_back(session, scope, version)
-        self._forget_in_use()
         return RollbackOut(rolled_back=version_out(rolled, names, False),
                            in_use=PRIOR_VERSION if now is None else now.version)
 

@@ -1,10 +1,16 @@
 """Mailing jobs: for a list of products (shoe models), which of the tenant's customers each one fits, leaving out
 everyone whose marketing consent is not in force (never given, or withdrawn).
 
-A job runs in the background (one at a time per service process: the filter's numba kernel already uses every
-core) and goes queued -> running -> done | failed, with its progress stored as it goes. Jobs wait in one queue per
-tenant (at most `mailing_jobs_queued_per_tenant`) and the tenants take turns: the next job is the oldest of the
-tenant whose last turn is longest ago, so one tenant's ten large jobs do not hold back another's small one.
+A job is a row (mailing_job) that any service process may run: queued -> running -> done | failed, its progress
+stored as it goes. Each process that runs jobs (setting service.runs_jobs) takes one at a time (the filter's numba
+kernel already uses every core) by one UPDATE, so of processes racing for a job one wins. It holds the job under a
+lease (api/worker.py) renewed while it runs; every write checks the lease is still its own. When a process dies,
+its job's lease runs out and the next process looking for work takes it over from the start (the dead turn's
+matches are deleted as it is taken), up to MAX_ATTEMPTS turns; then the job fails with the reason.
+
+Jobs wait in one queue per tenant (at most `mailing_jobs_queued_per_tenant`) and the tenants take turns: the next
+job is the oldest of the tenant whose latest turn began longest ago, so one tenant's ten large jobs do not hold
+back another's small one.
 
 A job takes each consenting customer's newest passport, turns chunks of them into the mailing filter's compact
 descriptors (Matcher.mailing_descriptor) and runs fitcore.fit.mailing.mailing_filter over chunk x products. It
@@ -21,11 +27,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from api.auth import Principal
@@ -33,6 +38,7 @@ from api.fitting import Fitting, scanned_feet
 from api.learning import Learning
 from api.models import MailingJob, utc_now
 from api.repository import Repository, mailings, passports
+from api.worker import Heartbeat, lease_until, worker_id
 from core.errors import Conflict, FootfitError
 from core.settings import ServiceSettings
 from fitcore.fit.advice import LEARNING, advice_arm
@@ -41,67 +47,128 @@ from fitcore.fit.matcher import Matcher
 from fitcore.fit.profiles import FitProfiles
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3  # turns at one job: a job that took down its process this often is not tried again
+
+
+class LeaseLost(Exception):
+    """This process's lease of a job ran out and another process took it over: stop without writing."""
+
+
+class Stopping(Exception):
+    """This process is stopping: give the job back to the queue for another process's turn."""
 
 
 class MailingRunner:
-    """Queues and runs the mailing jobs of one service process."""
+    """Queues mailing jobs in the database and, in a process that runs jobs, takes and runs them one at a time."""
 
     def __init__(self, engine: Engine, fitting: Fitting, settings: ServiceSettings, learning: Learning):
         self.engine, self.fitting, self.learning = engine, fitting, learning
         self.chunk, self.queue_limit = settings.mailing_chunk_passports, settings.mailing_jobs_queued_per_tenant
-        self._queues: dict[int, deque[tuple[str, Principal]]] = {}  # tenant -> its waiting jobs, oldest first
-        self._last_turn: dict[int, int] = {}  # tenant -> the number of the turn it last had
-        self._turns = 0
-        self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailing")  # a turn per queued job
-        interrupt_unfinished(engine)
+        self.lease_s, self.poll_s, self.runs_jobs = settings.job_lease_s, settings.job_poll_s, settings.runs_jobs
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
 
     def submit(self, repo: Repository, model_ids: list[int]) -> MailingJob:
         """Queue a job; unknown products (422) and a tenant's full queue (409) are refused before anything is
         stored."""
         model_ids = sorted(set(model_ids))
+        self.fitting.sync()
         self.fitting.matcher().mailing_products(model_ids)
-        with self._lock:
-            waiting = len(self._queues.get(repo.tenant_id, ()))
-            if waiting >= self.queue_limit:
-                raise Conflict(f"your tenant has {waiting} mailing jobs waiting to run, the most the service queues "
-                               f"per tenant (setting FOOTFIT_SERVICE__MAILING_JOBS_QUEUED_PER_TENANT): start this "
-                               f"one when one of them has run (GET /v1/mailings/{{job_id}})")
-            job = mailings.create(repo, model_ids)
-            self._queues.setdefault(repo.tenant_id, deque()).append((job.id, repo.principal))
-        self._pool.submit(self._run_next)
+        waiting = mailings.waiting(repo)
+        if waiting >= self.queue_limit:
+            raise Conflict(f"your tenant has {waiting} mailing jobs waiting to run, the most the service queues "
+                           f"per tenant (setting FOOTFIT_SERVICE__MAILING_JOBS_QUEUED_PER_TENANT): start this "
+                           f"one when one of them has run (GET /v1/mailings/{{job_id}})")
+        job = mailings.create(repo, model_ids)
+        self.start()
+        self._wake.set()
         return job
 
+    def start(self) -> None:
+        """Begin taking jobs (if this process runs jobs): those queued, and those whose process died."""
+        with self._starting:
+            if self.runs_jobs and self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(target=self._take_jobs, name="mailing", daemon=True)
+                self._thread.start()
+
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop taking jobs; a job running now stops at its next chunk and is left to another process's turn."""
+        self._stop.set()
+        self._wake.set()
 
-    def _run_next(self) -> None:
-        """One turn: the oldest job of the tenant whose last turn is longest ago (a new tenant's first)."""
-        with self._lock:
-            tenant = min(self._queues, key=lambda t: self._last_turn.get(t, -1))
-            job_id, principal = self._queues[tenant].popleft()
-            if not self._queues[tenant]:
-                del self._queues[tenant]
-            self._turns += 1
-            self._last_turn[tenant] = self._turns
-        self._run(job_id, principal)
-
-    def _run(self, job_id: str, principal: Principal) -> None:
-        with Session(self.engine, expire_on_commit=False) as session:
-            repo = Repository(session, principal)
-            job = mailings.get(repo, job_id)
+    def _take_jobs(self) -> None:
+        while not self._stop.is_set():
             try:
-                self._match(repo, job)
+                ran = self._take_one()
+            except OperationalError as exc:  # the database away for a moment: try again at the next poll
+                log.warning("looking for mailing jobs: the database did not answer (%s); trying again in %.1f s",
+                            str(exc.orig).strip().splitlines()[0], self.poll_s)
+                ran = False
+            except Exception:  # a bug: logged, and the loop goes on with the next job
+                log.exception("taking a mailing job failed")
+                ran = False
+            if not ran:
+                self._wake.wait(self.poll_s)
+                self._wake.clear()
+
+    def _take_one(self) -> bool:
+        """Take the next job some process may run and run it; False if there was none."""
+        holder = worker_id()
+        with Session(self.engine, expire_on_commit=False) as session:
+            now = utc_now()
+            for job in mailings.takeable(session, now):
+                if mailings.take(session, job, holder, now, lease_until(self.lease_s, now)):
+                    session.refresh(job)
+                    break
+            else:
+                return False
+        if job.attempts > MAX_ATTEMPTS:
+            with Session(self.engine) as session:
+                mailings.end_turn(session, job.id, holder, "failed",
+                                  f"the service process running this job stopped {MAX_ATTEMPTS} times before it "
+                                  f"finished; start it again, with fewer products if it happens again")
+            return True
+        self._run(job, holder)
+        return True
+
+    def _run(self, job: MailingJob, holder: str) -> None:
+        principal = Principal(job.created_by, job.tenant_id, None, frozenset())
+        with Session(self.engine, expire_on_commit=False) as session, \
+                Heartbeat(lambda: self._renew(job.id, holder), self.lease_s, f"mailing-{job.id}") as heartbeat:
+            repo = Repository(session, principal)
+            job = mailings.get(repo, job.id)
+            try:
+                self._match(repo, job, holder, heartbeat)
+            except LeaseLost:
+                log.warning("mailing job %s was taken over by another process; this one stops", job.id)
+                return
+            except Stopping:
+                session.rollback()
+                mailings.give_back(session, job.id, holder)
+                return
             except Exception as exc:
                 if not isinstance(exc, FootfitError):
-                    log.exception("mailing job %s failed", job_id)
+                    log.exception("mailing job %s failed", job.id)
                 session.rollback()
-                job.state, job.finished_at = "failed", utc_now()
-                job.error = (str(exc) if isinstance(exc, FootfitError) else
-                             "internal error (logged by the service): start the job again")[:500]
-                mailings.save(repo, job)
+                mailings.end_turn(session, job.id, holder, "failed",
+                                  str(exc) if isinstance(exc, FootfitError) else
+                                  "internal error (logged by the service): start the job again")
+                return
+            mailings.end_turn(session, job.id, holder, "done")
 
-    def _match(self, repo: Repository, job: MailingJob) -> None:
+    def _renew(self, job_id: str, holder: str) -> bool:
+        with Session(self.engine) as session:
+            return mailings.renew(session, job_id, holder, lease_until(self.lease_s))
+
+    def _match(self, repo: Repository, job: MailingJob, holder: str, heartbeat: Heartbeat) -> None:
+        def save() -> None:
+            if self._stop.is_set():
+                raise Stopping(job.id)
+            if heartbeat.lost or not mailings.saved_by(repo, job, holder, lease_until(self.lease_s)):
+                raise LeaseLost(job.id)
+
+        self.fitting.sync()
         matcher = self.fitting.matcher()
         products = matcher.mailing_products(json.loads(job.model_ids_json))
         learned = self._learned(repo.tenant_id, matcher, products)
@@ -109,8 +176,8 @@ class MailingRunner:
             log.info("mailing job %s decides for the learning arm with learned state %s", job.id, learned.version)
         share = self.learning.settings.ab_holdout_share
         passport_ids, skipped = mailings.audience(repo)
-        job.state, job.passports, job.skipped = "running", len(passport_ids), skipped
-        mailings.save(repo, job)
+        job.passports, job.skipped = len(passport_ids), skipped
+        save()
         for start in range(0, len(passport_ids), self.chunk):
             records = passports.by_ids(repo, passport_ids[start:start + self.chunk])
             if records:
@@ -121,9 +188,9 @@ class MailingRunner:
                 mailings.add_matches(repo, job, [(records[i].id, int(products.model_ids[j]))
                                                  for i, j in zip(*np.nonzero(fits))])
             job.progress = min(start + self.chunk, len(passport_ids)) / len(passport_ids)
-            mailings.save(repo, job)
-        job.state, job.progress, job.finished_at = "done", 1.0, utc_now()
-        mailings.save(repo, job)
+            save()
+        job.progress = 1.0
+        save()
 
     def _learned(self, tenant_id: int, matcher: Matcher, products: MailingProducts) -> LearnedMailing | None:
         """The learned decision with the tenant's state in use (None while no learned state is adopted)."""
@@ -144,13 +211,3 @@ def _decided(descriptors: np.ndarray, learning_arm: np.ndarray, products: Mailin
     if learned is not None:
         fits[learning_arm] = mailing_filter(descriptors[learning_arm], products, profiles, learned)
     return fits
-
-
-def interrupt_unfinished(engine: Engine) -> None:
-    """Jobs a previous service process left queued or running will not continue: mark them failed."""
-    with Session(engine) as session:
-        session.exec(update(MailingJob).where(MailingJob.state.in_(("queued", "running")))
-                     .values(state="failed", finished_at=utc_now(),
-                             error="interrupted: the service stopped before the job finished; start it again"))
-        session.commit()
-

@@ -239,12 +239,17 @@ class MailingJob(SQLModel, table=True):
     created_by: str = Field(max_length=40)  # key id
     created_at: datetime = Field(default_factory=utc_now)
     finished_at: datetime | None = None
-    state: str = Field(max_length=10)  # queued | running | done | failed
+    state: str = Field(max_length=10, index=True)  # queued | running | done | failed
     model_ids_json: str  # the product list, a JSON array of model ids
     progress: float = 0.0  # share of the passports matched, 0-1
     passports: int = 0  # customers matched (marketing consent and a passport)
     skipped: int = 0  # customers left out: no marketing consent in force
     error: str = Field(default="", max_length=500)
+    # Any service process may run a job (api/mailing.py): the one holding its lease, until the lease expires.
+    attempts: int = 0  # turns taken at it; a turn whose process died is taken over, up to MAX_ATTEMPTS
+    lease_holder: str | None = Field(default=None, max_length=80)  # the process running it (api.worker.worker_id)
+    lease_expires_at: datetime | None = None  # renewed while it runs; after it, another process may take the job
+    started_at: datetime | None = None  # when its latest turn began (tenants take turns by it)
 
 
 class MailingMatch(SQLModel, table=True):

@@ -71,6 +71,14 @@ class ServiceSettings(BaseModel):
     mailing_jobs_queued_per_tenant: int = Field(
         default=10, gt=0, description="mailing jobs one tenant may have waiting to run; more get 409 (jobs of "
                                       "different tenants take turns, api/mailing.py)")
+    runs_jobs: bool = Field(
+        default=True, description="this process takes and runs the mailing jobs queued in the database (false: it "
+                                  "only serves requests and queues jobs for the processes that do)")
+    job_lease_s: float = Field(
+        default=30.0, gt=0, description="a running job's lease (api/worker.py): renewed every third of it while its "
+                                        "process runs it; a job whose process died is taken over when it runs out")
+    job_poll_s: float = Field(
+        default=1.0, gt=0, description="how often a process that runs jobs looks for one queued by another process")
     tryon_frame_ancestors: list[str] = Field(
         default=[], description="origins (https://shop.example) allowed to embed the webshop try-on page in a frame, "
                                 "besides the service itself (docs/webshop-tryon.md)")

@@ -23,6 +23,7 @@ from core.errors import CatalogError, MeshError
 from core.mesh import Mesh, mesh_from_bytes
 from core.sizes import GIRTH_PER_WIDTH_FITTING_MM, width_steps
 from fitcore.fit.sections import sections_from_blob, sections_to_blob
+from shoe_db import versions
 from shoe_db.interior import Interior, ModelGrading, graded, interior_from_scan, model_grading
 from shoe_db.models import Brand, Descriptors, InteriorScan, ShoeModel, SizeVariant
 from shoe_db.models import Interior as InteriorRow
@@ -137,6 +138,7 @@ class _Writer:
         size_ids = self._upsert_variants(rows, model_ids)
         self._upsert_scans(scans, size_ids)
         self._grade(set(model_ids.values()))
+        versions.count_write(self.conn, versions.CATALOGUE)
         existing = len(rows) - self.summary.created
         self.summary.updated = len(self.changed) - self.summary.created
         self.summary.unchanged = existing - self.summary.updated

@@ -104,3 +104,15 @@ class Stock(SQLModel, table=True):
     store_id: int = Field(foreign_key="store.id", primary_key=True)
     size_id: int = Field(foreign_key="size_variant.id", primary_key=True, index=True)
     quantity: int
+
+
+class DataVersion(SQLModel, table=True):
+    """A counter per body of data that service processes keep in memory ("catalogue": shoes, interiors and stock;
+    "assortment:<tenant id>": a retailer's assortment; "learning:<scope>": the learned state in use). Every write
+    of that data adds one in its own transaction, so a process that sees an unchanged counter knows its copy is
+    current (shoe_db/versions.py)."""
+
+    __tablename__ = "data_version"
+
+    name: str = Field(primary_key=True, max_length=40)
+    version: int = 0

@@ -157,6 +157,8 @@ def world(database_url: str, **settings_changes) -> Iterator[World]:
             yield w
         finally:
             w.http.close()
+            for stop in app.router.on_shutdown:  # the server runs without lifespan: its background work stops here
+                stop()
             engine.dispose()
 
 

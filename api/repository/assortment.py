@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from api.models import AssortmentItem
 from api.repository import Repository
+from shoe_db import versions
 from shoe_db.importer import chunks
 from shoe_db.models import Brand, ShoeModel, SizeVariant
 from shoe_db.product_file import AssortmentRow, RowError, SizeKey
@@ -82,6 +83,7 @@ def upsert(repo: Repository, items: list[Item]) -> tuple[int, int, int]:
             stored.sqlmodel_update(values)
             updated += 1
     repo.session.flush()
+    versions.count_write(repo.session.connection(), versions.assortment(repo.tenant_id))
     return created, updated, len(items) - created - updated
 
 

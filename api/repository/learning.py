@@ -19,6 +19,7 @@ from api.models import CustomerPreferenceRecord, JobLease, LearnedStateRecord, u
 from api.repository import Repository
 from core.errors import Conflict, NotFound
 from fitcore.fit.learning import PREFERENCES, CustomerPreference, LearnedState
+from shoe_db import versions as data_versions
 
 PREFERENCE_VERSIONS_KEPT = 3  # customers' preferences are kept for the newest adopted versions (rollbacks) only
 _PREFERENCE_COLUMNS = tuple(f"{name}_mm" for name in PREFERENCES)
@@ -71,6 +72,8 @@ def judged(session: Session, record: LearnedStateRecord, adopt: bool) -> Learned
     """A candidate judged: adopted (in use from now) or rejected."""
     record.status = "adopted" if adopt else "rejected"
     record.adopted_at = utc_now() if adopt else None
+    if adopt:
+        data_versions.count_write(session.connection(), data_versions.learning(record.tenant_id))
     return add(session, record)
 
 
@@ -85,6 +88,7 @@ def roll_back(session: Session, scope: int | None, version: str) -> tuple[Learne
         raise Conflict(f"learned state {version} is {record.status.replace('_', ' ')}, not adopted: only an "
                        f"adopted version can be rolled back")
     record.status = "rolled_back"
+    data_versions.count_write(session.connection(), data_versions.learning(scope))
     add(session, record)
     return record, in_use(session, scope)
 

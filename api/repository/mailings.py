@@ -1,16 +1,21 @@
 """The tenant's mailing jobs (api/mailing.py runs them): the job, its audience (customers with marketing consent
-in force) and its output, which names customers and so is read audited."""
+in force) and its output, which names customers and so is read audited; and the queue every service process takes
+jobs from (across tenants: the runner's, not a request's), each job under a lease (api/worker.py)."""
 
 from __future__ import annotations
 
 import json
 
-from sqlalchemy import func
-from sqlmodel import select
+from datetime import datetime, timezone
 
-from api.models import Customer, MailingJob, MailingMatch, PassportRecord
+from sqlalchemy import delete, func, or_, update
+from sqlmodel import Session, select
+
+from api.models import Customer, MailingJob, MailingMatch, PassportRecord, as_utc, utc_now
 from api.repository import Repository, consents
 from core.errors import NotFound
+
+UNFINISHED = ("queued", "running")
 
 
 def create(repo: Repository, model_ids: list[int]) -> MailingJob:
@@ -24,6 +29,11 @@ def get(repo: Repository, job_id: str) -> MailingJob:
     if job is None:
         raise NotFound(f"no mailing job {job_id!r}: start one with POST /v1/mailings")
     return job
+
+
+def waiting(repo: Repository) -> int:
+    """The tenant's jobs not yet taken by a process."""
+    return repo.session.exec(select(func.count()).select_from(MailingJob).where(MailingJob.state == "queued")).one()
 
 
 def save(repo: Repository, job: MailingJob) -> MailingJob:
@@ -49,10 +59,79 @@ def audience(repo: Repository) -> tuple[list[str], int]:
 
 def add_matches(repo: Repository, job: MailingJob, matches: list[tuple[str, int]]) -> None:
     """(passport id, model id) pairs: the product fits that passport's customer (passports erased meanwhile are
-    left out)."""
+    left out). The caller commits, with the job's progress."""
     live = set(repo.session.exec(select(PassportRecord.id).where(PassportRecord.id.in_({p for p, _ in matches}))))
     repo.session.add_all([MailingMatch(job_id=job.id, passport_id=p, model_id=m) for p, m in matches if p in live])
+
+
+def saved_by(repo: Repository, job: MailingJob, holder: str, lease_until: datetime) -> bool:
+    """Commit the job's changes (and what else the session holds: its matches) if `holder` still holds its lease,
+    renewing it; else roll back and say so (the lease ran out and another process took the job over)."""
+    held = repo.session.execute(update(MailingJob).where(MailingJob.id == job.id, MailingJob.lease_holder == holder)
+                                .values(lease_expires_at=lease_until)).rowcount == 1
+    if not held:
+        repo.session.rollback()
+        return False
+    repo.session.add(job)
     repo.session.commit()
+    repo.session.refresh(job)
+    return True
+
+
+def renew(session: Session, job_id: str, holder: str, lease_until: datetime) -> bool:
+    """Extend the holder's lease of a running job; False if it is no longer the holder's."""
+    renewed = session.execute(update(MailingJob).where(MailingJob.id == job_id, MailingJob.lease_holder == holder,
+                                                       MailingJob.state == "running")
+                              .values(lease_expires_at=lease_until)).rowcount == 1
+    session.commit()
+    return renewed
+
+
+def takeable(session: Session, now: datetime, limit: int = 100) -> list[MailingJob]:
+    """Jobs a process may take, across tenants: queued ones and running ones whose lease has run out (their process
+    died); the tenant whose latest turn began longest ago first (a tenant's first turn before all), then the oldest
+    job."""
+    jobs = session.exec(select(MailingJob).where(_takeable(now)).order_by(MailingJob.created_at).limit(limit)).all()
+    tenants = {job.tenant_id for job in jobs}
+    last_turn = dict(session.exec(select(MailingJob.tenant_id, func.max(MailingJob.started_at))
+                                  .where(MailingJob.tenant_id.in_(tenants)).group_by(MailingJob.tenant_id)).all())
+    never = datetime.min.replace(tzinfo=timezone.utc)
+    return sorted(jobs, key=lambda job: (as_utc(last_turn.get(job.tenant_id) or never), as_utc(job.created_at)))
+
+
+def take(session: Session, job: MailingJob, holder: str, now: datetime, lease_until: datetime) -> bool:
+    """Take the job for `holder` if it is still takeable (one UPDATE: of processes racing for it, one wins); a job
+    taken over from a dead process loses the matches of its unfinished turn, in the same transaction."""
+    taken = session.execute(update(MailingJob).where(MailingJob.id == job.id, _takeable(now))
+                            .values(state="running", lease_holder=holder, lease_expires_at=lease_until,
+                                    started_at=now, attempts=MailingJob.attempts + 1, progress=0.0)).rowcount == 1
+    if taken:
+        session.execute(delete(MailingMatch).where(MailingMatch.job_id == job.id))
+    session.commit()
+    return taken
+
+
+def end_turn(session: Session, job_id: str, holder: str, state: str, error: str = "") -> None:
+    """The holder's job is done or failed: its lease ends."""
+    session.execute(update(MailingJob).where(MailingJob.id == job_id, MailingJob.lease_holder == holder)
+                    .values(state=state, error=error[:500], finished_at=utc_now(), lease_holder=None,
+                            lease_expires_at=None))
+    session.commit()
+
+
+def give_back(session: Session, job_id: str, holder: str) -> None:
+    """The holder stops before the job is done (its process is stopping): queued again, this turn not counted."""
+    session.execute(update(MailingJob).where(MailingJob.id == job_id, MailingJob.lease_holder == holder)
+                    .values(state="queued", lease_holder=None, lease_expires_at=None,
+                            attempts=MailingJob.attempts - 1))
+    session.commit()
+
+
+def _takeable(now: datetime):
+    """Queued, or running under a lease that has run out (or none: left by a service before leases)."""
+    return or_(MailingJob.state == "queued",
+               (MailingJob.state == "running") & or_(MailingJob.lease_expires_at.is_(None),
+                                                     MailingJob.lease_expires_at < now))
 
 
 def results(repo: Repository, job: MailingJob) -> dict[int, list[str]]:

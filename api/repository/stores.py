@@ -10,6 +10,7 @@ from sqlmodel import select
 from api.models import Kiosk, TenantStore
 from api.repository import Repository, assortment
 from core.errors import InvalidInput, NotFound
+from shoe_db import versions
 from shoe_db.importer import chunks
 from shoe_db.models import Stock, Store
 
@@ -63,4 +64,5 @@ def set_stock(repo: Repository, quantities: dict[int, dict[str, int]]) -> int:
         repo.session.add_all(Stock(store_id=store_id, size_id=ids[sku], quantity=quantity)
                              for sku, quantity in per_store.items() if quantity > 0)
         written += len(per_store)
+    versions.count_write(repo.session.connection(), versions.CATALOGUE)
     return written

@@ -1,5 +1,6 @@
 """The tenant's stores, their stock and its assortment (scope catalog:write); the operator's interior database
-(scope catalog:operator, held only by the operator's keys)."""
+(scope catalog:operator, held only by the operator's keys). Each write counts its data version in its transaction
+(shoe_db/versions.py): every service process answers from the new data from its next request on."""
 
 from __future__ import annotations
 
@@ -34,12 +35,11 @@ def list_stores(repo: Repository = Depends(access(None))) -> list[StoreOut]:
 
 @router.put("/stores/{code}/stock", response_model=StockOut,
             summary="Set the stock of SKUs of your assortment in one of your stores (0 removes); all or nothing")
-def update_stock(code: StoreCode, body: StockUpdate, repo: Repository = Depends(access("catalog:write")),
-                 fit: Fitting = Depends(fitting)) -> StockOut:
+def update_stock(code: StoreCode, body: StockUpdate, repo: Repository = Depends(access("catalog:write"))
+                 ) -> StockOut:
     store_id = stores.id_of(repo, code)
     updated = stores.set_stock(repo, {store_id: {item.sku: item.quantity for item in body.items}})
     repo.commit()
-    fit.invalidate()
     return StockOut(store=code, updated=updated)
 
 
@@ -47,15 +47,13 @@ def update_stock(code: StoreCode, body: StockUpdate, repo: Repository = Depends(
              summary="Import your assortment: a product file (.csv/.jsonl, docs/catalog.md) whose rows name the "
                      "operator's sizes, with your SKUs, prices and stock in your stores")
 def import_your_assortment(products: Products, skip_invalid: SkipInvalid = False, interiors: NotRead = [],
-                           repo: Repository = Depends(access("catalog:write")),
-                           fit: Fitting = Depends(fitting)) -> ImportOut:
+                           repo: Repository = Depends(access("catalog:write"))) -> ImportOut:
     text = uploaded_text(products.filename, products.file.read())
     summary = _committed(import_assortment(repo, products.filename, text, skip_invalid))
     if interiors:
         summary.warnings.append(f"{len(interiors)} interior scan(s) were not read: interiors belong to the "
                                 f"operator's interior database, which every retailer shares, and only an operator "
                                 f"key (catalog:operator) imports them (POST /v1/catalog/interiors)")
-    fit.invalidate(repo.tenant_id)
     return _out(summary, stock_rows=summary.stock_rows)
 
 
@@ -68,7 +66,6 @@ def import_interior_database(products: Products, skip_invalid: SkipInvalid = Fal
     text = uploaded_text(products.filename, products.file.read())
     summary = _committed(import_interiors(fit.engine, products.filename, text,
                                           {f.filename: f.file.read() for f in interiors}, skip_invalid))
-    fit.invalidate()
     return _out(summary, scanned=summary.scanned, graded=summary.graded, without_interior=summary.without_interior)
 
 

@@ -5,10 +5,8 @@ themselves: tests/unit/api/test_api_migrations.py."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -16,9 +14,7 @@ from sqlalchemy import create_engine, inspect
 
 from api.db import database_url as sqlalchemy_url
 from api.migrations import VERSION_TABLE
-from testing.net import free_port
-
-START_TIMEOUT_S = 60
+from testing.service_process import ServiceProcess
 
 
 def _footfit(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -28,18 +24,17 @@ def _footfit(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_serve_migrates_and_answers_on_the_configured_database(database_url, tmp_path):
-    port = free_port()
-    env = {**os.environ, "FOOTFIT_DATABASE_URL": database_url, "FOOTFIT_DATA_DIR": str(tmp_path / "var")}
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {"FOOTFIT_DATABASE_URL": database_url, "FOOTFIT_DATA_DIR": str(tmp_path / "var")}
+    server = ServiceProcess(env)
     try:
-        base = f"http://127.0.0.1:{port}"
-        schema = _wait_for(f"{base}/openapi.json", server)
+        base = server.url
+        schema = server.schema
         assert schema["paths"] and all(path.startswith("/v1/") for path in schema["paths"])
         assert "ApiKey" in schema["components"]["securitySchemes"]
         tables = set(inspect(create_engine(sqlalchemy_url(database_url))).get_table_names())
         assert {VERSION_TABLE, "size_variant", "tenant", "passport", "audit_log"} <= tables
 
+        env = {**os.environ, **env}
         assert httpx.get(f"{base}/v1/me").status_code == 401
         assert _footfit(env, "tenants", "create", "shop").returncode == 0
         created = _footfit(env, "keys", "create", "--tenant", "shop", "--scopes", "passports:read")
@@ -47,18 +42,5 @@ def test_serve_migrates_and_answers_on_the_configured_database(database_url, tmp
         me = httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {created.stdout.strip()}"})
         assert me.status_code == 200 and me.json()["tenant"] == "shop" and me.json()["scopes"] == ["passports:read"]
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=20)
-    assert "footfit service on http://127.0.0.1" in server.stderr.read()
-
-
-def _wait_for(url: str, server: subprocess.Popen) -> dict:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(f"footfit serve exited: {server.stderr.read()[-2000:]}")
-        try:
-            return httpx.get(url, timeout=2).json()
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError(f"footfit serve did not answer {url} within {START_TIMEOUT_S} s")
+        stderr = server.stop()
+    assert "footfit service on http://127.0.0.1" in stderr

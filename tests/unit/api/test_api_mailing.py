@@ -5,13 +5,13 @@ state in use it decides as the learned advice does for the learning arm, by geom
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 from sqlmodel import Session, select
 
 from api.fitting import scanned_feet
+from api.mailing import MailingRunner
 from api.models import AuditEntry, Customer, LearnedStateRecord, MailingJob, MailingMatch, PassportRecord, Tenant
 from api.repository import learning as stored
 from fitcore.fit.advice import HOLDOUT, LEARNING, advice_arm, prior_state
@@ -220,35 +220,45 @@ def _models(w: World) -> list[dict]:
 
 
 def test_tenants_take_turns_and_a_tenants_queue_is_bounded(database_url):
-    """While a long job runs (the runner's one worker, held here), tenant A queues as many jobs as it may, then
-    tenant B one: B's runs next, not after all of A's."""
-    with world(database_url, mailing_jobs_queued_per_tenant=QUEUED) as w:
+    """A service process that does not run jobs queues them: tenant A as many as it may, then tenant B one. A
+    process that runs jobs then takes B's second, after the A job first in line, not after all of A's."""
+    with world(database_url, mailing_jobs_queued_per_tenant=QUEUED, runs_jobs=False) as w:
         import_catalogue(w.engine, MODELS)
         model_ids = sorted({m["id"] for m in _models(w)})
         for i in range(3):
             w.customer("A", f"C{i}")
             w.passport("A", f"C{i}", scan_files(2 + i))
             marketing(w, f"C{i}", True)
-        running = threading.Event()
-        w.app.state.mailing._pool.submit(running.wait)
+        a_jobs = [w.call("A", "admin", "POST", "/v1/mailings", json={"model_ids": model_ids})
+                  for _ in range(QUEUED + 1)]
+        assert [r.status_code for r in a_jobs] == [202] * QUEUED + [409]
+        assert f"{QUEUED} mailing jobs waiting" in a_jobs[-1].json()["detail"]
+        b_job = w.call("B", "admin", "POST", "/v1/mailings", json={"model_ids": model_ids})
+        assert b_job.status_code == 202, b_job.text
+        time.sleep(0.5)
+        assert {job.state for job in _jobs(w).values()} == {"queued"}, "nothing runs them in this process"
+
+        runner = MailingRunner(w.engine, w.app.state.fitting, w.app.state.settings.service.model_copy(
+            update={"runs_jobs": True}), w.app.state.learning)
+        runner.start()
         try:
-            a_jobs = [w.call("A", "admin", "POST", "/v1/mailings", json={"model_ids": model_ids})
-                      for _ in range(QUEUED + 1)]
-            assert [r.status_code for r in a_jobs] == [202] * QUEUED + [409]
-            assert f"{QUEUED} mailing jobs waiting" in a_jobs[-1].json()["detail"]
-            b_job = w.call("B", "admin", "POST", "/v1/mailings", json={"model_ids": model_ids})
-            assert b_job.status_code == 202, b_job.text
+            b_id, a_ids = b_job.json()["id"], [r.json()["id"] for r in a_jobs[:QUEUED]]
+            jobs = _finished(w)
         finally:
-            running.set()
-        b_id, a_ids = b_job.json()["id"], [r.json()["id"] for r in a_jobs[:QUEUED]]
-        deadline, jobs = time.monotonic() + 120, _jobs(w)
-        while any(job.state in ("queued", "running") for job in jobs.values()):
-            assert time.monotonic() < deadline, jobs
-            time.sleep(0.1)
-            jobs = _jobs(w)
+            runner.close()
         assert all(jobs[j].state == "done" for j in [b_id, *a_ids])
         order = sorted([b_id, *a_ids], key=lambda j: jobs[j].finished_at)
         assert order.index(b_id) == 1  # after the A job first in line, before A's others
+
+
+def _finished(w: World, timeout_s: float = 120) -> dict[str, MailingJob]:
+    """The jobs once none is queued or running."""
+    deadline, jobs = time.monotonic() + timeout_s, _jobs(w)
+    while any(job.state in ("queued", "running") for job in jobs.values()):
+        assert time.monotonic() < deadline, jobs
+        time.sleep(0.1)
+        jobs = _jobs(w)
+    return jobs
 
 
 def _jobs(w: World) -> dict[str, MailingJob]:

@@ -25,7 +25,7 @@ from api.db import open_service_db
 CATALOGUE = {"brand", "shoe_model", "size_variant", "interior", "interior_scan", "store", "stock"}
 SERVICE = {"tenant", "tenant_store", "kiosk", "api_key", "customer", "consent", "passport", "pressure_map",
            "fit_result", "feedback", "audit_log", "mailing_job", "mailing_match", "session_token", "assortment_item",
-           "learned_state", "customer_preference", "job_lease"}
+           "learned_state", "customer_preference", "job_lease", "data_version"}
 LEARNING = {"learned_state", "customer_preference", "job_lease"}
 HEAD = ScriptDirectory(str(Path(migrations.__file__).parent)).get_current_head()
 

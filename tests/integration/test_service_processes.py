@@ -1,0 +1,118 @@
+"""Several service processes on one database (issue 15): each a real `footfit serve` process. What one process
+changes, the other answers from at once (data versions, shoe_db/versions.py); a mailing job whose process is killed
+with -9 is taken over by the other when its lease runs out and finishes once, with no duplicate rows."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+
+from api.models import MailingJob
+from testing.api_world import World, import_catalogue, scan_files, world
+from testing.service_process import ServiceProcess
+
+LEASE_S = 2.0
+CUSTOMERS = 40  # a mailing of one passport a step over this many takes far longer than a kill
+
+
+@pytest.fixture
+def two_services(database_url, tmp_path):
+    """The store's world (tenants, keys, catalogue, customers), then two service processes on its database."""
+    with world(database_url, runs_jobs=False) as w:
+        skus = import_catalogue(w.engine)
+        env = {"FOOTFIT_DATABASE_URL": database_url, "FOOTFIT_DATA_DIR": str(tmp_path / "var"),
+               "FOOTFIT_SERVICE__JOB_LEASE_S": str(LEASE_S), "FOOTFIT_SERVICE__JOB_POLL_S": "0.2",
+               "FOOTFIT_SERVICE__MAILING_CHUNK_PASSPORTS": "1"}
+        services = [ServiceProcess(env), ServiceProcess(env)]
+        try:
+            yield w, skus, services
+        finally:
+            for service in services:
+                if service.process.poll() is None:
+                    service.signal(signal.SIGCONT)
+                    service.stop()
+
+
+def _call(w: World, service: ServiceProcess, method: str, path: str, **kwargs) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {w.tenants['A'].keys['admin']}"}
+    return httpx.request(method, service.url + path, headers=headers, timeout=60, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_stock_change_through_one_process_is_answered_from_by_the_other(two_services):
+    w, skus, (one, other) = two_services
+    w.customer("A", "K-1")
+    passport = w.passport("A", "K-1", scan_files())
+    in_store = f"/v1/passports/{passport}/recommendations?store=STORE-A&n=5"
+    anywhere = f"/v1/passports/{passport}/recommendations?n=5"
+    assert _call(w, other, "GET", in_store).json() == [], "nothing in stock in STORE-A yet"
+    before = _call(w, other, "GET", anywhere).json()
+
+    stocked = _call(w, one, "PUT", "/v1/stores/STORE-A/stock",
+                    json={"items": [{"sku": sku, "quantity": 3} for sku in skus]})
+    assert stocked.status_code == 200, stocked.text
+
+    shown = _call(w, other, "GET", in_store)
+    assert shown.status_code == 200 and shown.json(), "the other process sees the new stock at its next request"
+    assert shown.json() == before, "every size in stock: the same shoes as anywhere"
+    assert _call(w, one, "GET", in_store).json() == shown.json(), "both processes answer alike"
+
+    emptied = _call(w, other, "PUT", "/v1/stores/STORE-A/stock",
+                    json={"items": [{"sku": sku, "quantity": 0} for sku in skus]})
+    assert emptied.status_code == 200
+    assert _call(w, one, "GET", in_store).json() == [], "and back, the other way round"
+
+
+@pytest.mark.slow
+def test_a_mailing_whose_process_is_killed_is_finished_once_by_the_other(two_services):
+    w, _skus, (dying, surviving) = two_services
+    files = scan_files()
+    for i in range(CUSTOMERS):
+        w.customer("A", f"M-{i}", consents=("scan_storage", "marketing"))
+        w.passport("A", f"M-{i}", files)
+    models = sorted({row[0] for row in _rows(w, "SELECT id FROM shoe_model")})
+
+    surviving.signal(signal.SIGSTOP)  # so the dying process takes the job
+    job_id = _call(w, dying, "POST", "/v1/mailings", json={"model_ids": models}).json()["id"]
+    job = _wait_for(w, job_id, lambda j: j.state == "running" and 0 < j.progress < 0.5)
+    dying.signal(signal.SIGSTOP)  # frozen mid-job, holding its lease
+    assert str(dying.pid) in job.lease_holder and _job(w, job_id).state == "running"
+    dying.kill()
+    surviving.signal(signal.SIGCONT)
+    killed_at = time.monotonic()
+
+    done = _wait_for(w, job_id, lambda j: j.state in ("done", "failed"), timeout_s=120)
+    assert done.state == "done", done.error
+    assert done.attempts == 2 and str(surviving.pid) in (done.lease_holder or str(surviving.pid))
+    assert time.monotonic() - killed_at < LEASE_S + 30, "taken over soon after the lease ran out"
+    matches = _rows(w, f"SELECT passport_id, model_id FROM mailing_match WHERE job_id = '{job_id}'")
+    assert len(matches) == len(set(matches)), "no duplicate rows from the dead turn"
+
+    again = _call(w, surviving, "POST", "/v1/mailings", json={"model_ids": models}).json()["id"]
+    assert _wait_for(w, again, lambda j: j.state == "done").state == "done"
+    rerun = _rows(w, f"SELECT passport_id, model_id FROM mailing_match WHERE job_id = '{again}'")
+    assert sorted(matches) == sorted(rerun), "the same output as a job no process died in"
+    results = _call(w, surviving, "GET", f"/v1/mailings/{job_id}/results")
+    assert results.status_code == 200 and sum(len(p["customers"]) for p in results.json()["products"]) == len(matches)
+
+
+def _job(w: World, job_id: str) -> MailingJob:
+    with Session(w.engine) as session:
+        return session.exec(select(MailingJob).where(MailingJob.id == job_id)).one()
+
+
+def _wait_for(w: World, job_id: str, condition, timeout_s: float = 60) -> MailingJob:
+    deadline = time.monotonic() + timeout_s
+    while not condition(job := _job(w, job_id)):
+        assert time.monotonic() < deadline, f"job {job_id}: {job}"
+        time.sleep(0.01)
+    return job
+
+
+def _rows(w: World, sql: str) -> list[tuple]:
+    with w.engine.connect() as conn:
+        return [tuple(row) for row in conn.exec_driver_sql(sql)]
