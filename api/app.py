@@ -7,9 +7,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from api.access import record_refusal
-from api.db import open_service_db
+from api.db import DATABASE_AWAY, DATABASE_RETRY_S, open_service_db
 from api.fitting import Fitting
 from api.gate import Admission, ConcurrencyGate
 from api.learning import Learning
@@ -60,6 +61,7 @@ def create_app(rigs: RigProvider, database_url: str | None = None, settings: Set
     app.add_exception_handler(MeasurementError, _unprocessable)
     app.add_exception_handler(CatalogError, _unprocessable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(OperationalError, _database_away)
     # the last added runs first: a request passes the admission (key, share, whole body), then the gate
     app.add_middleware(ConcurrencyGate, limit=settings.service.max_concurrent_requests)
     app.add_middleware(Admission, engine=engine, settings=settings.service)
@@ -83,6 +85,14 @@ def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
 
 def _unprocessable(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, str(exc))
+
+
+def _database_away(_request: Request, _exc: OperationalError) -> JSONResponse:
+    """The database went away mid-request (restarting, network): 503, and the pool reconnects by itself (each
+    connection is checked before use), so the service needs no restart."""
+    response = error_response(503, DATABASE_AWAY)
+    response.headers["Retry-After"] = str(DATABASE_RETRY_S)
+    return response
 
 
 def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

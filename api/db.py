@@ -20,6 +20,10 @@ from api import migrations
 from core.errors import CatalogError
 from core.settings import get_settings
 
+DATABASE_RETRY_S = 5  # what a 503 asks a client to wait while the database is away
+DATABASE_AWAY = (f"the database is not answering (it may be restarting): nothing was changed; try again in "
+                 f"{DATABASE_RETRY_S} s")
+
 
 def database_url(url: str | None = None) -> str:
     """The SQLAlchemy URL to use: `url`, else the settings' (FOOTFIT_DATABASE_URL or the SQLite file)."""

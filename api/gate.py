@@ -31,10 +31,12 @@ from typing import TypeVar
 import anyio
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from api.access import record_refusal
 from api.auth import Principal, authenticate
+from api.db import DATABASE_AWAY, DATABASE_RETRY_S
 from api.schemas import ErrorBody
 from core.errors import Unauthenticated
 from core.settings import ServiceSettings
@@ -96,6 +98,8 @@ class Admission:
         except Unauthenticated as exc:
             await self.keys.in_thread(record_refusal, scope, 401)
             raise Refused(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
+        except OperationalError:
+            raise Refused(503, DATABASE_AWAY, {"Retry-After": str(DATABASE_RETRY_S)}) from None
         return [("key", principal.key_id), ("tenant", principal.tenant_id)]
 
     async def _body(self, scope, receive) -> bytes | None:

@@ -26,17 +26,31 @@ def rig_provider(settings: Settings) -> RigProvider:
     return SimulatedRigProvider(settings.device, faults=settings.service.simulator_faults)
 
 
+def service_app():
+    """The service's app on the settings' database and rigs: what each `footfit serve` worker process runs."""
+    from api.app import create_app
+
+    return create_app(rig_provider(get_settings()))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.app import create_app
-
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: give 1 or more service processes")
     service = get_settings().service
     host, port = args.host or service.host, args.port if args.port is not None else service.port
-    app = create_app(rig_provider(get_settings()))
-    print(f"footfit service on http://{host}:{port}/v1 (OpenAPI at /openapi.json, docs at /docs); Ctrl-C stops",
-          file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level=args.log_level)
+    open_service_db().dispose()  # migrate once, here, before any worker starts
+    workers = f" with {args.workers} worker processes" if args.workers > 1 else ""
+    print(f"footfit service on http://{host}:{port}/v1{workers} (OpenAPI at /openapi.json, docs at /docs); Ctrl-C "
+          f"stops", file=sys.stderr, flush=True)
+    if args.workers > 1:
+        print("kiosk scans are still followed by the worker that started them: a kiosk's scan can be 404 on another "
+              "worker (docs/deployment.md)", file=sys.stderr, flush=True)
+        uvicorn.run("cli.service:service_app", factory=True, host=host, port=port, workers=args.workers,
+                    log_level=args.log_level)
+    else:
+        uvicorn.run(service_app(), host=host, port=port, log_level=args.log_level)
     return 0
 
 
@@ -148,6 +162,9 @@ def add_service_commands(sub) -> None:
     serve.add_argument("--host", help="default: settings (FOOTFIT_SERVICE__HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="default: settings (FOOTFIT_SERVICE__PORT, 8000)")
     serve.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="service processes sharing the port (each takes requests and mailing jobs; they agree "
+                            "through the database: docs/deployment.md)")
     serve.set_defaults(func=cmd_serve)
 
     tenants = _group(sub, "tenants", "retailers using the service")

@@ -37,10 +37,18 @@ class PostgresServer:
         if self.as_user:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
+        self.start_server()
+        self._names = itertools.count()
+
+    def start_server(self) -> None:
+        """Start the server on its data folder and port (again, after `halt`)."""
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-t", str(START_TIMEOUT_S),
                   "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
                         f"-c synchronous_commit=off -c full_page_writes=off", "start")
-        self._names = itertools.count()
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data, as an operator restarting it would (clients are disconnected)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"

@@ -44,3 +44,33 @@ def test_serve_migrates_and_answers_on_the_configured_database(database_url, tmp
     finally:
         stderr = server.stop()
     assert "footfit service on http://127.0.0.1" in stderr
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_from_both_and_they_stop_with_it(tmp_path):
+    env = {"FOOTFIT_DATA_DIR": str(tmp_path / "var")}
+    server = ServiceProcess(env, "--workers", "2")
+    try:
+        workers = _children(server.pid)
+        assert len(workers) == 2, f"two worker processes under the one started: {workers}"
+        answers = [httpx.get(f"{server.url}/v1/me", timeout=10).status_code for _ in range(20)]
+        assert answers == [401] * 20, "every request answered (without a key: refused) whichever worker takes it"
+    finally:
+        stderr = server.stop()
+    assert "with 2 worker processes" in stderr
+    assert not [pid for pid in workers if os.path.exists(f"/proc/{pid}")], "the workers stop with the service"
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (from /proc), the resource tracker multiprocessing may start aside."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+                cmdline = open(f"/proc/{entry}/cmdline").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and "resource_tracker" not in cmdline:
+                found.append(int(entry))
+    return found

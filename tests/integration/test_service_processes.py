@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from sqlmodel import Session, select
 
 from api.models import MailingJob
 from testing.api_world import World, import_catalogue, scan_files, world
+from testing.postgres import PostgresServer
 from testing.service_process import ServiceProcess
 
 LEASE_S = 2.0
@@ -98,6 +100,39 @@ def test_a_mailing_whose_process_is_killed_is_finished_once_by_the_other(two_ser
     assert sorted(matches) == sorted(rerun), "the same output as a job no process died in"
     results = _call(w, surviving, "GET", f"/v1/mailings/{job_id}/results")
     assert results.status_code == 200 and sum(len(p["customers"]) for p in results.json()["products"]) == len(matches)
+
+
+@pytest.mark.slow
+def test_requests_fail_cleanly_while_postgresql_restarts_and_succeed_after(tmp_path):
+    """PostgreSQL stopped under 50 requests and started again: 503 with a reason while it is away, the same answers
+    as before once it is back, with no restart of the service."""
+    database = PostgresServer()
+    service = None
+    try:
+        url = database.new_database()
+        with world(url, runs_jobs=False) as w:
+            import_catalogue(w.engine)
+            w.customer("A", "K-1")
+            path = f"/v1/passports/{w.passport('A', 'K-1', scan_files())}/recommendations"
+            service = ServiceProcess({"FOOTFIT_DATABASE_URL": url, "FOOTFIT_DATA_DIR": str(tmp_path / "var")})
+            before = _call(w, service, "GET", path)
+            assert before.status_code == 200, before.text
+
+            database.halt()
+            with ThreadPoolExecutor(10) as clients:
+                during = list(clients.map(lambda _: _call(w, service, "GET", path), range(50)))
+            assert {r.status_code for r in during} == {503}, {r.status_code for r in during}
+            assert "database is not answering" in during[0].json()["detail"] and during[0].headers["Retry-After"]
+
+            database.start_server()
+            with ThreadPoolExecutor(10) as clients:
+                after = list(clients.map(lambda _: _call(w, service, "GET", path), range(50)))
+            assert [r.status_code for r in after] == [200] * 50
+            assert all(r.json() == before.json() for r in after)
+    finally:
+        if service is not None:
+            service.stop()
+        database.stop()
 
 
 def _job(w: World, job_id: str) -> MailingJob:
