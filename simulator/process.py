@@ -29,8 +29,8 @@ class SimulatorProcess:
 
     def __init__(self, rig_serial: str, seed: int, subject_side: str = "left", subject_mesh: Path | None = None,
                  faults: str = "", truth_path: Path | None = None):
-        cmd = [sys.executable, "-m", "simulator", "serve", "--quiet", "--rig", rig_serial, "--seed", str(seed),
-               "--subject-side", subject_side]
+        cmd = [sys.executable, "-m", "simulator", "serve", "--quiet", "--exit-with-parent", "--rig", rig_serial,
+               "--seed", str(seed), "--subject-side", subject_side]
         if subject_mesh:
             cmd += ["--subject-mesh", str(Path(subject_mesh).resolve())]
         if faults:

@@ -7,6 +7,7 @@ one JSON line on stdout, which is how simulator.process (and anyone scripting th
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,8 @@ from core.errors import FootfitError
 from simulator.faults import parse_faults
 from simulator.rig import DEMO_RIG_SERIAL
 from simulator.scanner import SimulatedScanner, SimulatorConfig
+
+PARENT_CHECK_S = 0.5  # how often a rig started with --exit-with-parent looks whether its parent is still there
 
 
 def add_simulator_options(p: argparse.ArgumentParser) -> None:
@@ -43,6 +46,8 @@ def add_serve_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument("--port-dir", type=Path, help="folder for the port links (default: a temporary folder)")
     serve.add_argument("--truth-out", type=Path, help="write truth.json (and truth/*.ply) here")
     serve.add_argument("--quiet", action="store_true", help="only the JSON line")
+    serve.add_argument("--exit-with-parent", action="store_true",
+                       help="stop when the process that started this one ends, however it ends (kill -9 too)")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -51,6 +56,8 @@ def serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if args.exit_with_parent:
+        threading.Thread(target=_stop_when_orphaned, args=(os.getppid(), stop), daemon=True).start()
     with scanner:
         endpoints = scanner.endpoints
         if args.truth_out:
@@ -66,6 +73,14 @@ def serve(args: argparse.Namespace) -> int:
         if args.truth_out:
             scanner.write_truth(args.truth_out)  # again, with the faults that fired
     return 0
+
+
+def _stop_when_orphaned(parent_pid: int, stop: threading.Event) -> None:
+    """Set `stop` once this process's parent is gone (it is then re-parented, so its parent id changes): a rig
+    started for a scan must not outlive the service that started it and keep its ports and memory."""
+    while not stop.wait(PARENT_CHECK_S):
+        if os.getppid() != parent_pid:
+            stop.set()
 
 
 SERVE_DESCRIPTION = ("Run a simulated rig: board and plate on pseudo-terminals, camera as MJPEG over HTTP. Prints "
