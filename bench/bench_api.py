@@ -22,6 +22,14 @@
    after a catalogue change (a stock update drops every kept search, so each request searches all models).
 Prints throughput, p50 and p99 per endpoint and each p50 as a multiple of the floor's (target:
 recommendations within 3x). wrk and the server share the machine's cores.
+
+    .venv/bin/python bench/bench_api.py --workers 1,2,4 --database postgresql [--clients 50] [--seconds 10]
+
+Scale-out instead (docs/deployment.md): the passports are stored once, then for each worker count `footfit serve
+--workers N` runs on the same database and wrk drives the floor and recommendations (each after a warm-up round
+that builds every worker's matcher and searches). Prints each count's throughput, p50 and p99 beside the floor of
+the same server, its throughput as a multiple of one worker's, and the service's resident memory (every worker
+process) before and after its requests.
 """
 
 from __future__ import annotations
@@ -87,7 +95,11 @@ def main() -> int:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
                         help="sqlite: the embedded default; postgresql: a throwaway server on loopback (as the "
                              "tests start it), the catalogue generated into it")
+    parser.add_argument("--workers", type=lambda text: [int(n) for n in text.split(",")],
+                        help="comma-separated worker counts, e.g. 1,2,4: the scale-out table instead")
     args = parser.parse_args()
+    if args.workers:
+        return _scale_out(args)
     wrk = _wrk()
     with tempfile.TemporaryDirectory(prefix="footfit-bench-api-") as folder, _database(args, Path(folder)) as url:
         token = _tenant_key(url)
@@ -162,10 +174,11 @@ def _tenant_key(url: str) -> str:
     return token
 
 
-def _serve(url: str, folder: Path, port: int) -> subprocess.Popen:
+def _serve(url: str, folder: Path, port: int, workers: int = 1) -> subprocess.Popen:
     env = dict(os.environ, FOOTFIT_DATABASE_URL=url, FOOTFIT_DATA_DIR=str(folder / "var"))
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port)], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers",
+                               str(workers)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True)
     deadline = time.monotonic() + 120
     while True:
         if server.poll() is not None:
@@ -278,6 +291,80 @@ def _report(results: list[LoadResult], single: dict[str, float], args: argparse.
         ratio = r.p50_ms / floor
         print(f"target: {r.name} p50 within {TARGET_RATIO:g}x of the floor: "
               f"{'met' if ratio <= TARGET_RATIO else 'NOT met'} ({ratio:.2f}x)")
+
+
+@dataclass(frozen=True)
+class ScaleRow:
+    workers: int
+    floor: LoadResult
+    recommendations: LoadResult
+    rss_before_mb: float
+    rss_after_mb: float
+
+
+def _scale_out(args: argparse.Namespace) -> int:
+    wrk = _wrk()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="footfit-bench-api-") as folder, _database(args, Path(folder)) as url:
+        token = _tenant_key(url)
+        port = free_port()
+        server = _serve(url, Path(folder), port)
+        try:
+            targets = _passports(f"http://127.0.0.1:{port}", token, args.passports)
+        finally:
+            _stop(server)
+        for workers in args.workers:
+            port = free_port()
+            server = _serve(url, Path(folder), port, workers)
+            base = f"http://127.0.0.1:{port}"
+            try:
+                warm_up = max(3, args.seconds // 2)
+                _load(wrk, Path(folder), base, token, "warm-up", targets["recommendations"], args.clients, warm_up)
+                before = _resident_mb(server.pid)
+                floor = _load(wrk, Path(folder), base, token, "me (floor)", ["/v1/me"], args.clients, args.seconds)
+                top = _load(wrk, Path(folder), base, token, "recommendations", targets["recommendations"],
+                            args.clients, args.seconds)
+                rows.append(ScaleRow(workers, floor, top, before, _resident_mb(server.pid)))
+            finally:
+                _stop(server)
+    _report_scale(rows, args)
+    return 0
+
+
+def _resident_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the service's workers), MB."""
+    pids, total_kb = [pid], 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(entry))
+    for each in pids:
+        try:
+            status = Path(f"/proc/{each}/status").read_text()
+        except OSError:
+            continue
+        total_kb += int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))
+    return total_kb / 1024
+
+
+def _report_scale(rows: list[ScaleRow], args: argparse.Namespace) -> None:
+    one = rows[0].recommendations.requests_per_s
+    print(f"\nscale-out: {args.clients} clients (wrk), {args.seconds} s per endpoint, {args.models} models, "
+          f"{args.passports} passports, {args.database}, {os.cpu_count()} cores shared by server and load generator\n")
+    print(f"{'workers':>7s} {'floor req/s':>11s} {'floor p50':>9s} {'recs req/s':>10s} {'recs p50':>8s} "
+          f"{'recs p99':>8s} {'p50/floor':>9s} {'x 1 worker':>10s} {'errors':>6s} {'RSS MB before':>13s} "
+          f"{'after':>7s}")
+    for r in rows:
+        f, t = r.floor, r.recommendations
+        print(f"{r.workers:7d} {f.requests_per_s:11.1f} {f.p50_ms:9.1f} {t.requests_per_s:10.1f} {t.p50_ms:8.1f} "
+              f"{t.p99_ms:8.1f} {t.p50_ms / f.p50_ms:8.2f}x {t.requests_per_s / one:9.2f}x "
+              f"{f.errors + t.errors:6d} {r.rss_before_mb:13.0f} {r.rss_after_mb:7.0f}")
+    print("(RSS after: once the floor's and the recommendations' requests are answered; "
+          f"{sum(r.recommendations.requests for r in rows)} recommendations in all)")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, bindparam, select
 from core.errors import CatalogError, MeshError
 from core.mesh import Mesh, mesh_from_bytes
 from core.sizes import GIRTH_PER_WIDTH_FITTING_MM, width_steps
+from fitcore.fit.ball_line import ball_girth_table, table_to_blob
 from fitcore.fit.sections import sections_from_blob, sections_to_blob
 from shoe_db import versions
 from shoe_db.interior import Interior, ModelGrading, graded, interior_from_scan, model_grading
@@ -287,9 +288,12 @@ def _interior_of(record: dict) -> Interior:
 
 
 def _interior_record(size_id: int, interior: Interior, graded_from_id: int | None) -> dict:
+    # the length as the matcher reads it (float32, shoe_db.loading), so the stored table is the one it would compute
+    length_mm = np.float32(interior.descriptors.inner_length_mm).astype(np.float64)
+    girths = ball_girth_table(interior.sections[None], np.array([length_mm]))[0]
     return dict(size_id=size_id, source="scanned" if graded_from_id is None else "graded",
                 graded_from_id=graded_from_id, sections=sections_to_blob(interior.sections),
-                **interior.descriptors.model_dump())
+                ball_girths=table_to_blob(girths), **interior.descriptors.model_dump())
 
 
 def _scan_record(size_id: int, scan: _Scan) -> dict:

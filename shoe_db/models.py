@@ -77,6 +77,9 @@ class Interior(Descriptors, table=True):
     source: str = Field(max_length=8)  # scanned | graded
     graded_from_id: int | None = Field(default=None, foreign_key="size_variant.id")
     sections: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # see fitcore.fit.sections
+    # the girth round a ball line at each station and angle, computed from the sections when the interior is
+    # stored (fitcore.fit.ball_line.table_to_blob), so a matcher loads it instead of computing it
+    ball_girths: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class InteriorScan(SQLModel, table=True):

@@ -14,9 +14,14 @@ vertical plane through the station's centre (x_k, cy_k) along that direction: RA
 (x_k, cy_k, cz_k), each ray's wall where the clearance of the section representation (fitcore.fit.clearance:
 positive inside) falls to zero, and the perimeter of the polygon through the walls. Along a ray the clearance
 falls about as fast as the ray goes out (the wall is near the section's own, the distance grows with r), so
-r <- r + clearance(r) finds the wall in a few steps (WALL_STEPS) where bisection took eleven; that is what keeps a
-6,000-model catalogue's table to seconds when the matcher loads. Stations outside
+r <- r + clearance(r) finds the wall in a few steps (WALL_STEPS) where bisection took eleven. Stations outside
 BALL_LINE_SPAN (fractions of the inner length) take the nearest computed station's values: a ball lies inside it.
+
+The catalogue computes each size's table once, when its interior is imported, and stores it with the interior
+(`table_to_blob`, shoe_db.models.Interior.ball_girths), so a service process loading a 6,000-model matcher reads
+the tables instead of computing them; a catalogue not from the database computes them when its matcher is built.
+Changing how the table is computed (the constants below) therefore needs a migration that computes the stored
+tables again (api/migrations/versions/0012_ball_line_tables.py shows how).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import math
 
 import numpy as np
 
+from core.errors import CatalogError
 from core.jit import numba
 from fitcore.fit.clearance import IDENTITY_POSE, _clearance_one, clearance_reference_mm
 
@@ -90,6 +96,21 @@ def ball_girth_table(sections: np.ndarray, lengths_mm: np.ndarray) -> np.ndarray
     k_first, k_last = span_stations(sections.shape[1])
     return _table(sections, np.asarray(lengths_mm, dtype=np.float64), _ANGLES_RAD, k_first, k_last, RAYS, WALL_STEPS,
                   START_RADIUS_MM)
+
+
+def table_to_blob(table: np.ndarray) -> bytes:
+    """One size's table (STATIONS, angles), as stored with its interior: float64, little-endian, exactly as
+    computed."""
+    return np.ascontiguousarray(table, dtype="<f8").tobytes()
+
+
+def table_from_blob(blob: bytes, stations: int) -> np.ndarray:
+    expected = stations * len(BALL_LINE_ANGLES_DEG) * 8
+    if len(blob) != expected:
+        raise CatalogError(f"a stored ball-line girth table has {len(blob)} bytes, expected {expected} ({stations} "
+                           f"stations x {len(BALL_LINE_ANGLES_DEG)} angles): the database is older than this footfit; "
+                           f"any footfit command that opens it migrates it (e.g. `footfit serve`)")
+    return np.frombuffer(blob, dtype="<f8").reshape(stations, len(BALL_LINE_ANGLES_DEG))
 
 
 def ball_girth_table_reference(sections: np.ndarray, lengths_mm: np.ndarray) -> np.ndarray:

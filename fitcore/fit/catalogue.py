@@ -82,8 +82,11 @@ class MatcherCatalogue:
     nominal_foot_length_mm: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n,) what the label is for
     models: ModelTable = field(default_factory=ModelTable.empty)
     stock: dict[str, np.ndarray] = field(default_factory=dict)  # store code -> sorted size ids with quantity > 0
+    # (n, STATIONS, angles) float64, fitcore.fit.ball_line: stored with the interiors; None: computed by the matcher
+    ball_girths_mm: np.ndarray | None = None
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.size_ids, self.model_ids, self.inner_length_mm, self.ball_width_mm,
-                                      self.ball_girth_mm, self.sections))
+        arrays = (self.size_ids, self.model_ids, self.inner_length_mm, self.ball_width_mm, self.ball_girth_mm,
+                  self.sections, *(() if self.ball_girths_mm is None else (self.ball_girths_mm,)))
+        return sum(a.nbytes for a in arrays)

@@ -284,12 +284,16 @@ class SizeTables:
     ball_girths_mm: np.ndarray  # (n, STATIONS, len(BALL_LINE_ANGLES_DEG)) the girth round a ball line there
 
     @classmethod
-    def of(cls, sections: np.ndarray, lengths_mm: np.ndarray) -> "SizeTables":
+    def of(cls, sections: np.ndarray, lengths_mm: np.ndarray, ball_girths_mm: np.ndarray | None = None
+           ) -> "SizeTables":
+        """The tables of these sizes; the ball-line girths as given (stored with the interiors), else computed."""
         sections = np.ascontiguousarray(sections)
         lengths = np.asarray(lengths_mm, dtype=np.float64)
         perimeters, heel_breadths = outline_measures(sections, HEEL_BREADTH_Z_MM)
+        girths = ball_girth_table(sections, lengths) if ball_girths_mm is None else \
+            np.ascontiguousarray(ball_girths_mm, dtype=np.float64)
         return cls(sections, lengths, np.ascontiguousarray(sections[:, :, 0], dtype=np.float64), perimeters,
-                   heel_breadths, ball_breadths_mm(sections), ball_girth_table(sections, lengths))
+                   heel_breadths, ball_breadths_mm(sections), girths)
 
 
 def evaluate_pairs(feet: list[FootShape], foot_of_pair: np.ndarray, size_of_pair: np.ndarray, tables: SizeTables,

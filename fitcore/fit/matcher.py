@@ -247,7 +247,7 @@ class Matcher:
         c = catalogue
         self._sections = np.ascontiguousarray(c.sections)
         self._lengths = c.inner_length_mm.astype(np.float64)
-        self._tables = SizeTables.of(self._sections, self._lengths)
+        self._tables = SizeTables.of(self._sections, self._lengths, c.ball_girths_mm)
         nominal = c.nominal_foot_length_mm if len(c.nominal_foot_length_mm) else self._lengths
         width = c.width if len(c.width) else np.full(len(c.size_ids), "standard", dtype=object)
         # size runs: one model in one width fitting, sizes in order of length

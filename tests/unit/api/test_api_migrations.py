@@ -8,6 +8,7 @@ import json
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -21,6 +22,9 @@ import api.models  # noqa: F401  (the service's tables, and through them the cat
 from api import migrations
 from api.db import database_url as sqlalchemy_url
 from api.db import open_service_db
+from fitcore.fit.ball_line import ball_girth_table
+from shoe_db.loading import load_matcher_catalogue
+from testing.api_world import import_catalogue
 
 CATALOGUE = {"brand", "shoe_model", "size_variant", "interior", "interior_scan", "store", "stock"}
 SERVICE = {"tenant", "tenant_store", "kiosk", "api_key", "customer", "consent", "passport", "pressure_map",
@@ -221,4 +225,21 @@ def test_learning_tables_come_with_the_learning_lease_and_go_without_touching_fe
     migrations.downgrade(engine, "0009")
     tables = set(inspect(engine).get_table_names())
     assert not LEARNING & tables and "feedback" in tables
+    engine.dispose()
+
+
+def test_interiors_stored_before_0012_get_the_ball_line_tables_the_matcher_would_compute(database_url):
+    """The importer stores each interior's table; a database migrated from before 0012 gets the same tables
+    computed for its stored interiors; either way the matcher reads exactly what it would compute."""
+    engine = open_service_db(database_url)
+    import_catalogue(engine, models=2)
+    imported = load_matcher_catalogue(engine)
+    computed = ball_girth_table(imported.sections, imported.inner_length_mm.astype(np.float64))
+    assert np.array_equal(imported.ball_girths_mm, computed), "the importer stores what the matcher computes"
+
+    migrations.downgrade(engine, "0011")
+    assert "ball_girths" not in {c["name"] for c in inspect(engine).get_columns("interior")}
+    migrations.upgrade(engine)
+    migrated = load_matcher_catalogue(engine)
+    assert np.array_equal(migrated.ball_girths_mm, computed) and len(computed) == len(imported.size_ids) > 10
     engine.dispose()
