@@ -20,9 +20,9 @@ from starlette.routing import compile_path
 
 from api import audit
 from api.auth import Principal, authenticate, require_api_key, require_scope
-from api.models import ApiKey, Customer, MailingJob, PassportRecord
+from api.models import ApiKey, Customer, MailingJob, PassportRecord, ScanJobRecord
 from api.repository import Repository
-from core.errors import NotFound
+from core.errors import Forbidden
 
 log = logging.getLogger(__name__)
 PERSONAL = {"loyalty_id": "customer", "passport_id": "passport", "scan_id": "scan", "job_id": "mailing"}  # path
@@ -46,9 +46,10 @@ def authenticated(request: Request, credentials: HTTPAuthorizationCredentials | 
     return request.state.principal  # also for record_refusal, should the request be refused later
 
 
-def access(scope: str | None) -> Callable[..., Repository]:
+def access(scope: str | None, store_key: bool = False) -> Callable[..., Repository]:
     """A dependency: the tenant-scoped repository, for a caller holding `scope` (None: any valid API key). A
-    customer session token holds auth.SESSION_SCOPES only, so every other route refuses it."""
+    customer session token holds auth.SESSION_SCOPES only, so every other route refuses it. `store_key`: only a
+    key of a store (a kiosk key) may call the route: the rig agent's routes."""
 
     def repository(request: Request, principal: Principal = Depends(authenticated),
                    session: Session = Depends(db_session)) -> Repository:
@@ -56,9 +57,12 @@ def access(scope: str | None) -> Callable[..., Repository]:
             require_api_key(principal)
         else:
             require_scope(principal, scope)
+        if store_key and not principal.is_kiosk:
+            raise Forbidden("only a kiosk key (a key of the rig's store) runs a rig's scans: give `footfit agent` "
+                            "that store's kiosk key")
         return Repository(session, principal, passport_stored=request.app.state.fitting.prepare)
 
-    repository.scope = scope  # read by the route inventory test and the docs
+    repository.scope, repository.store_key = scope, store_key  # read by the route inventory test and the docs
     return repository
 
 
@@ -137,8 +141,7 @@ def _owner(session: Session, scope, principal: Principal | None, object_type: st
         customer_id = session.exec(select(Customer.id).where(Customer.tenant_id == principal.tenant_id,
                                                              Customer.loyalty_id == asked)).first()
         return (principal.tenant_id, customer_id, None) if customer_id else nothing
-    try:
-        scope["app"].state.scans.job(principal, asked)
-    except NotFound:
-        return nothing
-    return principal.tenant_id, asked, None
+    scan = select(ScanJobRecord.id).where(ScanJobRecord.id == asked, ScanJobRecord.tenant_id == principal.tenant_id)
+    if principal.is_kiosk:
+        scan = scan.where(ScanJobRecord.store_id == principal.store_id)
+    return (principal.tenant_id, asked, None) if session.exec(scan).first() else nothing

@@ -17,7 +17,7 @@ from api.learning import Learning
 from api.mailing import MailingRunner
 from api.pages import mount_pages
 from api.routes import v1_router
-from api.scans import ScanManager
+from api.scans import ScanJobs
 from api.schemas import ErrorBody, FieldError
 from core.errors import (
     CatalogError,
@@ -30,15 +30,14 @@ from core.errors import (
     Unauthenticated,
 )
 from core.settings import Settings, get_settings
-from device.rig import RigProvider
 
 STATUS = {Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, InvalidInput: 422}
 
 
-def create_app(rigs: RigProvider, database_url: str | None = None, settings: Settings | None = None,
+def create_app(database_url: str | None = None, settings: Settings | None = None,
                engine: Engine | None = None) -> FastAPI:
-    """The service on the settings' database (or `database_url`), migrated before the first request; kiosk scans
-    run on the rigs of `rigs`."""
+    """The service on the settings' database (or `database_url`), migrated before the first request. It opens no
+    scanner: kiosk scans run on the rigs' agents in the stores (api/scans.py)."""
     settings = settings or get_settings()
     engine = engine or open_service_db(database_url or settings.database_url or None)
     app = FastAPI(title="footfit fit service", version="1",
@@ -47,13 +46,13 @@ def create_app(rigs: RigProvider, database_url: str | None = None, settings: Set
     app.state.engine = engine
     app.state.settings = settings
     app.state.fitting = Fitting(engine)
-    app.state.scans = ScanManager(engine, settings, rigs, passport_stored=app.state.fitting.prepare)
+    app.state.scans = ScanJobs(settings.service)
     app.state.learning = Learning(engine, app.state.fitting, settings.learning)
     app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service, app.state.learning)
     app.router.add_event_handler("startup", app.state.learning.start)  # the scheduled learning job
     app.router.add_event_handler("startup", app.state.mailing.start)  # jobs queued, or left by a process that died
-    # scans release their rigs, queued jobs, fit preparations and the learning schedule stop
-    for background in (app.state.scans, app.state.mailing, app.state.fitting, app.state.learning):
+    # queued jobs, fit preparations and the learning schedule stop
+    for background in (app.state.mailing, app.state.fitting, app.state.learning):
         app.router.add_event_handler("shutdown", background.close)
     app.include_router(v1_router())
     mount_pages(app, settings.service.tryon_frame_ancestors)

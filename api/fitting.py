@@ -177,8 +177,9 @@ class Fitting:
         return self._kept_or_computed(self._answers, ANSWER_CACHE_SIZE, key, compute)
 
     def prepare(self, record: PassportRecord) -> None:
-        """Search for a newly stored passport in the background, before anyone asks."""
-        self._preparing.submit(self._prepare, record)
+        """Search for a newly stored passport in the background, before anyone asks. The background works on a copy
+        read now, while the caller's session is open (the record's session may close before the search starts)."""
+        self._preparing.submit(self._prepare, PassportRecord(**record.model_dump()))
 
     def _prepare(self, record: PassportRecord) -> None:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 import shoe_db.models  # noqa: F401  (the `store` and `size_variant` tables the foreign keys name)
@@ -325,3 +325,39 @@ class JobLease(SQLModel, table=True):
     holder: str | None = Field(default=None, max_length=80)
     expires_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+class ScanJobRecord(SQLModel, table=True):
+    """A kiosk scan: asked for by a kiosk, run by its rig's agent in the store (cli/agent.py), followed through any
+    service process (api/scans.py). One scan runs per rig at a time: a unique index over the running ones. The
+    latest camera frame (`preview`, a small grey JPEG) is kept only while the camera runs."""
+
+    __tablename__ = "scan_job"
+    __table_args__ = (Index("uq_scan_job_running_rig", "rig_serial", unique=True,
+                            sqlite_where=text("state = 'running'"), postgresql_where=text("state = 'running'")),)
+
+    id: str = Field(default_factory=new_public_id, primary_key=True, max_length=32)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    store_id: int = Field(foreign_key="store.id")
+    rig_serial: str = Field(max_length=40)
+    customer_id: str | None = Field(default=None, foreign_key="customer.id", index=True, max_length=32)
+    loyalty_id: str = Field(default="", max_length=64)  # blanked when the customer is erased
+    rescan_of: str | None = Field(default=None, max_length=32)  # the passport a rescan replaces
+    created_by: str = Field(max_length=40)  # key id
+    state: str = Field(max_length=10)  # running | failed | cancelled | done
+    phase: str = Field(max_length=10)  # connect, zero, stand, left, right, measure, store, done
+    fraction: float = 0.0
+    eta_s: float | None = None
+    arm_angle_deg: float | None = None
+    message: str = Field(default="", max_length=500)
+    attempts: int = 1
+    kept: str = Field(default="", max_length=40)  # parts a failed scan keeps at the store: plate,left,right
+    passport_id: str | None = Field(default=None, max_length=32)
+    failed_device: str | None = Field(default=None, max_length=10)
+    started_at: datetime = Field(default_factory=utc_now)
+    finished_at: datetime | None = None
+    version: int = 0  # counts the changes a progress stream shows
+    agent: str | None = Field(default=None, max_length=80)  # the rig agent running the attempt (None: not taken)
+    lease_expires_at: datetime | None = None  # the agent's reports renew it; after it the scan is failed
+    cancel_requested: bool = False  # the agent stops at its next report
+    preview: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, or_
+from sqlalchemy import delete, or_, update
 from sqlmodel import Session, select
 
 from api import audit
@@ -33,6 +33,7 @@ from api.models import (
     MailingMatch,
     PassportRecord,
     PressureMapRecord,
+    ScanJobRecord,
     Tenant,
     utc_now,
 )
@@ -61,10 +62,25 @@ def erase_customer(session: Session, customer: Customer) -> Counter:
     """Delete the customer, their passports with everything derived, and their consent records."""
     ids = list(session.exec(select(PassportRecord.id).where(PassportRecord.customer_id == customer.id)))
     deleted = erase_passports(session, ids)
+    _forget_scans(session, customer.id)
     for table in CUSTOMER_OWNED:
         deleted[table.__tablename__] += session.exec(delete(table).where(table.customer_id == customer.id)).rowcount
     deleted["customer"] += session.exec(delete(Customer).where(Customer.id == customer.id)).rowcount
     return deleted
+
+
+def _forget_scans(session: Session, customer_id: str) -> None:
+    """The customer's kiosk scans stop and no longer name them: one not yet taken by its rig's agent is cancelled at
+    once, a running one at the agent's next report, and its passport, should the agent still send it, is refused
+    (api/scans.py)."""
+    erased = "the customer was erased; nothing was kept"
+    scan = ScanJobRecord
+    session.exec(update(scan).where(scan.customer_id == customer_id, scan.state == "running", scan.agent.is_(None))
+                 .values(state="cancelled", message=erased, finished_at=utc_now(), preview=None, eta_s=None))
+    session.exec(update(scan).where(scan.customer_id == customer_id, scan.state == "running")
+                 .values(cancel_requested=True, message=erased))
+    session.exec(update(scan).where(scan.customer_id == customer_id)
+                 .values(customer_id=None, loyalty_id="", preview=None, version=scan.version + 1))
 
 
 def export_customer(session: Session, customer: Customer) -> bytes:

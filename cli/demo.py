@@ -4,13 +4,15 @@ On the settings' database (a SQLite file under the data folder unless FOOTFIT_DA
 makes sure, each step only when missing: the tenant `demo` with its store STORE-01, a generated shoe catalogue
 that the demo tenant sells (its assortment, with stock in STORE-01), the simulated rig FF-DEMO-0001 registered
 there and calibrated (`footfit calibrate --simulator --quick`). It then issues fresh demo keys (the previous ones
-are revoked: keys are stored hashed and cannot be shown again), prints the kiosk address and the keys, and serves
-(`footfit serve`).
+are revoked: keys are stored hashed and cannot be shown again), prints the kiosk address and the keys, starts the
+rig's agent (`footfit agent`, as a store's PC runs it; it stops with the demo) and serves (`footfit serve`).
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 
 from sqlalchemy import func
 from sqlmodel import Session, select
@@ -52,7 +54,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"kiosk key:  {tokens['kiosk']}\n"
           f"tenant key: {tokens['tenant']}  (every scope: export, erase, catalogue, mailing jobs)\n"
           f"try: curl -H 'Authorization: Bearer {tokens['kiosk']}' http://{host}:{port}/v1/me", flush=True)
-    return cmd_serve(argparse.Namespace(host=host, port=port, log_level=args.log_level))
+    agent = _start_agent(f"http://{host}:{port}", tokens["kiosk"])
+    try:
+        return cmd_serve(argparse.Namespace(host=host, port=port, log_level=args.log_level, workers=1))
+    finally:
+        agent.terminate()
+        agent.wait(timeout=30)
+
+
+def _start_agent(service_url: str, kiosk_key: str) -> subprocess.Popen:
+    """The demo rig's agent beside the service, as a store's PC runs it; it stops with this process, however this
+    one ends (it asks the service for work until the service answers)."""
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "agent", "--service", service_url, "--key", kiosk_key,
+                             "--rig", DEMO_RIG_SERIAL, "--exit-with-parent"])
 
 
 def _ensure_catalogue(session: Session, models: int) -> None:

@@ -12,6 +12,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import sys  # noqa: E402
 
+from cli.agent import add_agent_command  # noqa: E402
 from cli.catalog import add_catalog_commands  # noqa: E402
 from cli.demo import add_demo_command  # noqa: E402
 from cli.learn import add_learning_commands  # noqa: E402
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_catalog_commands(sub)
     add_match_commands(sub)
     add_service_commands(sub)
+    add_agent_command(sub)
     add_learning_commands(sub)
     add_demo_command(sub)
     return parser

@@ -13,24 +13,15 @@ from api import audit, auth, privacy, tenancy
 from api.db import open_service_db
 from api.models import TenantStore
 from core.errors import ConfigError
-from core.settings import Settings, get_settings
+from core.settings import get_settings
 from core.sizes import STORE_SIZE_SYSTEMS
-from device.rig import HardwareRigProvider, RigProvider
-from simulator.process import SimulatedRigProvider
-
-
-def rig_provider(settings: Settings) -> RigProvider:
-    """The service's kiosk rigs, by the setting `service.rigs`: simulated (the embedded default) or hardware."""
-    if settings.service.rigs == "hardware":
-        return HardwareRigProvider(settings.device)
-    return SimulatedRigProvider(settings.device, faults=settings.service.simulator_faults)
 
 
 def service_app():
-    """The service's app on the settings' database and rigs: what each `footfit serve` worker process runs."""
+    """The service's app on the settings' database: what each `footfit serve` worker process runs."""
     from api.app import create_app
 
-    return create_app(rig_provider(get_settings()))
+    return create_app()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -45,8 +36,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"footfit service on http://{host}:{port}/v1{workers} (OpenAPI at /openapi.json, docs at /docs); Ctrl-C "
           f"stops", file=sys.stderr, flush=True)
     if args.workers > 1:
-        print("kiosk scans are still followed by the worker that started them: a kiosk's scan can be 404 on another "
-              "worker (docs/deployment.md)", file=sys.stderr, flush=True)
         uvicorn.run("cli.service:service_app", factory=True, host=host, port=port, workers=args.workers,
                     log_level=args.log_level)
     else:

@@ -48,11 +48,6 @@ class ServiceSettings(BaseModel):
     customer_session_minutes: int = Field(
         default=15, gt=0, le=24 * 60, description="the longest (and default) life of a customer session token, the "
                                                   "only credential a shopper's browser holds (docs/webshop-tryon.md)")
-    rigs: Literal["simulator", "hardware"] = Field(
-        default="simulator", description="kiosk scans run on simulated rigs (the embedded default, one per scan in a "
-                                         "child process) or on the hardware of the `device` settings")
-    simulator_faults: str = Field(default="", description="fault spec for simulated kiosk rigs (as `footfit scan "
-                                                          "--faults`), for tests and demonstrations")
     mailing_chunk_passports: int = Field(default=256, gt=0, description="passports per step of a mailing job")
     max_concurrent_requests: int = Field(
         default=15, gt=0, lt=40, description="requests inside the service at once, the rest wait (api/gate.py): at "
@@ -79,9 +74,32 @@ class ServiceSettings(BaseModel):
                                         "process runs it; a job whose process died is taken over when it runs out")
     job_poll_s: float = Field(
         default=1.0, gt=0, description="how often a process that runs jobs looks for one queued by another process")
+    scan_lease_s: float = Field(
+        default=30.0, gt=0, description="a kiosk scan waits this long for its rig's agent to take it, and an agent "
+                                        "reports at least this often while it scans; else the scan fails with the "
+                                        "reason and the rig is free (api/scans.py)")
+    scan_retry_window_s: float = Field(
+        default=600.0, gt=0, description="a failed kiosk scan keeps what it scanned (at the rig's agent) this long for "
+                                         "a retry; then it is given up and nothing is kept")
     tryon_frame_ancestors: list[str] = Field(
         default=[], description="origins (https://shop.example) allowed to embed the webshop try-on page in a frame, "
                                 "besides the service itself (docs/webshop-tryon.md)")
+
+
+class AgentSettings(BaseModel):
+    """The rig agent on a store's PC (`footfit agent`, cli/agent.py, docs/deployment.md)."""
+
+    rigs: Literal["simulator", "hardware"] = Field(
+        default="simulator", description="scans run on simulated rigs (the embedded default, one per scan in a child "
+                                         "process that dies with the agent) or on the hardware of the `device` settings")
+    simulator_faults: str = Field(default="", description="fault spec for simulated rigs (as `footfit scan --faults`), "
+                                                          "for tests and demonstrations")
+    wait_s: float = Field(default=20.0, gt=0, le=60, description="how long one ask for work waits at the service "
+                                                                 "for a scan to come (a long poll)")
+    report_every_s: float = Field(default=0.25, gt=0, description="progress and camera frames are sent at most this "
+                                                                  "often")
+    upload_retry_s: float = Field(default=2.0, gt=0, description="a passport the service did not take is sent again "
+                                                                 "after this (doubling, up to a minute)")
 
 
 class LearningSettings(BaseModel):
@@ -133,6 +151,7 @@ class Settings(BaseSettings):
     device: DeviceSettings = DeviceSettings()
     service: ServiceSettings = ServiceSettings()
     learning: LearningSettings = LearningSettings()
+    agent: AgentSettings = AgentSettings()
     mesh: MeshLimits = MeshLimits()
 
     @classmethod

@@ -7,18 +7,16 @@ one JSON line on stdout, which is how simulator.process (and anyone scripting th
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from core.errors import FootfitError
+from core.lifetime import when_orphaned
 from simulator.faults import parse_faults
 from simulator.rig import DEMO_RIG_SERIAL
 from simulator.scanner import SimulatedScanner, SimulatorConfig
-
-PARENT_CHECK_S = 0.5  # how often a rig started with --exit-with-parent looks whether its parent is still there
 
 
 def add_simulator_options(p: argparse.ArgumentParser) -> None:
@@ -56,8 +54,8 @@ def serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    if args.exit_with_parent:
-        threading.Thread(target=_stop_when_orphaned, args=(os.getppid(), stop), daemon=True).start()
+    if args.exit_with_parent:  # a rig started for a scan must not outlive its starter and keep its ports
+        when_orphaned(stop.set)
     with scanner:
         endpoints = scanner.endpoints
         if args.truth_out:
@@ -73,14 +71,6 @@ def serve(args: argparse.Namespace) -> int:
         if args.truth_out:
             scanner.write_truth(args.truth_out)  # again, with the faults that fired
     return 0
-
-
-def _stop_when_orphaned(parent_pid: int, stop: threading.Event) -> None:
-    """Set `stop` once this process's parent is gone (it is then re-parented, so its parent id changes): a rig
-    started for a scan must not outlive the service that started it and keep its ports and memory."""
-    while not stop.wait(PARENT_CHECK_S):
-        if os.getppid() != parent_pid:
-            stop.set()
 
 
 SERVE_DESCRIPTION = ("Run a simulated rig: board and plate on pseudo-terminals, camera as MJPEG over HTTP. Prints "

@@ -31,7 +31,6 @@ from api.privacy import ply_bytes
 from api.repository import Repository
 from core.vocabulary import SIDES
 from shoe_db.models import SizeVariant, Stock, Store
-from simulator.process import SimulatedRigProvider
 
 KIOSK_SCOPES = "scans:write,scans:read,customers:write,passports:read,recommendations:read,feedback:write"
 WEBSHOP_SCOPES = "passports:read,recommendations:read,feedback:write,customers:write"
@@ -149,7 +148,7 @@ def world(database_url: str, **settings_changes) -> Iterator[World]:
     with Session(engine) as session:
         tenants = {"A": add_tenant(session, "tenant-a", "STORE-A"), "B": add_tenant(session, "tenant-b", "STORE-B")}
     settings = _settings(**settings_changes)
-    app = create_app(SimulatedRigProvider(settings.device), engine=engine, settings=settings)
+    app = create_app(engine=engine, settings=settings)
     with running(app) as url:
         w = World(url, engine)
         w.app, w.tenants = app, tenants

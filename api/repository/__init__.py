@@ -31,12 +31,13 @@ from api.models import (
     Kiosk,
     MailingJob,
     PassportRecord,
+    ScanJobRecord,
     Tenant,
     TenantStore,
 )
 
 TENANT_OWNED = (TenantStore, Kiosk, ApiKey, Customer, PassportRecord, AuditEntry, MailingJob, AssortmentItem,
-                CustomerPreferenceRecord)
+                CustomerPreferenceRecord, ScanJobRecord)
 
 
 class Repository:

@@ -5,6 +5,7 @@ and a kiosk scan's pressure map."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from sqlalchemy import delete, func
 from sqlalchemy.orm import defer
@@ -86,8 +87,10 @@ def loyalty_id_of(repo: Repository, record: PassportRecord) -> str:
 
 
 def add(repo: Repository, customer: Customer, upload: PassportUpload, source: str,
-        pressure: PressureMap | None = None) -> PassportRecord:
-    """Store a scan (with its pressure map when it comes from a kiosk scan) in one transaction."""
+        pressure: PressureMap | None = None,
+        before_commit: Callable[[PassportRecord], None] = lambda record: None) -> PassportRecord:
+    """Store a scan (with its pressure map when it comes from a kiosk scan) in one transaction, with what
+    `before_commit` writes beside it (a kiosk scan's job, api/scans.py)."""
     consents.require_scan_storage(repo, customer)
     record = PassportRecord(tenant_id=repo.tenant_id, customer_id=customer.id, source=source,
                             scanned_at=as_utc(upload.passport.scanned_at), passport_json=upload.passport.to_json(),
@@ -96,16 +99,17 @@ def add(repo: Repository, customer: Customer, upload: PassportUpload, source: st
     repo.session.add(record)
     _keep_pressure_map(repo, record, pressure)
     repo.audit("create", "passport", record.id, audit.about(customer.id, f"source {source}"))
+    before_commit(record)
     repo.session.commit()
     repo.session.refresh(record)
     repo.passport_stored(record)
     return record
 
 
-def replace(repo: Repository, record: PassportRecord, upload: PassportUpload,
-            pressure: PressureMap | None = None) -> PassportRecord:
+def replace(repo: Repository, record: PassportRecord, upload: PassportUpload, pressure: PressureMap | None = None,
+            before_commit: Callable[[PassportRecord], None] = lambda record: None) -> PassportRecord:
     """A rescan: the same passport id gets the new scan; the fit results and the pressure map of the old one are
-    dropped (an uploaded rescan has no map)."""
+    dropped (an uploaded rescan has no map). `before_commit` as for `add`."""
     consents.require_scan_storage(repo, repo.session.get(Customer, record.customer_id))
     repo.session.exec(delete(FitResult).where(FitResult.passport_id == record.id))
     repo.session.exec(delete(PressureMapRecord).where(PressureMapRecord.passport_id == record.id))
@@ -116,6 +120,7 @@ def replace(repo: Repository, record: PassportRecord, upload: PassportUpload,
     record.scanned_at = as_utc(upload.passport.scanned_at)
     record.updated_at = utc_now()
     repo.session.add(record)
+    before_commit(record)
     repo.session.commit()
     repo.session.refresh(record)
     repo.passport_stored(record)

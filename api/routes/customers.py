@@ -9,9 +9,7 @@ from api.access import access
 from api.models import Customer
 from api.passport_upload import parse_upload
 from api.repository import Repository, consents, customers, passports
-from api.routes.scans import scan_manager
 from api.routes.views import passport_summary
-from api.scans import ScanManager
 from api.schemas import (
     AuditEntryOut,
     ConsentChange,
@@ -93,11 +91,8 @@ def export_customer(loyalty_id: LoyaltyPath, repo: Repository = Depends(access("
 
 @router.delete("/{loyalty_id}", response_model=ErasureOut,
                summary="Erase the customer with passports, fit results, feedback and consent records")
-def erase_customer(loyalty_id: LoyaltyPath, repo: Repository = Depends(access("passports:erase")),
-                   scans: ScanManager = Depends(scan_manager)) -> ErasureOut:
-    deleted = customers.erase(repo, customers.get(repo, loyalty_id))
-    scans.forget_customer(repo.tenant_id, loyalty_id)
-    return ErasureOut(deleted=dict(deleted))
+def erase_customer(loyalty_id: LoyaltyPath, repo: Repository = Depends(access("passports:erase"))) -> ErasureOut:
+    return ErasureOut(deleted=dict(customers.erase(repo, customers.get(repo, loyalty_id))))
 
 
 @router.get("/{loyalty_id}/audit", response_model=list[AuditEntryOut],

@@ -59,6 +59,35 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
 
 
+def _scan_taken_by_the_agent(address: str, kiosk_key: str) -> dict:
+    """A scan of a new customer on the demo rig, once the demo's agent has started it."""
+    headers = {"Authorization": f"Bearer {kiosk_key}"}
+    assert httpx.post(f"{address}/customers", json={"loyalty_id": "DEMO-1"}, headers=headers).status_code == 201
+    consent = {"purpose": "scan_storage", "granted": True, "source": "kiosk"}
+    assert httpx.post(f"{address}/customers/DEMO-1/consents", json=consent, headers=headers).status_code == 201
+    started = httpx.post(f"{address}/rigs/{DEMO_RIG_SERIAL}/scans", json={"loyalty_id": "DEMO-1"}, headers=headers)
+    assert started.status_code == 202, started.text
+    deadline = time.monotonic() + 60
+    while True:
+        scan = httpx.get(f"{address}/scans/{started.json()['id']}", headers=headers).json()
+        if scan["phase"] in ("zero", "stand", "left", "right"):
+            return scan
+        assert scan["state"] == "running" and time.monotonic() < deadline, scan
+        time.sleep(0.2)
+
+
+def _agent_processes() -> list[int]:
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{entry}/cmdline").read().split("\0")
+        except OSError:
+            continue
+        if "cli.main" in cmdline and "agent" in cmdline and DEMO_RIG_SERIAL in cmdline:
+            found.append(int(entry))
+    return found
+
+
 def test_the_demo_serves_a_kiosk_with_printed_keys_and_starts_again(tmp_path):
     data_dir = tmp_path / "var"
     cal = calibration_from_truth(rig_geometry(DEMO_RIG_SERIAL))  # calibrating takes a minute: test_cli does it
@@ -80,8 +109,19 @@ def test_the_demo_serves_a_kiosk_with_printed_keys_and_starts_again(tmp_path):
         assert kiosk_page.status_code == 200 and "<html" in kiosk_page.text.lower()
         stores = get(address, "/stores", keys["tenant"]).json()
         assert {"code": "STORE-01", "kiosks": [DEMO_RIG_SERIAL], "size_system": "eu"} in stores
+        scan = _scan_taken_by_the_agent(address, keys["kiosk"])
+        assert scan["state"] == "running" and scan["phase"] != "connect", scan
+        cancelled = httpx.post(f"{address}/scans/{scan['id']}/cancel", timeout=10,
+                               headers={"Authorization": f"Bearer {keys['kiosk']}"})
+        assert cancelled.status_code == 200
+        agents = _agent_processes()
+        assert agents, "the demo runs its rig's agent"
     finally:
         stop(proc)
+    deadline = time.monotonic() + 20
+    while [pid for pid in agents if os.path.exists(f"/proc/{pid}")]:
+        assert time.monotonic() < deadline, "the agent stops with the demo"
+        time.sleep(0.2)
     with sqlite3.connect(data_dir / "footfit.sqlite") as db:  # the demo tenant sells every size, STORE-01 stocks some
         sold, sizes = db.execute("SELECT (SELECT count(*) FROM assortment_item a JOIN tenant t ON t.id = a.tenant_id "
                                  "WHERE t.name = 'demo'), (SELECT count(*) FROM size_variant)").fetchone()

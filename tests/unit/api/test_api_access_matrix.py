@@ -22,11 +22,10 @@ from api import auth, tenancy
 from api.models import LearnedStateRecord, SessionToken, utc_now
 from api.repository import learning
 from api.routes import ROUTERS
-from core.settings import get_settings
-from device.rig import HardwareRigProvider
 from fitcore.fit.advice import prior_state
+from fitcore.scan.rig_scan import preview_jpeg
 from testing.api_world import KIOSK_SCOPES, WEBSHOP_SCOPES, World, catalogue_files, import_catalogue, scan_files, world
-from tests.unit.api.test_api_kiosk import kiosk_passport
+from tests.unit.api.test_api_kiosk import kiosk_passport, schematic_map
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "api-access.md"
 WRITE_COMMAND = ".venv/bin/python -m tests.unit.api.test_api_access_matrix"
@@ -36,6 +35,8 @@ CHECKED_IN_ROUTE = {("get", "/v1/passports/{passport_id}/pressure"): frozenset({
 # The path parameters that name an object of a tenant (the others: a foot side, a catalogue model).
 OWNED = {"loyalty_id", "passport_id", "code", "rig_serial", "scan_id", "job_id", "session_id"}
 RIG = "FF-RIG-A"
+AGENT = "access-matrix-agent"  # this test plays the rig's agent
+JPEG = preview_jpeg(np.zeros((48, 64), np.uint8))
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Route:
     path: str  # /v1/..., as the schema
     scopes: frozenset[str]  # every scope it needs; none: any API key
     success: int
+    store_key: bool = False  # only a key of a store (a kiosk key) may call it: the rig agent's routes
 
     @property
     def owned(self) -> set[str]:
@@ -93,23 +95,26 @@ def routes() -> list[Route]:
     found = []
     for router in ROUTERS:
         for route in router.routes:
-            scope = next(d.call.scope for d in route.dependant.dependencies if hasattr(d.call, "scope"))
+            access = next(d.call for d in route.dependant.dependencies if hasattr(d.call, "scope"))
             for method in sorted(route.methods):
                 key = (method.lower(), "/v1" + route.path)
-                scopes = frozenset({scope} if scope else ()) | CHECKED_IN_ROUTE.get(key, frozenset())
-                found.append(Route(*key, scopes, route.status_code or 200))
+                scopes = frozenset({access.scope} if access.scope else ()) | CHECKED_IN_ROUTE.get(key, frozenset())
+                found.append(Route(*key, scopes, route.status_code or 200, access.store_key))
     return found
 
 
 def expected(route: Route, caller: Caller) -> int:
     """The status the rules give: a credential first (401), then the scopes it holds (403: a session token holds
-    auth.SESSION_SCOPES and may call no route that needs none; a kiosk key none of auth.KIOSK_DENIED), then the
-    owner of the objects named (404: another tenant's; for a session token, another customer's passport)."""
+    auth.SESSION_SCOPES and may call no route that needs none; a kiosk key none of auth.KIOSK_DENIED; only a kiosk
+    key a rig agent's route), then the owner of the objects named (404: another tenant's; for a session token,
+    another customer's passport)."""
     if not caller.valid:
         return 401
     if caller.session and not route.scopes:
         return 403
     if not route.scopes <= caller.scopes or (caller.kiosk and route.scopes & auth.KIOSK_DENIED):
+        return 403
+    if route.store_key and not caller.kiosk:
         return 403
     if route.owned and caller.tenant != "A":
         return 404
@@ -171,12 +176,15 @@ class TenantA:
 
     def call(self, route: Route, caller: Caller):
         ids = {**self.ids, **self.own.get((route.method, route.path), {})}
-        if "scan_id" in route.owned:  # a cancel or retry changes its scan: each call gets a new one
-            ids["scan_id"] = self.failed_scan(with_frame=route.path.endswith("/preview"))
+        if "scan_id" in route.owned:  # a cancel, retry or agent's call changes its scan: each call gets a new one
+            ids["scan_id"] = self.scan(route)
         token = self.tokens[caller.column]
-        r = self.w.http.request(route.method.upper(), route.path.format(**ids), **self.request(route),
-                                headers={"Authorization": f"Bearer {token}"} if token else {})
-        if r.status_code == 202 and "/scans" in route.path:
+        request = self.request(route)
+        headers = {**request.pop("headers", {}), **({"Authorization": f"Bearer {token}"} if token else {})}
+        r = self.w.http.request(route.method.upper(), route.path.format(**ids), **request, headers=headers)
+        if "scan_id" in route.owned:
+            self.settled(ids["scan_id"])
+        elif r.status_code == 202 and "/scans" in route.path:
             self.settled(r.json()["id"])
         return r
 
@@ -192,6 +200,11 @@ class TenantA:
             return {"files": scan_files().multipart()}
         if route.path in ("/v1/catalog/import", "/v1/catalog/interiors"):
             return {"files": _catalogue_upload()}
+        if route.path == "/v1/scans/{scan_id}/agent/passport":
+            return {"files": {**scan_files().multipart(), "pressure_map": (
+                "pressure_map.json", schematic_map().model_dump_json().encode(), "application/json")}}
+        if route.path == "/v1/scans/{scan_id}/agent/frame":
+            return {"params": {"agent": AGENT}, "content": JPEG, "headers": {"Content-Type": "image/jpeg"}}
         body = {
             "/v1/customers/{loyalty_id}/consents": {"purpose": "marketing", "granted": True, "source": "webshop"},
             "/v1/stores/{code}/stock": {"items": [{"sku": self.sku, "quantity": 4}]},
@@ -199,26 +212,41 @@ class TenantA:
             "/v1/rigs/{rig_serial}/scans": {"loyalty_id": "C1"},
             "/v1/mailings": {"model_ids": [1]},
             "/v1/learning/rollback": {"version": self.learned_version},
+            "/v1/rigs/{rig_serial}/agent/take": {"agent": AGENT, "wait_s": 0},
+            "/v1/scans/{scan_id}/agent/report": {"agent": AGENT, "phase": "left", "fraction": 0.5},
+            "/v1/scans/{scan_id}/agent/end": {"agent": AGENT, "state": "failed", "message": "no rig here"},
         }.get(route.path)
         return {"json": body} if body and route.method in ("post", "put") else {}
 
-    def failed_scan(self, with_frame: bool) -> str:
-        """A scan of C1 on A's rig, failed; `with_frame`: a camera frame is on show."""
+    def scan(self, route: Route) -> str:
+        """A scan of C1 on A's rig for the route: taken by this test's agent (a rig agent's routes, the preview:
+        with a camera frame on show), else failed."""
         r = self.w.call("A", "kiosk", "POST", f"/v1/rigs/{RIG}/scans", json={"loyalty_id": "C1"})
         assert r.status_code == 202, r.text
         scan_id = r.json()["id"]
-        self.settled(scan_id)
-        if with_frame:
-            with Session(self.w.engine) as session:
-                principal = auth.authenticate(session, self.w.tenants["A"].keys["kiosk"])
-            self.w.app.state.scans.job(principal, scan_id).preview.offer(np.zeros((48, 64), np.uint8))
+        taken = self.agent("POST", f"/v1/rigs/{RIG}/agent/take", json={"agent": AGENT, "wait_s": 0})
+        assert taken.json()["scan_id"] == scan_id, taken.text
+        if route.path.endswith("/preview"):
+            self.agent("PUT", f"/v1/scans/{scan_id}/agent/frame", params={"agent": AGENT}, content=JPEG,
+                       headers={"Content-Type": "image/jpeg"})
+        elif "/agent/" not in route.path:
+            self.settled(scan_id)
         return scan_id
 
+    def agent(self, method: str, path: str, headers: dict | None = None, **kwargs):
+        """A call of this test's rig agent (tenant A's kiosk key)."""
+        headers = {"Authorization": f"Bearer {self.w.tenants['A'].keys['kiosk']}", **(headers or {})}
+        r = self.w.http.request(method, path, headers=headers, **kwargs)
+        assert r.status_code < 300, r.text
+        return r
+
     def settled(self, scan_id: str) -> None:
-        deadline = time.monotonic() + 20
-        while self.w.call("A", "admin", "GET", f"/v1/scans/{scan_id}").json()["state"] == "running":
-            assert time.monotonic() < deadline, f"scan {scan_id} did not stop"
-            time.sleep(0.02)
+        """The scan stopped and the rig free: taken if it still waits, and ended as failed if it still runs."""
+        self.agent("POST", f"/v1/rigs/{RIG}/agent/take", json={"agent": AGENT, "wait_s": 0})
+        self.w.http.post(f"/v1/scans/{scan_id}/agent/end", json={
+            "agent": AGENT, "state": "failed", "message": "the access matrix's rig is not wired"},
+            headers={"Authorization": f"Bearer {self.w.tenants['A'].keys['kiosk']}"})  # 409 once it is over
+        assert self.w.call("A", "admin", "GET", f"/v1/scans/{scan_id}").json()["state"] != "running"
 
 
 def _catalogue_upload() -> list:
@@ -235,9 +263,6 @@ def _catalogue_upload() -> list:
 
 
 def _tenant_a(w: World) -> TenantA:
-    # no rig is wired: a scan fails at once (a simulated rig takes seconds to start, and no scan needs to run)
-    w.app.state.scans.rigs = HardwareRigProvider(get_settings().device.model_copy(
-        update={"board_url": "/nonexistent/footfit-board"}))
     skus = import_catalogue(w.engine)
     for loyalty_id in ("C1", "C2", "ERASED"):
         w.customer("A", loyalty_id)

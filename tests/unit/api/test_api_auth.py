@@ -17,8 +17,6 @@ from api.models import ApiKey, Customer, utc_now
 from api.routes import ROUTERS
 from cli.main import main
 from core.errors import ConfigError, Forbidden, Unauthenticated
-from core.settings import get_settings
-from device.rig import HardwareRigProvider
 from testing.api_world import world
 
 
@@ -34,7 +32,7 @@ def test_every_route_but_the_schema_and_docs_requires_a_key(tmp_path):
     assert len(routes) >= 15 and all(isinstance(route, APIRoute) for route in routes)
     for route in routes:  # each reaches the data through access(scope), which authenticates
         assert authenticated in _dependency_calls(route.dependant), f"{route.path} is not authenticated"
-    app = create_app(HardwareRigProvider(get_settings().device), f"sqlite:///{tmp_path / 'db.sqlite'}")
+    app = create_app(f"sqlite:///{tmp_path / 'db.sqlite'}")
     served = {(m, p) for p, ops in app.openapi()["paths"].items() for m in ops}
     assert served == {(m.lower(), "/v1" + r.path) for r in routes for m in r.methods}  # nothing else is served
 
@@ -46,7 +44,7 @@ def test_outside_v1_only_the_schema_docs_and_static_pages_are_served(tmp_path):
 
     from api.pages import ASSETS_PATH, PAGES, WEB_DIR, WithHeaders
 
-    app = create_app(HardwareRigProvider(get_settings().device), f"sqlite:///{tmp_path / 'db.sqlite'}")
+    app = create_app(f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert {r.original_router.prefix for r in app.routes if not hasattr(r, "path")} == {"/v1"}  # included routers
     outside = {route.path: route for route in app.routes if hasattr(route, "path")}
     schema_and_docs = {"/openapi.json", "/docs", "/docs/oauth2-redirect"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 
 import cv2
@@ -18,10 +17,10 @@ from api.auth import authenticate
 from api.models import PressureMapRecord
 from api.passport_upload import parse_upload
 from api.repository import Repository, customers, passports
-from api.scans import PREVIEW_WIDTH_PX, CameraPreview
 from cli.main import main
 from device.plate import PLATE_PITCH_MM
 from fitcore.scan.pressure import PressureMap, plate_metrics, pressure_map
+from fitcore.scan.rig_scan import PREVIEW_WIDTH_PX, preview_jpeg
 from testing.api_world import scan_files, world
 from testing.footprints import footprint
 from testing.kiosk_world import RIG, kiosk_world, start, wait_for
@@ -117,21 +116,11 @@ def test_a_store_has_a_size_system_set_by_the_cli_and_shown_to_its_tenant(databa
         assert me["store"] == "STORE-A" and me["retention_days"] == 30, "what the kiosk tells before consent"
 
 
-def test_the_camera_preview_encodes_a_few_frames_a_second_and_forgets_them():
-    preview = CameraPreview()
-    assert preview.jpeg() is None
+def test_the_camera_preview_is_a_small_grey_jpeg_of_the_frame():
     frame = np.zeros((960, 1280, 3), np.uint8)
     frame[400:560, 600:680] = (0, 0, 255)  # a red laser line
-    preview.offer(frame)
-    first = preview.jpeg()
-    image = cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(np.frombuffer(preview_jpeg(frame), np.uint8), cv2.IMREAD_UNCHANGED)
     assert image.shape == (240, PREVIEW_WIDTH_PX) and image[120, 160] > 50 and image[10, 10] < 5
-    preview.offer(np.full((960, 1280, 3), 255, np.uint8))
-    assert preview.jpeg() is first, "not encoded again within the same quarter second"
-    time.sleep(0.3)
-    assert cv2.imdecode(np.frombuffer(preview.jpeg(), np.uint8), cv2.IMREAD_GRAYSCALE).min() > 250
-    preview.clear()
-    assert preview.jpeg() is None
 
 
 @pytest.mark.slow

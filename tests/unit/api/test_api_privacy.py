@@ -16,13 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
-from api import audit, scans
+from api import audit
 from api.db import open_service_db
 from api.models import AuditEntry, Consent, Customer, Feedback, FitResult, PassportRecord, utc_now
 from api.privacy import purge_expired
 from cli.main import main
 from testing.api_world import import_catalogue, scan_files, world
-from testing.kiosk_world import kiosk_world, start, wait_for
+from testing.kiosk_world import RIG, kiosk_world, start, wait_for
 
 
 def _derive(w, passport_id: str, sku: str) -> None:
@@ -144,7 +144,8 @@ def test_sqlite_connections_overwrite_what_they_delete(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_scan_jobs_forget_an_erased_customer_and_keep_frames_only_for_a_timely_retry(tmp_path, monkeypatch):
     """A finished scan drops its frames and, once its customer is erased, their loyalty id; a failed scan keeps its
-    frames for a retry within RETRY_WINDOW_S only. The camera drops out for 6 s three quarters into every scan."""
+    frames (at its rig's agent) for a retry within the retry window only. The camera drops out for 6 s three quarters
+    into every scan."""
     with kiosk_world(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, faults="disconnect=camera@0.75:6",
                      reconnect_window_s=1.0) as w:
         w.customer("A", "C1")
@@ -164,10 +165,15 @@ def test_scan_jobs_forget_an_erased_customer_and_keep_frames_only_for_a_timely_r
         forgotten = w.call("A", "kiosk", "GET", f"/v1/scans/{scan['id']}")
         assert forgotten.json()["loyalty_id"] == "" and "C1" not in forgotten.text, forgotten.text
 
-        monkeypatch.setattr(scans, "RETRY_WINDOW_S", 2.0)
+        monkeypatch.setattr(w.app.state.scans, "retry_window", timedelta(seconds=2))
         second = start(w, "C2").json()
         lapsed = wait_for(w, second["id"], lambda s: s["state"] == "cancelled")
         assert lapsed["kept"] == [] and "no retry within" in lapsed["message"], lapsed
+        agent = next(a for a in w.agents if a.rig == RIG)
+        deadline = time.monotonic() + 10
+        while second["id"] in agent.held_scans():
+            assert time.monotonic() < deadline, "the agent drops what it kept when the window has passed"
+            time.sleep(0.2)
 
 
 def test_retention_purge_erases_only_passports_past_their_tenants_period(database_url, monkeypatch, capsys):

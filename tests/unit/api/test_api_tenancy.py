@@ -1,9 +1,10 @@
-"""Tenant isolation: every route with an id in its path answers tenant B's admin key (all scopes) with 404 for
-tenant A's objects, and leaves them as they were; and a query on a repository's session, even one naming no tenant,
+"""Tenant isolation: every route with an id in its path answers tenant B's admin key (all scopes; for a rig agent's
+route, which only a store's key may call, B's kiosk key) with 404 for tenant A's objects, and leaves them as they were; and a query on a repository's session, even one naming no tenant,
 reaches only the caller's tenant."""
 
 from __future__ import annotations
 
+import numpy as np
 from sqlalchemy import func, update
 from sqlmodel import Session, select
 
@@ -12,13 +13,15 @@ from api.auth import authenticate
 from api.db import open_service_db
 from api.models import Customer, PassportRecord
 from api.repository import Repository
+from fitcore.scan.rig_scan import preview_jpeg
 from testing.api_world import add_tenant, import_catalogue, scan_files, world
+from tests.unit.api.test_api_kiosk import schematic_map
 
 MULTIPART = {("post", "/v1/customers/{loyalty_id}/passports"), ("put", "/v1/passports/{passport_id}")}
 
 
 def test_another_tenants_objects_are_not_found_on_every_route_with_an_id(database_url):
-    with world(database_url, rigs="hardware") as w:  # no rig wired: A's scan fails at once, its id stays
+    with world(database_url) as w:  # no rig agent: A's scan waits for one, its id stays
         skus = import_catalogue(w.engine)
         w.customer("A", "C1")
         passport_id = w.passport("A", "C1")
@@ -42,9 +45,15 @@ def test_another_tenants_objects_are_not_found_on_every_route_with_an_id(databas
             kwargs = {"json": body} if (body := _body(method, path, skus[0])) else {}
             if (method, path) in MULTIPART:
                 kwargs["files"] = scan_files().multipart()
-            params = {"model_id": 1, "size_id": 1} if path.endswith("/tryon") else None
+            if path.endswith("/agent/passport"):
+                kwargs["files"] = {**scan_files().multipart(), "pressure_map": (
+                    "pressure_map.json", schematic_map().model_dump_json().encode(), "application/json")}
+            if path.endswith("/agent/frame"):
+                kwargs["content"] = preview_jpeg(np.zeros((48, 64), np.uint8))
+            params = {"model_id": 1, "size_id": 1} if path.endswith("/tryon") else \
+                {"agent": "b-agent"} if path.endswith("/agent/frame") else None
             url = path.format(**ids)
-            r = w.call("B", "admin", method.upper(), url, params=params, **kwargs)
+            r = w.call("B", "kiosk" if "/agent/" in path else "admin", method.upper(), url, params=params, **kwargs)
             assert r.status_code == 404, (method, path, r.status_code, r.text)
             assert "C1" not in r.text or "loyalty id" in r.text  # says only what was asked for
             mine = w.call("A", "admin" if method == "delete" or path.endswith("export") else "kiosk", "GET",
@@ -63,6 +72,9 @@ def _body(method: str, path: str, sku: str) -> dict | None:
         ("put", "/v1/stores/{code}/stock"): {"items": [{"sku": sku, "quantity": 4}]},
         ("post", "/v1/passports/{passport_id}/feedback"): {"event": "bought", "sku": sku},
         ("post", "/v1/rigs/{rig_serial}/scans"): {"loyalty_id": "C1"},
+        ("post", "/v1/rigs/{rig_serial}/agent/take"): {"agent": "b-agent", "wait_s": 0},
+        ("post", "/v1/scans/{scan_id}/agent/report"): {"agent": "b-agent", "phase": "left", "fraction": 0.5},
+        ("post", "/v1/scans/{scan_id}/agent/end"): {"agent": "b-agent", "state": "failed", "message": "no"},
     }.get((method, path))
 
 
