@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 
 from api.models import Customer, PassportRecord, ScanJobRecord, as_utc, utc_now
 from api.passport_upload import PassportUpload
@@ -139,7 +138,7 @@ class ScanJobs:
     def take(self, repo: Repository, rig_serial: str, agent: str) -> ScanJobRecord | None:
         """The rig's scan waiting for an agent, now this agent's (None: nothing to do)."""
         kiosks.get(repo, rig_serial)
-        record = scans.oldest_waiting(repo, rig_serial)
+        record = scans.waiting(repo, rig_serial)
         if record is None or self._current(repo, record).state != "running":
             return None
         if not scans.change(repo, record, ScanJobRecord.state == "running", ScanJobRecord.agent.is_(None),
@@ -218,9 +217,8 @@ class ScanJobs:
                 scans.change(repo, record, ScanJobRecord.state == "failed", ScanJobRecord.agent == agent,
                              state="running", finished_at=None, lease_expires_at=utc_now() + self.lease,
                              message="the rig's agent is back")
-            except IntegrityError:  # the rig runs another scan now
-                repo.session.rollback()
-                repo.session.refresh(record)
+            except Conflict:  # the rig runs another scan now: this one stays failed
+                pass
         if record.state != "running" or record.agent != agent:
             raise Conflict(f"scan {scan_id} is not running on this agent (it is {record.state}): stop it; nothing "
                            f"more is stored for it")

@@ -180,6 +180,7 @@ class Agent:
                 self._run_scan(task)
 
     def stop(self) -> None:
+        """Take no more scans (a scan running now finishes)."""
         self._stop.set()
 
     def held_scans(self) -> list[str]:
@@ -188,7 +189,7 @@ class Agent:
 
     def close(self) -> None:
         """Release the rig (the agent is stopping); kept parts are dropped, the outbox stays for the next start."""
-        for held in self._held.values():
+        for held in list(self._held.values()):
             held.scan.close()
         self._held.clear()
         self.link.close()

@@ -51,17 +51,24 @@ def ended(state: str, message: str) -> dict:
 
 def change(repo: Repository, record: ScanJobRecord, *conditions, **values) -> bool:
     """Apply `values` to the scan (counting the change for progress streams) if it still meets `conditions`; commit;
-    False when another process changed it first. `record` is read again either way."""
-    changed = repo.session.execute(
-        update(ScanJobRecord).where(ScanJobRecord.id == record.id, *conditions)
-        .values(version=ScanJobRecord.version + 1, **values)).rowcount == 1
-    repo.session.commit()
+    False when another process changed it first. `record` is read again either way. Conflict when the change would
+    make a second scan run on its rig."""
+    try:
+        changed = repo.session.execute(
+            update(ScanJobRecord).where(ScanJobRecord.id == record.id, *conditions)
+            .values(version=ScanJobRecord.version + 1, **values)).rowcount == 1
+        repo.session.commit()
+    except IntegrityError:
+        repo.session.rollback()
+        repo.session.refresh(record)
+        raise Conflict(f"rig {record.rig_serial} is scanning another customer now: wait for it to finish or cancel "
+                       f"it") from None
     repo.session.refresh(record)
     return changed
 
 
-def oldest_waiting(repo: Repository, rig_serial: str) -> ScanJobRecord | None:
-    """The rig's running scan no agent has taken yet."""
+def waiting(repo: Repository, rig_serial: str) -> ScanJobRecord | None:
+    """The rig's running scan no agent has taken yet (a rig runs one scan at a time)."""
     return repo.session.exec(select(ScanJobRecord).where(ScanJobRecord.rig_serial == rig_serial,
                                                          ScanJobRecord.state == "running",
                                                          ScanJobRecord.agent.is_(None))).first()

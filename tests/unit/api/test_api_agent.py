@@ -64,7 +64,7 @@ def test_a_passport_sent_again_is_the_first_ones_and_only_the_rigs_store_key_run
         agent = {"agent": "test-agent"}
         taken = w.call("A", "kiosk", "POST", f"/v1/rigs/{RIG}/agent/take", json={**agent, "wait_s": 0})
         assert taken.json() == {"scan_id": scan["id"], "rig": RIG, "loyalty_id": "C1", "attempt": 1,
-                                "report_within_s": 30.0}
+                                "report_within_s": 30.0, "keep_for_retry_s": 600.0}
         again = w.call("A", "kiosk", "POST", f"/v1/rigs/{RIG}/agent/take", json={**agent, "wait_s": 0})
         assert again.json() is None, "a scan is taken once"
         assert w.call("A", "admin", "POST", f"/v1/rigs/{RIG}/agent/take", json=agent).status_code == 403
