@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/bench_api.py [--models 500] [--passports 50] [--clients 50] [--seconds 10]
 
-1. A catalogue of `--models` generated models (`footfit catalog generate --seed 1`, the importer's path; cached
-   as var/bench/api-catalogue-N-seed1.sqlite, ~40 s for 500 models on first use) is copied into a temporary
+1. A catalogue of `--models` generated models (`footfit catalog generate --seed 1 --tenant bench`, the importer's
+   path, sold by the bench tenant with stock in its store; cached as var/bench/api-catalogue-N-seed1-bench.sqlite,
+   ~40 s for 500 models on first use) is copied into a temporary
    folder: the service's SQLite database, the embedded default.
-2. `footfit serve` starts on it as its own process (one uvicorn worker); a tenant and a key with every scope
-   are made there with the product's code, and `--passports` customers (webshop consent) get a passport each
+2. `footfit serve` starts on it as its own process (one uvicorn worker); a key of the bench tenant with every
+   scope is made there with the product's code, and `--passports` customers (webshop consent) get a passport each
    over HTTP (passport.json + PLYs of population subjects measured with the product's code, testing/api_world.py).
 3. wrk (Debian's package; installed with apt when missing) drives the service with `--clients` connections
    for `--seconds` per endpoint, rotating over the passports (a Lua script): GET /v1/me, the cheapest
@@ -62,7 +63,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CATALOGUE_SEED = 1
 SUBJECT_SEEDS = tuple(range(2, 12))  # distinct feet; passports cycle through them
 TARGET_RATIO = 3.0
-BENCH_STORE = "STORE-01"  # a store of the generated catalogue
+BENCH_TENANT = "bench"  # sells the whole generated catalogue
+BENCH_STORE = "STORE-01"  # the bench tenant's store: the generated catalogue's stock is there
 NEW_QUESTION_PRICE = 10_000  # a price limit above every generated price, made new per request by its decimals
 WRK_THREADS = 2
 LUA = """
@@ -147,13 +149,20 @@ def _database(args: argparse.Namespace, folder: Path) -> Iterator[str]:
 
 
 def _generate(url: str, models: int) -> None:
+    """The catalogue, sold by the bench tenant (its assortment) with stock in its store STORE-01."""
+    engine = open_service_db(url)
+    with Session(engine) as session:
+        tenancy.create_tenant(session, BENCH_TENANT, retention_days=30)
+        tenancy.add_store(session, BENCH_TENANT, BENCH_STORE)
+    engine.dispose()
     env = dict(os.environ, FOOTFIT_DATABASE_URL=url)
     subprocess.run([sys.executable, "-m", "cli.main", "catalog", "generate", "--models", str(models), "--seed",
-                    str(CATALOGUE_SEED), "--stores", "2"], env=env, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    str(CATALOGUE_SEED), "--stores", "1", "--tenant", BENCH_TENANT], env=env, check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
 
 
 def _catalogue(models: int) -> Path:
-    path = ROOT / "var" / "bench" / f"api-catalogue-{models}-seed{CATALOGUE_SEED}.sqlite"
+    path = ROOT / "var" / "bench" / f"api-catalogue-{models}-seed{CATALOGUE_SEED}-{BENCH_TENANT}.sqlite"
     if not path.exists():
         print(f"building {path} ({models} models through the importer)...", file=sys.stderr)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,9 +176,7 @@ def _catalogue(models: int) -> Path:
 def _tenant_key(url: str) -> str:
     engine = open_service_db(url)
     with Session(engine) as session:
-        tenancy.create_tenant(session, "bench", retention_days=30)
-        tenancy.add_store(session, "bench", BENCH_STORE)  # a stock update drops every kept search
-        _, token = auth.create_key(session, "bench", frozenset(auth.SCOPES), expires_days=1, label="bench")
+        _, token = auth.create_key(session, BENCH_TENANT, frozenset(auth.SCOPES), expires_days=1, label="bench")
     engine.dispose()
     return token
 
@@ -352,7 +359,7 @@ def _resident_mb(pid: int) -> float:
 
 
 def _report_scale(rows: list[ScaleRow], args: argparse.Namespace) -> None:
-    one = rows[0].recommendations.requests_per_s
+    one = rows[0].recommendations.requests_per_s or float("nan")
     print(f"\nscale-out: {args.clients} clients (wrk), {args.seconds} s per endpoint, {args.models} models, "
           f"{args.passports} passports, {args.database}, {os.cpu_count()} cores shared by server and load generator\n")
     print(f"{'workers':>7s} {'floor req/s':>11s} {'floor p50':>9s} {'recs req/s':>10s} {'recs p50':>8s} "
@@ -361,7 +368,7 @@ def _report_scale(rows: list[ScaleRow], args: argparse.Namespace) -> None:
     for r in rows:
         f, t = r.floor, r.recommendations
         print(f"{r.workers:7d} {f.requests_per_s:11.1f} {f.p50_ms:9.1f} {t.requests_per_s:10.1f} {t.p50_ms:8.1f} "
-              f"{t.p99_ms:8.1f} {t.p50_ms / f.p50_ms:8.2f}x {t.requests_per_s / one:9.2f}x "
+              f"{t.p99_ms:8.1f} {t.p50_ms / (f.p50_ms or float('nan')):8.2f}x {t.requests_per_s / one:9.2f}x "
               f"{f.errors + t.errors:6d} {r.rss_before_mb:13.0f} {r.rss_after_mb:7.0f}")
     print("(RSS after: once the floor's and the recommendations' requests are answered; "
           f"{sum(r.recommendations.requests for r in rows)} recommendations in all)")
