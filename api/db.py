@@ -20,6 +20,9 @@ from api import migrations
 from core.errors import CatalogError
 from core.settings import get_settings
 
+# A request holds one connection; the pool also serves the background work (mailing runner and its heartbeat,
+# fit preparation, the learning job) and a catalogue reload, so it is well above service.max_concurrent_requests.
+POOL = {"pool_size": 15, "max_overflow": 25}
 DATABASE_RETRY_S = 5  # what a 503 asks a client to wait while the database is away
 DATABASE_AWAY = (f"the database is not answering (it may be restarting): nothing was changed; try again in "
                  f"{DATABASE_RETRY_S} s")
@@ -57,13 +60,14 @@ def _engine(url: str) -> Engine:
         raise CatalogError(f"database URL {url!r} is not a SQLAlchemy URL: write e.g. sqlite:///var/footfit.sqlite "
                            f"or postgresql://user:password@host/dbname") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
+        in_file = parsed.database and parsed.database != ":memory:"
+        if in_file:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, **(POOL if in_file else {}))
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     try:
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, **POOL)
     except ModuleNotFoundError as exc:
         raise CatalogError(f"no driver for {parsed.drivername} ({exc.name} is not installed): use sqlite:// "
                            f"or postgresql:// URLs") from None

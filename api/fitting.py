@@ -31,7 +31,7 @@ from weakref import WeakSet
 
 import numpy as np
 from fastapi import Request
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 
 from api.models import AssortmentItem, PassportRecord
 from api.passport_upload import points_from_blob
@@ -81,13 +81,13 @@ class Fitting:
                 self._matcher = Matcher(load_matcher_catalogue(self.engine))
             return self._matcher
 
-    def sync(self, tenant_id: int | None = None) -> None:
+    def sync(self, conn: Connection, tenant_id: int | None = None) -> None:
         """Bring this process's copies to the database's data versions (shoe_db/versions.py) before answering: the
         catalogue and every store's stock, and the tenant's assortment. A change made by any process (or the CLI)
-        is answered from by every process from its next request on; an unchanged version costs one small query."""
+        is answered from by every process from its next request on; an unchanged version costs one small query, on
+        the caller's connection (a request holds one connection, not two)."""
         names = [versions.CATALOGUE] + ([versions.assortment(tenant_id)] if tenant_id is not None else [])
-        with self.engine.connect() as conn:
-            counted = versions.read(conn, names)
+        counted = versions.read(conn, names)
         with self._lock:
             moved = {name for name, version in counted.items() if self._versions.get(name) != version}
         if tenant_id is not None and versions.assortment(tenant_id) in moved:

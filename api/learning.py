@@ -174,27 +174,26 @@ class Learning:
         """Whose learned state a tenant's advice uses: the pooled one (None), or its own."""
         return None if self.settings.pooled else tenant_id
 
-    def in_use(self, scope: int | None) -> InUse:
-        """The scope's state in use. Re-read when the scope's data version (shoe_db/versions.py) moved, so a
-        version adopted or rolled back by any process is used by every process from its next answer on."""
+    def in_use(self, session: Session, scope: int | None) -> InUse:
+        """The scope's state in use, read on the caller's session (a request holds one connection, not two). Re-read
+        when the scope's data version (shoe_db/versions.py) moved, so a version adopted or rolled back by any
+        process is used by every process from its next answer on."""
         name = data_versions.learning(scope)
-        with Session(self.engine) as session:
-            counted = data_versions.read(session.connection(), [name])[name]
-            with self._lock:
-                kept = self._in_use.get(scope)
-            if kept is not None and kept[0] == counted:
-                return kept[1]
-            record = stored.in_use(session, scope)
-            state = _readable(record)
-            current = InUse(self.prior, PRIOR_VERSION, None) if state is None else \
-                InUse(state, record.version, record.id)
+        counted = data_versions.read(session.connection(), [name])[name]
+        with self._lock:
+            kept = self._in_use.get(scope)
+        if kept is not None and kept[0] == counted:
+            return kept[1]
+        record = stored.in_use(session, scope)
+        state = _readable(record)
+        current = InUse(self.prior, PRIOR_VERSION, None) if state is None else InUse(state, record.version, record.id)
         with self._lock:
             self._in_use[scope] = (counted, current)
         return current
 
-    def for_customer(self, tenant_id: int, customer_id: str) -> CustomerAdvice:
-        return CustomerAdvice(self.in_use(self.scope(tenant_id)),
-                              advice_arm(tenant_id, customer_id, self.settings.ab_holdout_share))
+    def for_customer(self, repo: Repository, customer_id: str) -> CustomerAdvice:
+        return CustomerAdvice(self.in_use(repo.session, self.scope(repo.tenant_id)),
+                              advice_arm(repo.tenant_id, customer_id, self.settings.ab_holdout_share))
 
     def advisor(self, repo: Repository, matcher: Matcher, advice: CustomerAdvice, customer_id: str) -> Advisor:
         """The advice for a customer of the repository's tenant: with learning, the state in use and the customer's
@@ -303,7 +302,7 @@ class Learning:
                 usable = [e for e in events if _outcome(e) is not None]
                 skipped += len(events) - len(usable)
                 if usable and matcher is None:
-                    self.fitting.sync()
+                    self.fitting.sync(session.connection())
                     matcher = self.fitting.matcher()
                 read = self._read(repo, matcher, usable)
             skipped += len(usable) - len(read)

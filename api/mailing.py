@@ -73,7 +73,7 @@ class MailingRunner:
         """Queue a job; unknown products (422) and a tenant's full queue (409) are refused before anything is
         stored."""
         model_ids = sorted(set(model_ids))
-        self.fitting.sync()
+        self.fitting.sync(repo.session.connection())
         self.fitting.matcher().mailing_products(model_ids)
         waiting = mailings.waiting(repo)
         if waiting >= self.queue_limit:
@@ -168,10 +168,10 @@ class MailingRunner:
             if heartbeat.lost or not mailings.saved_by(repo, job, holder, lease_until(self.lease_s)):
                 raise LeaseLost(job.id)
 
-        self.fitting.sync()
+        self.fitting.sync(repo.session.connection())
         matcher = self.fitting.matcher()
         products = matcher.mailing_products(json.loads(job.model_ids_json))
-        learned = self._learned(repo.tenant_id, matcher, products)
+        learned = self._learned(repo, matcher, products)
         if learned is not None:  # the job's row has no place for it (mailing_job)
             log.info("mailing job %s decides for the learning arm with learned state %s", job.id, learned.version)
         share = self.learning.settings.ab_holdout_share
@@ -192,9 +192,9 @@ class MailingRunner:
         job.progress = 1.0
         save()
 
-    def _learned(self, tenant_id: int, matcher: Matcher, products: MailingProducts) -> LearnedMailing | None:
+    def _learned(self, repo: Repository, matcher: Matcher, products: MailingProducts) -> LearnedMailing | None:
         """The learned decision with the tenant's state in use (None while no learned state is adopted)."""
-        in_use = self.learning.in_use(self.learning.scope(tenant_id))
+        in_use = self.learning.in_use(repo.session, self.learning.scope(repo.tenant_id))
         if not in_use.learned:
             return None
         return LearnedMailing.of(in_use.state, matcher.catalogue, products, matcher.profiles,

@@ -182,14 +182,17 @@ def _tenant_key(url: str) -> str:
 
 
 def _serve(url: str, folder: Path, port: int, workers: int = 1) -> subprocess.Popen:
+    """`footfit serve` on `url`; its stderr goes to serve-<port>.log in `folder` (a pipe nobody reads would stall
+    it once full)."""
     env = dict(os.environ, FOOTFIT_DATABASE_URL=url, FOOTFIT_DATA_DIR=str(folder / "var"))
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers",
-                               str(workers)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+    log = folder / f"serve-{port}.log"
+    with log.open("w") as stderr:
+        server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers",
+                                   str(workers)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + 120
     while True:
         if server.poll() is not None:
-            raise SystemExit(f"footfit serve exited: {server.stderr.read()[-2000:]}")
+            raise SystemExit(f"footfit serve exited: {log.read_text()[-2000:]}")
         try:
             httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2)
             return server

@@ -50,8 +50,10 @@ class ServiceSettings(BaseModel):
                                                   "only credential a shopper's browser holds (docs/webshop-tryon.md)")
     mailing_chunk_passports: int = Field(default=256, gt=0, description="passports per step of a mailing job")
     max_concurrent_requests: int = Field(
-        default=15, gt=0, lt=40, description="requests inside the service at once, the rest wait (api/gate.py): at "
-                                             "most the database pool's 15 connections, below the 40 worker threads")
+        default=15, gt=0, lt=40, description="requests inside the service at once, the rest wait (api/gate.py): "
+                                             "below the database pool's 40 connections (each request holds one; "
+                                             "background work and a catalogue reload take others) and the 40 "
+                                             "worker threads")
     body_timeout_s: float = Field(
         default=30.0, gt=0, description="a request's whole body must arrive within this, else 408; a request waits "
                                         "for its body outside the gate (api/gate.py), holding no place")

@@ -47,13 +47,13 @@ def recommendations(passport_id: PassportId,
                     repo: Repository = Depends(access("recommendations:read")),
                     fit: Fitting = Depends(fitting), learning: Learning = Depends(learning_service)) -> Response:
     record = passports.read(repo, passport_id, purpose="recommendations", commit=False)  # audited with the answer
-    fit.sync(repo.tenant_id)
+    fit.sync(repo.session.connection(), repo.tenant_id)
     store = store or stores.code_of(repo, repo.principal.store_id)
     if store:
         stores.id_of(repo, store)  # another tenant's store is not found
     filters = MatchFilters(category=category, gender=gender, use=use, level=level, price_min=price_min,
                            price_max=price_max, store=store)
-    advice = learning.for_customer(repo.tenant_id, record.customer_id)
+    advice = learning.for_customer(repo, record.customer_id)
 
     def top() -> str:
         m = fit.searched(record)
@@ -77,9 +77,9 @@ def size_for_product(passport_id: PassportId, model_id: int,
                      repo: Repository = Depends(access("recommendations:read")),
                      fit: Fitting = Depends(fitting), learning: Learning = Depends(learning_service)) -> ModelFitOut:
     record = passports.read(repo, passport_id, purpose="size for a product", commit=False)  # audited with the answer
-    fit.sync(repo.tenant_id)
+    fit.sync(repo.session.connection(), repo.tenant_id)
     m = fit.searched(record)
-    advice = learning.for_customer(repo.tenant_id, record.customer_id)
+    advice = learning.for_customer(repo, record.customer_id)
     advised = learning.advisor(repo, m.matcher, advice, record.customer_id).best_size(m.feet, model_id, m.search)
     if advised is None:
         raise NotFound(f"model {model_id} has no size with an interior: the matcher cannot size it")
@@ -100,7 +100,7 @@ def tryon(passport_id: PassportId, model_id: Annotated[int, Query()], size_id: A
           repo: Repository = Depends(access("recommendations:read")),
           fit: Fitting = Depends(fitting)) -> Response:
     record = passports.read(repo, passport_id, purpose="try-on", commit=False)  # audited with the answer
-    fit.sync(repo.tenant_id)
+    fit.sync(repo.session.connection(), repo.tenant_id)
     matcher, feet = fit.matcher(), fit.feet(record)
     tried = matcher.tryon(feet, model_id, size_id)
     result = TryOnDrawnOut.model_validate(
