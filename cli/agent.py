@@ -210,7 +210,7 @@ class Agent:
             held.scan.on_progress, held.scan.on_frame, held.drop_at = reporter.progress, reporter.frame, None
         reporter.on_cancel = held.scan.cancel
         try:
-            with reporter.keeping_alive(task["report_within_s"] / 3):
+            with reporter.sending(keepalive_s=task["report_within_s"] / 3):
                 result = held.scan.attempt()
             reporter.stage("store", SCAN_SHARE + MEASURE_SHARE, "storing the passport")
         except ScanCancelled as exc:
@@ -267,43 +267,38 @@ class Agent:
 
 
 class _Reporter:
-    """A scan's progress and camera frames, sent at most every `every_s`; cancels the scan when staff did. A report
-    the service cannot take is skipped: the scan goes on (its lease runs while the service is away)."""
+    """A scan's progress and camera frames for the service, sent from a thread of their own at most every `every_s`:
+    the scan's threads only hand them over (the newest wins) and never wait for the network. The last progress is
+    sent again when nothing new came for a while, so the scan's lease holds through the rig's start and the
+    reconstruction. A report the service cannot take is skipped; staff's cancel cancels the scan."""
 
     def __init__(self, link: ServiceLink, scan_id: str, every_s: float):
         self.link, self.scan_id, self.every_s = link, scan_id, every_s
         self.on_cancel = lambda: None
-        self._sent_progress = self._sent_frame = -1e9
-        self._last: Progress | None = None
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None  # the newest progress not sent yet
+        self._frame: np.ndarray | None = None  # the newest camera frame not sent yet
+        self._last = Progress("connect", 0.0, None, None, "starting the rig")
+        self._sent_at = -1e9
 
     def progress(self, p: Progress) -> None:
-        now = time.monotonic()
-        if now - self._sent_progress < self.every_s and p.phase == getattr(self._last, "phase", None):
-            return
-        self._sent_progress, self._last = now, p
-        phase = "measure" if p.phase == "done" else p.phase
-        self._send(lambda: self.link.report(self.scan_id, phase, SCAN_SHARE * p.fraction, p.eta_s, p.arm_angle_deg,
-                                            p.message))
+        with self._lock:
+            self._progress = p
 
-    def stage(self, phase: str, fraction: float, message: str) -> None:
-        self._send(lambda: self.link.report(self.scan_id, phase, fraction, None, None, message))
+    def frame(self, image: np.ndarray) -> None:
+        with self._lock:
+            self._frame = image
 
     @contextmanager
-    def keeping_alive(self, every_s: float):
-        """While the body runs, the last progress (before any: connecting) is sent again whenever nothing was sent
-        for `every_s` (starting the rig and the reconstruction report nothing for seconds), so the lease holds."""
+    def sending(self, keepalive_s: float):
+        """While the body runs, send what was handed over; the last progress again after `keepalive_s` of quiet."""
         done = threading.Event()
 
-        def beat() -> None:
-            while not done.wait(every_s / 2):
-                if time.monotonic() - self._sent_progress >= every_s:
-                    self._sent_progress = time.monotonic()
-                    last = self._last or Progress("connect", 0.0, None, None, "starting the rig")
-                    phase = "measure" if last.phase == "done" else last.phase
-                    self._send(lambda: self.link.report(self.scan_id, phase, SCAN_SHARE * last.fraction, last.eta_s,
-                                                        last.arm_angle_deg, last.message))
+        def send() -> None:
+            while not done.wait(self.every_s):
+                self._send_pending(keepalive_s)
 
-        thread = threading.Thread(target=beat, name=f"keepalive-{self.scan_id}", daemon=True)
+        thread = threading.Thread(target=send, name=f"report-{self.scan_id}", daemon=True)
         thread.start()
         try:
             yield
@@ -311,12 +306,21 @@ class _Reporter:
             done.set()
             thread.join()
 
-    def frame(self, image: np.ndarray) -> None:
-        now = time.monotonic()
-        if now - self._sent_frame < self.every_s:
-            return
-        self._sent_frame = now
-        self._send(lambda: self.link.frame(self.scan_id, preview_jpeg(image)))
+    def stage(self, phase: str, fraction: float, message: str) -> None:
+        self._send(lambda: self.link.report(self.scan_id, phase, fraction, None, None, message))
+
+    def _send_pending(self, keepalive_s: float) -> None:
+        with self._lock:
+            p, self._progress = self._progress, None
+            image, self._frame = self._frame, None
+        if p is not None or time.monotonic() - self._sent_at >= keepalive_s:
+            p = self._last = p or self._last
+            self._sent_at = time.monotonic()
+            phase = "measure" if p.phase == "done" else p.phase
+            self._send(lambda: self.link.report(self.scan_id, phase, SCAN_SHARE * p.fraction, p.eta_s,
+                                                p.arm_angle_deg, p.message))
+        if image is not None:
+            self._send(lambda: self.link.frame(self.scan_id, preview_jpeg(image)))
 
     def _send(self, call) -> None:
         try:
