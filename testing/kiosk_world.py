@@ -28,6 +28,9 @@ UNCALIBRATED_RIG = "FF-KIOSK-0202"
 SCAN_TIMEOUT_S = 120
 AGENT_WAIT_S = 1.0  # an agent's ask for work waits this long (short: the agents stop quickly at the end)
 AGENT_RETRY_S = 0.5  # an agent cut off from the service tries again after this, doubling
+# The agent, the service and the drivers share this process's interpreter here (on a store's PC the agent has its
+# own): a board command is given 2 s, not 1, so a busy test machine does not fail a scan on the board's timeout.
+AGENT_COMMAND_TIMEOUT_S = 2.0
 
 
 @contextmanager
@@ -48,7 +51,7 @@ def kiosk_world(database_url: str, tmp_path, faults: str = "", reconnect_window_
     settings = base.model_copy(update={
         "data_dir": data_dir, "scan_profile": "light",
         "device": base.device.model_copy(update={"reconnect_window_s": reconnect_window_s,
-                                                 "command_timeout_s": 1.0}),
+                                                 "command_timeout_s": AGENT_COMMAND_TIMEOUT_S}),
         "agent": base.agent.model_copy(update={"simulator_faults": faults, "wait_s": AGENT_WAIT_S,
                                                "upload_retry_s": AGENT_RETRY_S}),
         "service": base.service.model_copy(update=service_changes),
