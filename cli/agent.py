@@ -35,7 +35,7 @@ import numpy as np
 
 from core.errors import DeviceError, FootfitError, ScanCancelled, ScanFailed
 from core.lifetime import when_orphaned
-from core.settings import AgentSettings, Settings, get_settings
+from core.settings import Settings, get_settings
 from device.rig import HardwareRigProvider, RigProvider
 from device.session import Progress
 from fitcore.scan.pipeline import ScanResult
