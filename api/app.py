@@ -47,7 +47,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.state.settings = settings
     app.state.fitting = Fitting(engine)
     app.state.scans = ScanJobs(settings.service)
-    app.state.learning = Learning(engine, app.state.fitting, settings.learning)
+    app.state.learning = Learning(engine, app.state.fitting, settings.learning, settings.service.job_lease_s)
     app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service, app.state.learning)
     app.router.add_event_handler("startup", app.state.learning.start)  # the scheduled learning job
     app.router.add_event_handler("startup", app.state.mailing.start)  # jobs queued, or left by a process that died

@@ -16,8 +16,10 @@ By default the shoes' corrections, the categories' ideals and the keep model are
 feedback together (setting learning.pooled): product knowledge, with no customer in it. Customers' preferences,
 learned beside it, stay in their tenant (its Repository writes them) and are exported and erased with the customer.
 
-One run at a time over every process: a lease in the database (`job_lease`), taken by one UPDATE. The service's
-scheduler runs the job when the last run finished `interval_hours` ago. The learned state's fit (L-BFGS) is best
+One run at a time over every process: a lease in the database (`job_lease`), taken by one UPDATE and renewed by a
+heartbeat while the run works (setting service.job_lease_s, as mailing jobs); a run that finds it lost (its process
+stalled past the lease and another run took over) stores nothing. A run whose process died holds the job at most
+one lease time. The service's scheduler runs the job when the last run finished `interval_hours` ago. The learned state's fit (L-BFGS) is best
 with one BLAS thread: `footfit` sets OPENBLAS_NUM_THREADS=1 before scipy loads (cli/main.py; threadpoolctl is not
 installed); a process started otherwise should set it itself.
 """
@@ -29,7 +31,7 @@ import math
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,7 +57,7 @@ from api.schemas import (
     QualityOut,
     RollbackOut,
 )
-from api.worker import worker_id
+from api.worker import Heartbeat, worker_id
 from core.errors import CatalogError, ConfigError, Conflict, FootfitError, InvalidInput, MeasurementError, NotFound
 from core.settings import LearningSettings
 from core.vocabulary import FIT_DIRECTIONS, REGIONS
@@ -79,7 +81,6 @@ from shoe_db.models import Brand, ShoeModel
 
 log = logging.getLogger(__name__)
 LEASE = "learning"
-LEASE_LASTS = timedelta(hours=6)  # a run holding the lease longer is taken for dead
 FIRST_CHECK_S = 60.0  # the scheduler looks whether a run is due this long after the service starts...
 CHECK_EVERY_S = 600.0  # ...and then this often
 PASSPORTS_PER_READ = 200  # the job reads this many passports' points at a time
@@ -161,8 +162,9 @@ class CustomerAdvice:
 class Learning:
     """The learned state in use in this process, the customers' arms, the learning job and its schedule."""
 
-    def __init__(self, engine: Engine, fitting: Fitting, settings: LearningSettings):
+    def __init__(self, engine: Engine, fitting: Fitting, settings: LearningSettings, lease_s: float):
         self.engine, self.fitting, self.settings = engine, fitting, settings
+        self.lease = timedelta(seconds=lease_s)
         self.prior = prior_state()
         self._in_use: dict[int | None, tuple[int, InUse]] = {}  # scope -> (its data version, the state in use)
         self._lock = threading.Lock()
@@ -212,14 +214,19 @@ class Learning:
         """Learn, judge and store a new version per scope: every tenant's feedback together when pooled, else each
         tenant's (or the named one's) own. Conflict while another run holds the lease."""
         holder = f"{actor} {worker_id()}"
-        if not stored.take_lease(self.engine, LEASE, holder, LEASE_LASTS):
+        if not stored.take_lease(self.engine, LEASE, holder, self.lease):
             raise Conflict("a learning run is in progress (in this or another process): wait for it; "
                            "`footfit learn --status` shows when the last one finished")
+
+        def still_ours() -> bool:
+            return stored.renew_lease(self.engine, LEASE, holder, self.lease)
+
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
+            with Session(self.engine, expire_on_commit=False) as session, \
+                    Heartbeat(still_ours, self.lease.total_seconds(), "learning"):
                 tenants = self._tenants(session, tenant)
                 scopes = [(None, tenants)] if self.settings.pooled else [(t.id, [t]) for t in tenants]
-                return [self._run_scope(session, scope, members, actor) for scope, members in scopes]
+                return [self._run_scope(session, scope, members, actor, still_ours) for scope, members in scopes]
         finally:
             stored.end_lease(self.engine, LEASE, holder)
 
@@ -236,7 +243,8 @@ class Learning:
             raise NotFound(f"no tenant {name!r}: `footfit tenants list` shows them")
         return found
 
-    def _run_scope(self, session: Session, scope: int | None, tenants: list[Tenant], actor: str) -> LearningRunOut:
+    def _run_scope(self, session: Session, scope: int | None, tenants: list[Tenant], actor: str,
+                   still_ours: Callable[[], bool]) -> LearningRunOut:
         started = time.monotonic()
         learned_from = POOLED if scope is None else tenants[0].name
         observations, owner, skipped, matcher = self._observations(tenants, actor)
@@ -274,6 +282,9 @@ class Learning:
         ours = evaluate(candidate.state, candidate.preferences, recent, matcher.profiles)
         theirs = evaluate(current, current_preferences, recent, matcher.profiles)
         adopt = ours.log_loss < theirs.log_loss
+        if not still_ours():  # renewed: the writes below have a whole lease time
+            raise Conflict("this learning run stalled past its lease (setting service.job_lease_s) and another run "
+                           "took the job over: nothing was stored; `footfit learn --status` shows the outcome")
         judgement = JudgementOut(rule=ADOPTION_RULE, candidate=CalibrationOut.of(ours),
                                  in_use=CalibrationOut.of(theirs), in_use_version=in_use, adopted=adopt)
         new = stored.add(session, LearnedStateRecord(

@@ -21,8 +21,8 @@ from core.settings import get_settings
 
 
 def _learning() -> Learning:
-    engine = open_service_db()
-    return Learning(engine, Fitting(engine), get_settings().learning)
+    engine, settings = open_service_db(), get_settings()
+    return Learning(engine, Fitting(engine), settings.learning, settings.service.job_lease_s)
 
 
 def cmd_learn(args: argparse.Namespace) -> int:

@@ -154,6 +154,14 @@ def take_lease(engine: Engine, name: str, holder: str, lasting: timedelta) -> bo
     return taken == 1
 
 
+def renew_lease(engine: Engine, name: str, holder: str, lasting: timedelta) -> bool:
+    """Extend the holder's lease from now; False if it is no longer the holder's (it ran out and another took it)."""
+    lease = JobLease.__table__
+    with engine.begin() as conn:
+        return conn.execute(update(lease).where(lease.c.name == name, lease.c.holder == holder)
+                            .values(expires_at=utc_now() + lasting)).rowcount == 1
+
+
 def end_lease(engine: Engine, name: str, holder: str) -> None:
     """Give the lease back and note that the job finished now."""
     lease = JobLease.__table__

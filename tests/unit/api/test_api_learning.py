@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 import api.learning
 from api import auth, tenancy
 from api.learning import LEASE
-from api.models import Customer, CustomerPreferenceRecord, JobLease, utc_now
+from api.models import Customer, CustomerPreferenceRecord, JobLease, Tenant, utc_now
 from api.passport_upload import parse_upload
 from api.repository import learning as stored
 from fitcore.fit.advice import PRIOR_VERSION, prior_state, readings_mm, run_neighbours, shoe_of, size_keys
@@ -397,6 +397,50 @@ def test_rollback_takes_a_version_out_of_use_for_good(learned):
     status = s.operator_call("GET", "/v1/learning").json()
     assert status["in_use"] == {"every tenant": PRIOR_VERSION}
     assert [v["status"] for v in status["versions"]] == ["rolled_back"]
+
+
+def test_a_dead_runs_lease_is_taken_over_a_run_that_lost_its_lease_stores_nothing_and_a_live_one_keeps_it(
+        learned, monkeypatch):
+    """Learning per tenant here (tenant A's scope has no version yet, so its run goes as far as storing one)."""
+    s, _, _ = learned
+    learning = s.w.app.state.learning
+    monkeypatch.setattr(learning, "settings", learning.settings.model_copy(update={"pooled": False}))
+    name = s.w.tenants["A"].name
+    with Session(s.w.engine) as session:
+        tenant_a = session.exec(select(Tenant.id).where(Tenant.name == name)).one()
+    assert stored.take_lease(s.w.engine, LEASE, "a run whose process died", timedelta(seconds=-1))
+    judge = api.learning.evaluate
+
+    def taken_over(*args, **kwargs):  # the run stalls past its lease; another run takes the job
+        with s.w.engine.begin() as conn:
+            conn.execute(update(JobLease).where(JobLease.name == LEASE)
+                         .values(holder="another run", expires_at=utc_now() + timedelta(minutes=5)))
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(api.learning, "evaluate", taken_over)
+    r = s.operator_call("POST", "/v1/learning/runs", json={})
+    assert r.status_code == 409 and "took the job over: nothing was stored" in r.json()["detail"], r.text
+    with Session(s.w.engine) as session:
+        assert stored.versions(session, tenant_a) == []
+    stored.end_lease(s.w.engine, LEASE, "another run")
+
+    monkeypatch.setattr(learning, "lease", timedelta(seconds=0.3))
+    contended = []
+
+    def slow(*args, **kwargs):  # a run longer than its lease: the heartbeat keeps it the run's
+        time.sleep(1.0)
+        contended.append(stored.take_lease(s.w.engine, LEASE, "a contender", timedelta(minutes=1)))
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(api.learning, "evaluate", slow)
+    r = s.operator_call("POST", "/v1/learning/runs", json={})
+    assert r.status_code == 200, r.text
+    assert contended and not any(contended), "another run took the lease of a run that was alive"
+    ran = {run["learned_from"]: run for run in r.json()}
+    assert ran[name]["outcome"] in ("adopted", "rejected"), ran
+    with Session(s.w.engine) as session:
+        assert [v.version for v in stored.versions(session, tenant_a)] == [ran[name]["version"]]
+        assert session.get(JobLease, LEASE).holder is None, "the run gave the lease back"
 
 
 def test_a_candidate_worse_on_the_most_recent_feedback_is_rejected(database_url):
