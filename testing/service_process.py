@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import httpx
@@ -19,10 +20,11 @@ START_TIMEOUT_S = 60
 class ServiceProcess:
     def __init__(self, env: dict[str, str], *serve_args: str):
         self.port = free_port()
+        self._log = tempfile.TemporaryFile("w+")  # what it writes to stderr (a pipe nobody reads would fill and stall it)
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port), *serve_args],
-            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=self._log)
         self.schema = self._wait_until_it_answers()
 
     @property
@@ -33,7 +35,7 @@ class ServiceProcess:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"footfit serve exited: {self.process.stderr.read()[-2000:]}")
+                raise AssertionError(f"footfit serve exited: {self.stderr()[-2000:]}")
             try:
                 return httpx.get(f"{self.url}/openapi.json", timeout=2).json()
             except httpx.TransportError:
@@ -54,4 +56,8 @@ class ServiceProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
-        return self.process.stderr.read()
+        return self.stderr()
+
+    def stderr(self) -> str:
+        self._log.seek(0)
+        return self._log.read()

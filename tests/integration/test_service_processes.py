@@ -13,11 +13,15 @@ import pytest
 from sqlmodel import Session, select
 
 from api.models import MailingJob
-from testing.api_world import World, import_catalogue, scan_files, world
+from testing.api_world import World, catalogue_files, import_catalogue, scan_files, without_stock, world
 from testing.postgres import PostgresServer
 from testing.service_process import ServiceProcess
 
 LEASE_S = 2.0
+CLIENTS = 50
+SUBJECTS = (2, 3, 4)  # the population feet of the customers whose answers are compared
+EXPENSIVE = 449.95  # the price of the small catalogue's ski model ...
+CHEAP = 300  # ... and a price limit below it
 CUSTOMERS = 40  # a mailing of one passport a step over this many takes far longer than a kill
 
 
@@ -100,6 +104,64 @@ def test_a_mailing_whose_process_is_killed_is_finished_once_by_the_other(two_ser
     assert sorted(matches) == sorted(rerun), "the same output as a job no process died in"
     results = _call(w, surviving, "GET", f"/v1/mailings/{job_id}/results")
     assert results.status_code == 200 and sum(len(p["customers"]) for p in results.json()["products"]) == len(matches)
+
+
+@pytest.mark.slow
+def test_two_processes_under_50_clients_answer_as_one_after_changes_made_through_the_other(postgres_server, tmp_path):
+    """PostgreSQL, as a deployment of several processes runs. The answers of one process, one request at a time,
+    are the reference; then 50 clients ask both processes at once. Again after a stock change and after a
+    catalogue change (the tenant's assortment: a new price), each made through the second process."""
+    url = postgres_server.new_database()
+    with world(url, runs_jobs=False) as w:
+        import_catalogue(w.engine)
+        passports = []
+        for seed in SUBJECTS:
+            w.customer("A", f"K-{seed}")
+            passports.append(w.passport("A", f"K-{seed}", scan_files(seed)))
+        env = {"FOOTFIT_DATABASE_URL": url, "FOOTFIT_DATA_DIR": str(tmp_path / "var")}
+        one, other = ServiceProcess(env), ServiceProcess(env)
+        try:
+            questions = [f"/v1/passports/{p}/recommendations?n=5{where}" for p in passports
+                         for where in ("", "&store=STORE-A", f"&price_max={CHEAP}")]
+            answers = _answer_alike(w, one, other, questions)
+            assert not any(answers[q] for q in questions if "store=" in q), "nothing in stock in STORE-A yet"
+
+            skus = [row[0] for row in _rows(w, "SELECT sku FROM assortment_item JOIN tenant ON tenant.id = tenant_id "
+                                               f"WHERE tenant.name = '{w.tenants['A'].name}'")]
+            stocked = _call(w, other, "PUT", "/v1/stores/STORE-A/stock",
+                            json={"items": [{"sku": sku, "quantity": 2} for sku in skus]})
+            assert stocked.status_code == 200, stocked.text
+            answers = _answer_alike(w, one, other, questions)
+            assert all(answers[q] for q in questions if "store=" in q), "in stock now, in both processes"
+
+            products = catalogue_files().read_text()
+            cheaper = without_stock(products.replace(f",{EXPENSIVE},", f",{CHEAP - 50},"))
+            imported = _call(w, other, "POST", "/v1/catalog/import",
+                             files=[("products", ("products.csv", cheaper.encode(), "text/csv"))])
+            assert imported.status_code == 200, imported.text
+            after = _answer_alike(w, one, other, questions)
+            assert any(len(after[q]) > len(answers[q]) for q in questions if "price_max" in q), \
+                "the model whose price fell is within the price limit now, in both processes"
+        finally:
+            one.stop()
+            other.stop()
+
+
+def _answer_alike(w: World, one: ServiceProcess, other: ServiceProcess, questions: list[str]) -> dict[str, list]:
+    """The reference answers of `one`, asked one at a time; then CLIENTS clients ask both processes every question
+    a few times over, each answer equal to the reference."""
+    reference = {}
+    for q in questions:
+        r = _call(w, one, "GET", q)
+        assert r.status_code == 200, r.text
+        reference[q] = r.json()
+    asked = [(questions[i % len(questions)], (one, other)[i % 2]) for i in range(CLIENTS * 4)]
+    with ThreadPoolExecutor(CLIENTS) as clients:
+        answered = list(clients.map(lambda ask: (ask[0], _call(w, ask[1], "GET", ask[0])), asked))
+    for q, r in answered:
+        assert r.status_code == 200, r.text
+        assert r.json() == reference[q], f"{q}: another answer under load, or from the other process"
+    return reference
 
 
 @pytest.mark.slow

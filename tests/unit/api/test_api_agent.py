@@ -1,10 +1,11 @@
 """The rig agent in the store (cli/agent.py) and the service's side of it (api/scans.py): a scan survives the
-store's line going down mid-scan and after it, and the service process it talked to being killed; its passport
-arrives once. The agents run in threads here, over real HTTP through a relay the test cuts (testing/proxy.py)."""
+store's line going down for 60 s mid-scan and after it, and the service process it talked to being killed mid-scan
+or mid-upload; its passport arrives once. The agents run in threads here, over real HTTP through a relay the test cuts (testing/proxy.py)."""
 
 from __future__ import annotations
 
 import signal
+import threading
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from testing.proxy import TcpRelay
 from testing.service_process import ServiceProcess
 from tests.unit.api.test_api_kiosk import schematic_map
 
-LEASE_S = 3.0  # the scan's lease in these tests: shorter than the line's outage
+OUTAGE_S = 60.0  # the store's line is down this long
 
 
 def _passports(w, loyalty_id: str) -> list[dict]:
@@ -34,16 +35,18 @@ def _outbox_filled(agent, timeout_s: float = 120) -> None:
 
 
 @pytest.mark.slow
-def test_the_line_down_mid_scan_and_after_it_the_passport_arrives_once(tmp_path):
-    with kiosk_world(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, agents=False, scan_lease_s=LEASE_S) as w:
+def test_the_line_down_for_60_s_mid_scan_and_after_it_the_passport_arrives_once(tmp_path):
+    """The store's line goes down mid-scan for OUTAGE_S, longer than the scan's lease (30 s by default)."""
+    with kiosk_world(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, agents=False) as w:
         relay = TcpRelay(_port(w.base_url))
         with running_agents(relay.url, w.tenants["A"].keys["kiosk"], (RIG,), w.app.state.settings) as (agent,):
             w.customer("A", "C1")
             scan = start(w, "C1").json()
             wait_for(w, scan["id"], lambda s: s["phase"] in ("left", "right"))
             relay.cut()  # mid-scan: the rig goes on, its reports are lost
+            cut_at = time.monotonic()
             _outbox_filled(agent)
-            time.sleep(LEASE_S)  # and the line stays down after the scan
+            time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - cut_at)))  # and the line stays down after the scan
             silent = w.call("A", "kiosk", "GET", f"/v1/scans/{scan['id']}").json()
             assert silent["state"] == "failed" and "has not reported" in silent["message"], silent
             assert _passports(w, "C1") == []
@@ -93,26 +96,48 @@ def test_a_passport_sent_again_is_the_first_ones_and_only_the_rigs_store_key_run
 
 
 @pytest.mark.slow
-def test_a_scan_whose_service_process_is_killed_finishes_through_another(tmp_path):
+@pytest.mark.parametrize("moment", ["mid-scan", "mid-upload"])
+def test_a_scan_whose_service_process_is_killed_finishes_through_another(tmp_path, moment):
     """The agent reaches the service through a load balancer (the relay): its process is killed with -9 mid-scan,
-    the balancer sends the agent to the other process, and the passport is stored once."""
+    or while the passport's upload is in flight (the process frozen as the upload starts, then killed: the agent
+    sees its connection reset); the balancer sends the agent to the other process, and the passport is stored
+    once."""
     database = f"sqlite:///{tmp_path / 'db.sqlite'}"
     with kiosk_world(database, tmp_path, agents=False) as w:
         env = {"FOOTFIT_DATABASE_URL": database, "FOOTFIT_DATA_DIR": str(tmp_path / "var")}
         dying, surviving = ServiceProcess(env), ServiceProcess(env)
         relay = TcpRelay(dying.port)
+
+        def fail_over() -> None:
+            dying.kill()
+            relay.cut()
+            relay.mend(surviving.port)
+
         try:
-            with running_agents(relay.url, w.tenants["A"].keys["kiosk"], (RIG,), w.app.state.settings):
+            with running_agents(relay.url, w.tenants["A"].keys["kiosk"], (RIG,), w.app.state.settings) as (agent,):
+                uploads = []
+                if moment == "mid-upload":
+                    send = agent.link.passport
+
+                    def killed_while_sending(scan_id, folder):
+                        uploads.append(scan_id)
+                        if len(uploads) == 1:
+                            dying.signal(signal.SIGSTOP)
+                            threading.Timer(1.0, fail_over).start()
+                        return send(scan_id, folder)
+
+                    agent.link.passport = killed_while_sending
                 w.customer("A", "C1")
                 scan = start(w, "C1").json()
                 wait_for(w, scan["id"], lambda s: s["phase"] in ("left", "right"))
-                dying.kill()
-                relay.cut()
-                relay.mend(surviving.port)
+                if moment == "mid-scan":
+                    fail_over()
                 done = wait_for(w, scan["id"], lambda s: s["state"] != "running")
                 assert done["state"] == "done", done
                 assert [p["id"] for p in _passports(w, "C1")] == [done["passport_id"]]
+                if moment == "mid-upload":
+                    assert len(uploads) >= 2, "the first upload died with its process; the agent sent it again"
+                    assert not agent.outbox.waiting()
         finally:
             relay.close()
-            surviving.signal(signal.SIGCONT)
             surviving.stop()
