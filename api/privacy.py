@@ -160,14 +160,16 @@ class PurgeResult:
     tenant: str
     retention_days: int
     passports: int  # erased: past the retention period, or their customer withdrew scan-storage consent
-    deleted: Counter
+    deleted: Counter  # rows per table, the ended kiosk scans' (scan_job) among them
 
 
-def purge_expired(session: Session, now: datetime | None = None) -> list[PurgeResult]:
+def purge_expired(session: Session, scan_rows_kept_days: int, now: datetime | None = None) -> list[PurgeResult]:
     """The scheduled privacy job: erase every passport not rescanned within its tenant's retention period, and every
     passport and learned preference of a customer whose scan-storage consent is withdrawn (recorded by a key that
-    may not erase); each erasure is audited as a purge. Consent records stay, as proof."""
+    may not erase); each erasure is audited as a purge. Consent records stay, as proof. The rows of kiosk scans that
+    ended `scan_rows_kept_days` ago go too (setting service.scan_rows_kept_days)."""
     now = now or utc_now()
+    scans_ended_before = now - timedelta(days=scan_rows_kept_days)
     results = []
     for tenant in session.exec(select(Tenant).order_by(Tenant.name)).all():
         cutoff = now - timedelta(days=tenant.retention_days)
@@ -188,6 +190,9 @@ def purge_expired(session: Session, now: datetime | None = None) -> list[PurgeRe
         for customer_id in learned:
             audit.record(session, tenant.id, "cli:privacy-purge", "purge", "customer", customer_id,
                          "learned preferences: scan-storage consent withdrawn")
+        deleted["scan_job"] += session.exec(delete(ScanJobRecord).where(
+            ScanJobRecord.tenant_id == tenant.id, ScanJobRecord.state != "running",
+            ScanJobRecord.finished_at < scans_ended_before)).rowcount
         results.append(PurgeResult(tenant.name, tenant.retention_days, len(why), deleted))
     session.commit()
     return results

@@ -122,7 +122,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 def cmd_privacy_purge(_args: argparse.Namespace) -> int:
     with _session() as session:
-        for result in privacy.purge_expired(session):
+        for result in privacy.purge_expired(session, get_settings().service.scan_rows_kept_days):
             print(f"{result.tenant:24s} retention {result.retention_days:5d} days: {result.passports} passports "
                   f"erased ({', '.join(f'{n} {t}' for t, n in sorted(result.deleted.items())) or 'nothing'})")
     return 0

@@ -139,7 +139,7 @@ def test_withdrawing_scan_storage_erases_only_with_the_erase_scope_or_by_the_pri
         assert w.call("A", "admin", "GET", f"/v1/passports/{erased_at_once}").status_code == 404
 
         with Session(w.engine) as session:  # the scheduled privacy job
-            assert sum(result.passports for result in purge_expired(session)) == 1
+            assert sum(result.passports for result in purge_expired(session, scan_rows_kept_days=7)) == 1
             purged = session.exec(select(AuditEntry).where(AuditEntry.action == "purge")).all()
         assert _passport_count(w.engine) == 0
         assert [(e.object_id, e.actor) for e in purged] == [(waiting, "cli:privacy-purge")]

@@ -18,10 +18,11 @@ from sqlmodel import Session, select
 
 from api import audit
 from api.db import open_service_db
-from api.models import AuditEntry, Consent, Customer, Feedback, FitResult, PassportRecord, utc_now
+from api.models import AuditEntry, Consent, Customer, Feedback, FitResult, PassportRecord, ScanJobRecord, utc_now
 from api.privacy import purge_expired
 from cli.main import main
 from testing.api_world import import_catalogue, scan_files, world
+from shoe_db.models import Store
 from testing.kiosk_world import RIG, kiosk_world, start, wait_for
 
 
@@ -188,6 +189,14 @@ def test_retention_purge_erases_only_passports_past_their_tenants_period(databas
                 record = session.get(PassportRecord, passport_id)
                 record.updated_at = utc_now() - timedelta(days=31 if passport_id == old else 29)
                 session.add(record)
+            tenant_a = session.get(PassportRecord, old).tenant_id
+            store = session.exec(select(Store.id).where(Store.code == w.tenants["A"].store)).one()
+            for name, state, ended_days_ago in (("ended-long-ago", "done", 8), ("ended-lately", "failed", 1),
+                                                ("running", "running", None)):  # kiosk scans' rows, kept 7 days
+                ended = None if ended_days_ago is None else utc_now() - timedelta(days=ended_days_ago)
+                session.add(ScanJobRecord(id=name, tenant_id=tenant_a, store_id=store, rig_serial=name, loyalty_id="C1",
+                                          created_by="k", state=state, phase="left", finished_at=ended,
+                                          started_at=utc_now() - timedelta(days=9)))
             session.commit()
         from core.settings import get_settings
 
@@ -199,8 +208,11 @@ def test_retention_purge_erases_only_passports_past_their_tenants_period(databas
             get_settings.cache_clear()
         out = capsys.readouterr().out
         assert "tenant-a" in out and "1 passports erased" in out and "0 passports erased" in out
+        assert "1 scan_job" in out
+        with Session(w.engine) as session:
+            assert set(session.exec(select(ScanJobRecord.id))) == {"ended-lately", "running"}
         assert _rows(w.engine, PassportRecord, id=old) == 0
         assert _rows(w.engine, PassportRecord, id=recent) == 1 and _rows(w.engine, PassportRecord, id=other_tenant) == 1
         assert _rows(w.engine, AuditEntry, action="purge", object_id=old) == 1
         with Session(w.engine) as session:  # a second run finds nothing more
-            assert sum(r.passports for r in purge_expired(session)) == 0
+            assert sum(r.passports for r in purge_expired(session, scan_rows_kept_days=7)) == 0
