@@ -60,11 +60,10 @@ from api.schemas import (
 from api.worker import Heartbeat, worker_id
 from core.errors import CatalogError, ConfigError, Conflict, FootfitError, InvalidInput, MeasurementError, NotFound
 from core.settings import LearningSettings
-from core.vocabulary import FIT_DIRECTIONS, REGIONS
+from core.vocabulary import FIT_DIRECTIONS, REGIONS, RETURN_REASONS
 from fitcore.fit.advice import LEARNING, PRIOR_VERSION, Advisor, advice_arm, prior_state, readings_mm, shoe_of
 from fitcore.fit.learning import (
     REASON_MIN_MM,
-    RETURN_REASONS,
     CustomerPreference,
     CustomerPreferences,
     FitObservation,

@@ -32,7 +32,7 @@ import numpy as np
 
 from core.errors import CatalogError
 from core.jit import numba
-from fitcore.fit.clearance import IDENTITY_POSE, _clearance_one, clearance_reference_mm
+from fitcore.fit.clearance import IDENTITY_POSE, clearance_at, clearance_reference_mm
 
 BALL_LINE_ANGLES_DEG = (5.0, 20.0)  # feet's ball lines lie ~8-20 deg off square: linear between, the nearest beyond
 BALL_LINE_SPAN = (0.55, 0.82)  # of the inner length: where a ball sits (0.6-0.8 of a foot 5-25 mm shorter)
@@ -63,7 +63,7 @@ def _girth_one(sec, length, k, angle, rays, steps, start):
         r = start
         for _ in range(steps):
             s = r * cs
-            r = max(r + _clearance_one(x0 + s * ux, y0 + s * uy, z0 + r * sn, sec, k_count, length), 0.0)
+            r = max(r + clearance_at(x0 + s * ux, y0 + s * uy, z0 + r * sn, sec, k_count, length), 0.0)
         s, z = r * cs, r * sn
         if j == 0:
             first_s, first_z = s, z

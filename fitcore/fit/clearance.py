@@ -28,7 +28,10 @@ IDENTITY_POSE = np.array([1.0, 0.0, 0.0, 0.0])  # (cos, sin, dx, dy) that leaves
 
 
 @numba.njit(cache=True, inline="always")
-def _clearance_one(x, y, z, sections, k_count, length):
+def clearance_at(x, y, z, sections, k_count, length):
+    """Clearance (mm) of one point in the shoe frame: the interior's wall (interpolated between the two nearest
+    sections and angles) less the point's distance from the section's centre, and never more than the room to the
+    heel (x) or the toe (length - x). Shared by the kernels here and the ball-line tables (fitcore/fit/ball_line.py)."""
     n_ang = sections.shape[1] - 2
     u = min(max(x / length * k_count - 0.5, 0.0), k_count - 1.0)
     k = min(int(u), k_count - 2)
@@ -59,7 +62,7 @@ def placed_clearance_mm(points_mm, sections, length_mm, pose):
     for i in range(points_mm.shape[0]):  # serial: one size's points take ~1 ms, less than waking threads
         x = c * points_mm[i, 0] - s * points_mm[i, 1] + dx
         y = s * points_mm[i, 0] + c * points_mm[i, 1] + dy
-        out[i] = _clearance_one(x, y, points_mm[i, 2], sections, k_count, length_mm)
+        out[i] = clearance_at(x, y, points_mm[i, 2], sections, k_count, length_mm)
     return out
 
 
@@ -77,7 +80,7 @@ def _summarise_pair(p, points_mm, regions, point_start, foot_of_pair, size_of_pa
             continue
         x = c * points_mm[i, 0] - s * points_mm[i, 1] + dx
         y = s * points_mm[i, 0] + c * points_mm[i, 1] + dy
-        v = _clearance_one(x, y, points_mm[i, 2], sec, k_count, length)
+        v = clearance_at(x, y, points_mm[i, 2], sec, k_count, length)
         out[p, r, 0] += v
         out[p, r, 1] += 1.0
         if v < 0.0:

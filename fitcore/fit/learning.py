@@ -41,7 +41,7 @@ from scipy.special import expit, logit
 
 from core.errors import ConfigError, InvalidInput
 from core.sizes import EU_STEP_MM
-from core.vocabulary import FEEDBACK_SOURCES, FIT_DIRECTIONS, REGIONS
+from core.vocabulary import FEEDBACK_SOURCES, FIT_DIRECTIONS, REGIONS, RETURN_REASONS
 from fitcore.fit.keep_model import (
     OUTCOME_KINDS,
     Calibration,
@@ -55,7 +55,6 @@ from fitcore.fit.keep_model import (
 )
 from fitcore.fit.profiles import MEASURES, FitProfiles
 
-RETURN_REASONS = ("too_small", "too_large")  # what a webshop return may say (or nothing)
 # A customer's preferences, and what each moves per measure of MEASURES: toe room (mm); forefoot room as mm of
 # girth (the ball's value is girth room / 2 pi, its width room follows in the girth/breadth ratio 2.47); heel room.
 PREFERENCES = ("toe", "forefoot", "heel")
