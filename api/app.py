@@ -45,7 +45,7 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
                   openapi_url="/openapi.json", docs_url="/docs", redoc_url=None)
     app.state.engine = engine
     app.state.settings = settings
-    app.state.fitting = Fitting(engine)
+    app.state.fitting = Fitting(engine, settings.service.passports_in_memory)
     app.state.scans = ScanJobs(settings.service)
     app.state.learning = Learning(engine, app.state.fitting, settings.learning, settings.service.job_lease_s)
     app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service, app.state.learning)

@@ -45,9 +45,7 @@ from shoe_db.loading import load_matcher_catalogue
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-FEET_CACHE_SIZE = 256
-SEARCH_CACHE_SIZE = 256  # ~50 kB each for a catalogue of 6,000 sizes
-ANSWER_CACHE_SIZE = 1024
+ANSWERS_PER_PASSPORT = 4  # answers kept: this many per passport kept
 FORGOTTEN_SIZE = 4096  # erased passports remembered: far more than can be computing at once
 NO_STOCK = np.zeros(0, dtype=np.int64)
 
@@ -59,8 +57,10 @@ class Searched(NamedTuple):
 
 
 class Fitting:
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def __init__(self, engine: Engine, passports_in_memory: int = 256):
+        """`passports_in_memory`: the most recently used passports whose feet and searches are kept (setting
+        service.passports_in_memory): the bound of this process's memory beside the matcher."""
+        self.engine, self.passports_in_memory = engine, passports_in_memory
         self._matcher: Matcher | None = None
         self._feet: OrderedDict = OrderedDict()
         self._drawn: OrderedDict = OrderedDict()
@@ -140,11 +140,12 @@ class Fitting:
         self._preparing.shutdown(wait=False, cancel_futures=True)
 
     def feet(self, record: PassportRecord) -> ScannedFeet:
-        return self._kept(self._feet, FEET_CACHE_SIZE, (record.id, record.updated_at), lambda: scanned_feet(record))
+        return self._kept(self._feet, self.passports_in_memory, (record.id, record.updated_at),
+                          lambda: scanned_feet(record))
 
     def drawn_points(self, record: PassportRecord) -> dict[str, np.ndarray]:
         """The points of this passport version's feet that a try-on drawing shows (api.tryon_view.thinned)."""
-        return self._kept(self._drawn, FEET_CACHE_SIZE, (record.id, record.updated_at),
+        return self._kept(self._drawn, self.passports_in_memory, (record.id, record.updated_at),
                           lambda: thinned(self.feet(record)))
 
     def searched(self, record: PassportRecord) -> "Searched":
@@ -155,7 +156,7 @@ class Fitting:
             matcher, feet = self.matcher(), self.feet(record)
             return Searched(matcher, feet, matcher.search(feet))
 
-        kept = self._kept(self._searches, SEARCH_CACHE_SIZE, (record.id, record.updated_at), search)
+        kept = self._kept(self._searches, self.passports_in_memory, (record.id, record.updated_at), search)
         return kept._replace(matcher=self._selling(kept.matcher, record.tenant_id))
 
     def _selling(self, matcher: Matcher, tenant_id: int) -> Matcher:
@@ -174,7 +175,7 @@ class Fitting:
         """compute() for this passport version and request, or the answer kept from last time; True if computed.
         A MatchFilters with a store in `request` makes the answer depend on that store's stock."""
         key = (record.id, record.updated_at, request, record.tenant_id)
-        return self._kept_or_computed(self._answers, ANSWER_CACHE_SIZE, key, compute)
+        return self._kept_or_computed(self._answers, ANSWERS_PER_PASSPORT * self.passports_in_memory, key, compute)
 
     def prepare(self, record: PassportRecord) -> None:
         """Search for a newly stored passport in the background, before anyone asks. The background works on a copy

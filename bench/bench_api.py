@@ -181,10 +181,11 @@ def _tenant_key(url: str) -> str:
     return token
 
 
-def _serve(url: str, folder: Path, port: int, workers: int = 1) -> subprocess.Popen:
-    """`footfit serve` on `url`; its stderr goes to serve-<port>.log in `folder` (a pipe nobody reads would stall
-    it once full)."""
-    env = dict(os.environ, FOOTFIT_DATABASE_URL=url, FOOTFIT_DATA_DIR=str(folder / "var"))
+def _serve(url: str, folder: Path, port: int, workers: int = 1, **settings: str) -> subprocess.Popen:
+    """`footfit serve` on `url`, with `settings` as FOOTFIT_ environment variables; its stderr goes to
+    serve-<port>.log in `folder` (a pipe nobody reads would stall it once full)."""
+    env = dict(os.environ, FOOTFIT_DATABASE_URL=url, FOOTFIT_DATA_DIR=str(folder / "var"),
+               **{f"FOOTFIT_{name.upper()}": value for name, value in settings.items()})
     log = folder / f"serve-{port}.log"
     with log.open("w") as stderr:
         server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers",

@@ -48,6 +48,10 @@ class ServiceSettings(BaseModel):
     customer_session_minutes: int = Field(
         default=15, gt=0, le=24 * 60, description="the longest (and default) life of a customer session token, the "
                                                   "only credential a shopper's browser holds (docs/webshop-tryon.md)")
+    passports_in_memory: int = Field(
+        default=256, gt=0, description="per service process: the most recently used passports whose feet and model "
+                                       "searches are kept in memory (answers to them are kept too); with the "
+                                       "matcher, this bounds the process's memory (docs/deployment.md)")
     mailing_chunk_passports: int = Field(default=256, gt=0, description="passports per step of a mailing job")
     max_concurrent_requests: int = Field(
         default=15, gt=0, lt=40, description="requests inside the service at once, the rest wait (api/gate.py): "

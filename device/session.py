@@ -30,6 +30,9 @@ from device.profile import ScanProfile
 
 MAX_GAP_FRAMES = 2  # a longer run of missing frames is scanned again
 MAX_ATTEMPTS_PER_FOOT = 5
+# The plate streams at 100 Hz: silent this long, it is taken for gone. 1 s failed scans on a busy PC (the rig's
+# agent reconstructing beside the drivers); a plate unplugged is seen at once as a disconnect, not by this.
+PLATE_SILENCE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ class _PlateRecorder(_DeviceReader):
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                frame = self.plate.read_frame(timeout_s=1.0)
+                frame = self.plate.read_frame(timeout_s=PLATE_SILENCE_S)
             except DeviceDisconnected:
                 if not self._reconnect():
                     return

@@ -179,7 +179,11 @@ class PtyLink(Link):
                     written = os.write(master, data)
                     data = data[written:]
                 except BlockingIOError:
-                    if not select.select([], [master], [], 0.2)[1]:
+                    try:
+                        writable = select.select([], [master], [], 0.2)[1]
+                    except (OSError, ValueError):  # the port was closed meanwhile
+                        return
+                    if not writable:
                         self.dropped_bytes += len(data)  # nobody reads: the bytes are lost, as on USB
                         data = b""
                 except OSError as exc:
