@@ -67,6 +67,7 @@ BENCH_TENANT = "bench"  # sells the whole generated catalogue
 BENCH_STORE = "STORE-01"  # the bench tenant's store: the generated catalogue's stock is there
 NEW_QUESTION_PRICE = 10_000  # a price limit above every generated price, made new per request by its decimals
 WRK_THREADS = 2
+SETTLED_MS = 50.0  # an idle server answers the floor faster than this
 LUA = """
 paths = {%s}
 counter = 0
@@ -264,12 +265,28 @@ def _one_at_a_time(base: str, token: str, targets: dict[str, list[str]]) -> dict
 
 def _load(wrk: str, folder: Path, base: str, token: str, name: str, paths: list[str], clients: int,
           seconds: int) -> LoadResult:
+    """wrk's run, once the server has answered what the previous run left in progress."""
+    _settled(base, token)
     script = folder / "rotate.lua"
     script.write_text(LUA % (", ".join(f'"{p}"' for p in paths), token))
     threads = min(WRK_THREADS, clients)  # wrk needs a connection per thread
     out = subprocess.run([wrk, "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--latency", "--timeout",
                           "30s", "-s", str(script), base], capture_output=True, text=True, check=True)
     return _parse(name, out.stdout)
+
+
+def _settled(base: str, token: str, timeout_s: float = 120) -> None:
+    """Wait until the server is idle: wrk leaves its last requests in progress when it stops, and they would hold
+    the key's places (429s) and the cores during the next run. Idle: the floor answers within SETTLED_MS."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            answered = http.get("/v1/me").status_code == 200
+            if answered and (time.perf_counter() - started) * 1e3 < SETTLED_MS:
+                return
+            time.sleep(0.5)
+    raise SystemExit(f"the server at {base} was still busy {timeout_s:.0f} s after the last run")
 
 
 def _parse(name: str, text: str) -> LoadResult:
