@@ -13,6 +13,7 @@ from api import audit, auth, privacy, tenancy
 from api.db import open_service_db
 from api.models import TenantStore
 from core.errors import ConfigError
+from core.malloc import bound_malloc_arenas
 from core.settings import get_settings
 from core.sizes import STORE_SIZE_SYSTEMS
 
@@ -31,6 +32,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers {args.workers}: give 1 or more service processes")
     service = get_settings().service
     host, port = args.host or service.host, args.port if args.port is not None else service.port
+    if service.malloc_arenas:
+        bound_malloc_arenas(service.malloc_arenas)
     open_service_db().dispose()  # migrate once, here, before any worker starts
     workers = f" with {args.workers} worker processes" if args.workers > 1 else ""
     print(f"footfit service on http://{host}:{port}/v1{workers} (OpenAPI at /openapi.json, docs at /docs); Ctrl-C "

@@ -52,6 +52,10 @@ class ServiceSettings(BaseModel):
         default=256, gt=0, description="per service process: the most recently used passports whose feet and model "
                                        "searches are kept in memory (answers to them are kept too); with the "
                                        "matcher, this bounds the process's memory (docs/deployment.md)")
+    malloc_arenas: int = Field(
+        default=2, ge=0, description="`footfit serve` bounds the C allocator's arenas per process to this (glibc; "
+                                     "core/malloc.py): its default, 8 per core, kept ~340 MB more under concurrent "
+                                     "requests; 0 leaves glibc's default")
     mailing_chunk_passports: int = Field(default=256, gt=0, description="passports per step of a mailing job")
     max_concurrent_requests: int = Field(
         default=15, gt=0, lt=40, description="requests inside the service at once, the rest wait (api/gate.py): "

@@ -53,6 +53,8 @@ def test_serve_with_two_workers_answers_from_both_and_they_stop_with_it(tmp_path
     try:
         workers = _children(server.pid)
         assert len(workers) == 2, f"two worker processes under the one started: {workers}"
+        for pid in workers:  # each worker's C allocator keeps at most service.malloc_arenas arenas (core/malloc.py)
+            assert b"MALLOC_ARENA_MAX=2\0" in open(f"/proc/{pid}/environ", "rb").read()
         answers = [httpx.get(f"{server.url}/v1/me", timeout=10).status_code for _ in range(20)]
         assert answers == [401] * 20, "every request answered (without a key: refused) whichever worker takes it"
     finally:
