@@ -19,9 +19,10 @@ learned beside it, stay in their tenant (its Repository writes them) and are exp
 One run at a time over every process: a lease in the database (`job_lease`), taken by one UPDATE and renewed by a
 heartbeat while the run works (setting service.job_lease_s, as mailing jobs); a run that finds it lost (its process
 stalled past the lease and another run took over) stores nothing. A run whose process died holds the job at most
-one lease time. The service's scheduler runs the job when the last run finished `interval_hours` ago. The learned state's fit (L-BFGS) is best
-with one BLAS thread: `footfit` sets OPENBLAS_NUM_THREADS=1 before scipy loads (cli/main.py; threadpoolctl is not
-installed); a process started otherwise should set it itself.
+one lease time. The service's scheduler runs the job when the last run finished `interval_hours` ago.
+
+The learned state's fit (L-BFGS) is best with one BLAS thread: `footfit` sets OPENBLAS_NUM_THREADS=1 before scipy
+loads (cli/main.py; threadpoolctl is not installed); a process started otherwise should set it itself.
 """
 
 from __future__ import annotations
