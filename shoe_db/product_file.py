@@ -406,6 +406,16 @@ def _free_text(column: str) -> Callable[[object], str]:
     return lambda value: _storable(column, _text(value), _LENGTHS.get(column))
 
 
+def _sku(value) -> str:
+    """A SKU is a code that people type and scanners read: printable characters only (no unassigned code points,
+    format characters or separators but the space), beside what any text must be."""
+    text = _storable("sku", _text(value), _LENGTHS.get("sku"))
+    if not text.isprintable():
+        raise CatalogError(f"sku {text!r} contains characters that cannot be printed: use letters, digits and "
+                           f"punctuation")
+    return text
+
+
 def _one_of(allowed: tuple[str, ...], what: str) -> Callable[[object], str]:
     def check(value) -> str:
         text = _text(value).lower()
@@ -504,8 +514,8 @@ def _attributes(value) -> str:
 
 
 _CELL: dict[str, Callable[[object], object]] = {
-    **{column: _free_text(column) for column in ("sku", "brand", "model_code", "model_name", "use", "season",
-                                                 "size")},
+    **{column: _free_text(column) for column in ("brand", "model_code", "model_name", "use", "season", "size")},
+    "sku": _sku,
     "category": _one_of(CATEGORIES, "category"),
     "gender": _one_of(GENDERS, "gender"),
     "level": _one_of(LEVELS, "level"),
