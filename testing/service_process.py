@@ -20,7 +20,7 @@ START_TIMEOUT_S = 60
 class ServiceProcess:
     def __init__(self, env: dict[str, str], *serve_args: str):
         self.port = free_port()
-        self._log = tempfile.TemporaryFile("w+")  # what it writes to stderr (a pipe nobody reads would fill and stall it)
+        self._log = tempfile.TemporaryFile("w+")  # its stderr: a pipe nobody reads would fill and stall it
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--host", "127.0.0.1", "--port", str(self.port), *serve_args],
