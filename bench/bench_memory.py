@@ -11,8 +11,9 @@
    processes, as a store and the cloud run them.
 3. `--scans` kiosk scans, one customer each, are asked for over HTTP with the store's kiosk key and followed
    to their passport, as the kiosk page does (the progress stream is read for every scan).
-4. `--recommendations` requests over the scanned passports from 8 clients (the store's advice, its kiosk key): half the top three, half a
-   question never asked before (a new price limit each time), so a cache that keeps every answer would show.
+4. `--recommendations` requests over the scanned passports from 8 clients (the store's advice, its kiosk key):
+   half the top three, half a question never asked before (a new price limit each time), so a cache that keeps
+   every answer would show.
 The service keeps the feet and searches of its `service.passports_in_memory` most recently used passports (256 by
 default): below that many passports its memory grows with each new one by design; `--passports-in-memory 20` shows
 the plateau within the run. Prints the resident memory (VmRSS; the service's process tree, and the agent's) at
@@ -143,8 +144,8 @@ def _agent(service: str, kiosk_key: str, folder: Path) -> subprocess.Popen:
 
 
 def _kiosk_scan(store: httpx.Client, loyalty_id: str) -> str:
-    """Register a customer at the kiosk (scan-storage consent), scan them at the kiosk, follow the progress stream to the end;
-    their passport's id."""
+    """Register a customer at the kiosk (scan-storage consent), scan them at the kiosk, follow the progress stream to
+    the end; their passport's id."""
     store.post("/v1/customers", json={"loyalty_id": loyalty_id}).raise_for_status()
     store.post(f"/v1/customers/{loyalty_id}/consents",
                json={"purpose": "scan_storage", "granted": True}).raise_for_status()

@@ -92,8 +92,9 @@ class ServiceSettings(BaseModel):
         default=600.0, gt=0, description="a failed kiosk scan keeps what it scanned (at the rig's agent) this long for "
                                          "a retry; then it is given up and nothing is kept")
     scan_rows_kept_days: int = Field(
-        default=7, ge=1, description="an ended kiosk scan's row (its progress, message and the customer's loyalty id) "
-                                     "is deleted by the privacy purge this many days after it ended; its passport stays")
+        default=7, ge=1, description="an ended kiosk scan's row (its progress, message and the customer's loyalty "
+                                     "id) is deleted by the privacy purge this many days after it ended; its passport "
+                                     "stays")
     tryon_frame_ancestors: list[str] = Field(
         default=[], description="origins (https://shop.example) allowed to embed the webshop try-on page in a frame, "
                                 "besides the service itself (docs/webshop-tryon.md)")

@@ -1,6 +1,7 @@
 """The rig agent in the store (cli/agent.py) and the service's side of it (api/scans.py): a scan survives the
 store's line going down for 60 s mid-scan and after it, and the service process it talked to being killed mid-scan
-or mid-upload; its passport arrives once. The agents run in threads here, over real HTTP through a relay the test cuts (testing/proxy.py)."""
+or mid-upload; its passport arrives once. The agents run in threads here, over real HTTP through a relay the test
+cuts (testing/proxy.py)."""
 
 from __future__ import annotations
 
