@@ -254,59 +254,108 @@ def _kept_enough(sizes, readings, profile, ideal, unit, offset, t_lo, t_hi, slop
     return False
 
 
+@dataclass(frozen=True)
+class MailingOutcomes:
+    """Per passport and product what the filter found: does the product fit, and its best size by geometry with that
+    size's score. The fit index (fitcore.fit.fit_index) keeps these."""
+
+    fits: np.ndarray  # (passports, products) bool: the decision (by geometry, or with a learned state)
+    size: np.ndarray  # (passports, products) uint8: the best size by geometry, its place among the product's sizes
+    score: np.ndarray  # (passports, products) uint8: that size's score, 0-100 (the matcher's, rounded)
+
+
+NO_SIZE = 255  # MailingOutcomes.size of a product without sizes; a product has at most NO_SIZE sizes
+
+
 @numba.njit(cache=True, parallel=True)
-def _fits_matrix(descriptors, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, profile,
-                 lo, ideal, unit, weight, tight_weight, max_sin, max_penalty, by_keep_chance, offset, t_lo, t_hi, slope,
-                 band, lapse, fits_keep_chance):
+def _outcomes(descriptors, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth,
+              profile, lo, ideal, unit, weight, tight_weight, max_sin, max_penalty, by_keep_chance, offset, t_lo,
+              t_hi, slope, band, lapse, fits_keep_chance, score_scale):
     n, m = descriptors.shape[0], run_start.shape[0] - 1
-    out = np.zeros((n, m), dtype=np.bool_)
+    fits = np.zeros((n, m), dtype=np.bool_)
+    size = np.full((n, m), NO_SIZE, dtype=np.uint8)
+    score = np.zeros((n, m), dtype=np.uint8)
     for i in numba.prange(n):
         d = descriptors[i].astype(np.float64)
         for j in range(m):
             best, a, b, penalty, tight, at, down, up = _best_size_jit(
-                d, j, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, profile, lo, ideal,
-                unit, weight, tight_weight, max_sin)
+                d, j, run_start, size_start, lengths, centre_y, perimeter, breadth, ball_breadth, ball_girth, profile,
+                lo, ideal, unit, weight, tight_weight, max_sin)
+            if best < 0:
+                continue
+            size[i, j] = best - size_start[run_start[j]]
+            score[i, j] = np.uint8(round(100.0 * np.exp(-penalty / score_scale)))
             if by_keep_chance:
                 sizes = (best, best - 1 if best > a else -1, best + 1 if best + 1 < b else -1)
-                out[i, j] = _kept_enough(sizes, (at, down, up), profile, ideal, unit, offset, t_lo, t_hi, slope, band,
-                                         lapse, fits_keep_chance)
+                fits[i, j] = _kept_enough(sizes, (at, down, up), profile, ideal, unit, offset, t_lo, t_hi, slope,
+                                          band, lapse, fits_keep_chance)
             else:
-                out[i, j] = penalty <= max_penalty and not tight
-    return out
+                fits[i, j] = penalty <= max_penalty and not tight
+    return fits, size, score
+
+
+def mailing_outcomes(descriptors: np.ndarray, products: MailingProducts, profiles: FitProfiles,
+                     learned: LearnedMailing | None = None) -> MailingOutcomes:
+    """Which products fit which passport (descriptors (n, DESCRIPTOR_FIELDS)), by geometry, or with `learned` by
+    the chance a size around the best is kept; and each product's best size by geometry with its score."""
+    descriptors = _checked(descriptors)
+    _check_sizes(products)
+    return MailingOutcomes(*_outcomes(descriptors, *_kernel_args(products, profiles),
+                                      *_decision_args(products, profiles, learned), profiles.score_scale))
 
 
 def mailing_filter(descriptors: np.ndarray, products: MailingProducts, profiles: FitProfiles,
                    learned: LearnedMailing | None = None) -> np.ndarray:
-    """(passports, products) bool: which products fit which passport (descriptors (n, DESCRIPTOR_FIELDS)), by
-    geometry, or with `learned` by the chance a size around the best is kept."""
-    descriptors = _checked(descriptors)
-    return _fits_matrix(descriptors, *_kernel_args(products, profiles), *_decision_args(products, profiles, learned))
+    """(passports, products) bool: `mailing_outcomes`' decisions."""
+    return mailing_outcomes(descriptors, products, profiles, learned).fits
 
 
-def mailing_filter_reference(descriptors: np.ndarray, products: MailingProducts, profiles: FitProfiles,
-                             learned: LearnedMailing | None = None) -> np.ndarray:
-    """`mailing_filter` one pair at a time, for the tests: the search is the same source run by Python (calling the
-    compiled scoring), the keep chances are numpy's (fitcore.fit.keep_model, as LearnedState.keep_probability
+def mailing_outcomes_reference(descriptors: np.ndarray, products: MailingProducts, profiles: FitProfiles,
+                               learned: LearnedMailing | None = None) -> MailingOutcomes:
+    """`mailing_outcomes` one pair at a time, for the tests: the search is the same source run by Python (calling
+    the compiled scoring), the keep chances are numpy's (fitcore.fit.keep_model, as LearnedState.keep_probability
     computes them)."""
     descriptors = _checked(descriptors)
     args = _kernel_args(products, profiles)
     if learned is not None:
         _check_covers(learned, products)
-    out = np.zeros((len(descriptors), len(products.model_ids)), dtype=bool)
+    shape = (len(descriptors), len(products.model_ids))
+    out = MailingOutcomes(np.zeros(shape, dtype=bool), np.full(shape, NO_SIZE, dtype=np.uint8),
+                          np.zeros(shape, dtype=np.uint8))
     for i, d in enumerate(descriptors.astype(np.float64)):
         for j in range(len(products.model_ids)):
             best, a, b, penalty, tight = _best_size(d, j, *args)[:5]
+            if best < 0:
+                continue
+            out.size[i, j] = best - products.size_start[products.run_start[j]]
+            out.score[i, j] = round(100.0 * np.exp(-penalty / profiles.score_scale))
             if learned is None:
-                out[i, j] = penalty <= _max_penalty(profiles) and not tight
+                out.fits[i, j] = penalty <= _max_penalty(profiles) and not tight
                 continue
             around = np.arange(max(best - 1, a), min(best + 2, b))
             readings = np.array([_readings(d, s, products.length_mm, products.centre_y_mm, products.perimeter_mm,
-                                           products.breadth_mm, products.ball_breadth_mm, products.ball_girth_mm, _MAX_SIN) for s in around])
+                                           products.breadth_mm, products.ball_breadth_mm, products.ball_girth_mm,
+                                           _MAX_SIN) for s in around])
             q = products.profile[around]
             chances = measure_chances((readings + learned.offset_mm[around] - profiles.ideal[q]) / profiles.unit[q],
                                       learned.t_lo[around], learned.t_hi[around], learned.slope[around])
-            out[i, j] = keep_chance(chances, learned.lapse).max() >= learned.fits_keep_chance
+            out.fits[i, j] = keep_chance(chances, learned.lapse).max() >= learned.fits_keep_chance
     return out
+
+
+def mailing_filter_reference(descriptors: np.ndarray, products: MailingProducts, profiles: FitProfiles,
+                             learned: LearnedMailing | None = None) -> np.ndarray:
+    """`mailing_filter`'s reference: `mailing_outcomes_reference`' decisions."""
+    return mailing_outcomes_reference(descriptors, products, profiles, learned).fits
+
+
+def _check_sizes(products: MailingProducts) -> None:
+    """A size's place among its product's sizes is kept in a byte."""
+    per_product = np.diff(products.size_start[products.run_start])
+    if len(per_product) and per_product.max() >= NO_SIZE:
+        j = int(np.argmax(per_product))
+        raise CatalogError(f"model {int(products.model_ids[j])} has {int(per_product[j])} sizes, more than the "
+                           f"{NO_SIZE - 1} the mailing filter counts: split it into models by width fitting")
 
 
 def _kernel_args(products: MailingProducts, profiles: FitProfiles) -> tuple:

@@ -10,7 +10,14 @@ from api.db import open_service_db
 from core.errors import CatalogError
 from fitcore.fit.advice import Advisor, prior_state
 from fitcore.fit.learning import BrandLearned, CategoryLearned, Correction, LearnedState, ModelLearned, category_key
-from fitcore.fit.mailing import DESCRIPTOR_FIELDS, LearnedMailing, mailing_filter, mailing_filter_reference
+from fitcore.fit.mailing import (
+    DESCRIPTOR_FIELDS,
+    LearnedMailing,
+    mailing_filter,
+    mailing_filter_reference,
+    mailing_outcomes,
+    mailing_outcomes_reference,
+)
 from fitcore.fit.matcher import Matcher
 from shoe_db.importer import import_products
 from shoe_db.loading import load_matcher_catalogue
@@ -57,9 +64,15 @@ def test_the_parallel_kernel_equals_its_reference(matcher, customers):
     many[:, 0] += rng.normal(0.0, 8.0, len(many))  # lengths around the customers', as a real batch spreads
     many[:, 1] += rng.normal(0.0, 6.0, len(many))
     products = matcher.mailing_products(model_ids)
-    fits = mailing_filter(many, products, matcher.profiles)
-    np.testing.assert_array_equal(fits, mailing_filter_reference(many, products, matcher.profiles))
-    assert 0 < fits.sum() < fits.size
+    found = mailing_outcomes(many, products, matcher.profiles)
+    expected = mailing_outcomes_reference(many, products, matcher.profiles)
+    for name in ("fits", "size", "score"):
+        np.testing.assert_array_equal(getattr(found, name), getattr(expected, name), err_msg=name)
+    np.testing.assert_array_equal(mailing_filter(many, products, matcher.profiles), found.fits)
+    assert 0 < found.fits.sum() < found.fits.size
+    assert (found.score[found.fits] >= matcher.profiles.fits_min_score).all() and found.score.max() <= 100
+    sizes_per_product = np.diff(products.size_start[products.run_start])
+    assert (found.size < sizes_per_product).all() and len(np.unique(found.size)) > 3
 
 
 def test_bad_descriptors_are_refused(matcher, customers):
