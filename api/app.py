@@ -14,6 +14,8 @@ from api.db import DATABASE_AWAY, DATABASE_RETRY_S, open_service_db
 from api.fitting import Fitting
 from api.gate import Admission, ConcurrencyGate
 from api.learning import Learning
+from api.batch import Batch
+from api.fit_index import FitIndex
 from api.mailing import MailingRunner
 from api.pages import mount_pages
 from api.routes import v1_router
@@ -48,11 +50,14 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.state.fitting = Fitting(engine, settings.service.passports_in_memory)
     app.state.scans = ScanJobs(settings.service)
     app.state.learning = Learning(engine, app.state.fitting, settings.learning, settings.service.job_lease_s)
-    app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service, app.state.learning)
+    app.state.batch = Batch(settings.batch)
+    app.state.fit_index = FitIndex(app.state.fitting, app.state.learning, app.state.batch,
+                                   settings.batch.chunk_passports)
+    app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service, app.state.fit_index)
     app.router.add_event_handler("startup", app.state.learning.start)  # the scheduled learning job
     app.router.add_event_handler("startup", app.state.mailing.start)  # jobs queued, or left by a process that died
-    # queued jobs, fit preparations and the learning schedule stop
-    for background in (app.state.mailing, app.state.fitting, app.state.learning):
+    # queued jobs, fit preparations, the learning schedule and the batch cluster stop
+    for background in (app.state.mailing, app.state.fitting, app.state.learning, app.state.batch):
         app.router.add_event_handler("shutdown", background.close)
     app.include_router(v1_router())
     mount_pages(app, settings.service.tryon_frame_ancestors)

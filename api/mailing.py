@@ -12,12 +12,12 @@ Jobs wait in one queue per tenant (at most `mailing_jobs_queued_per_tenant`) and
 job is the oldest of the tenant whose latest turn began longest ago, so one tenant's ten large jobs do not hold
 back another's small one.
 
-A job takes each consenting customer's newest passport, turns chunks of them into the mailing filter's compact
-descriptors (Matcher.mailing_descriptor) and runs fitcore.fit.mailing.mailing_filter over chunk x products. It
-decides as the advice does (docs/learning.md): with the learned state in use for the tenant (read once when the
-job starts) a product fits a customer of the learning arm when a size around its best is kept with at least the
-setting learning.fits_keep_chance; the A/B holdout's customers, and everyone while no learned state is adopted, get
-the geometry's decision. Its outputs (`mailing_match` rows) are derived from passports, so erasing a passport or a
+A job brings the tenant's fit index up to date (api/fit_index.py: only passports and products changed since are
+matched, on Dask) and reads its products' columns for each consenting customer's newest passport. The index
+decides as the advice does (docs/learning.md): with the learned state in use for the tenant a product fits a
+customer of the learning arm when a size around its best is kept with at least the setting
+learning.fits_keep_chance; the A/B holdout's customers, and everyone while no learned state is adopted, get the
+geometry's decision (fitcore.fit.mailing). Its outputs (`mailing_match` rows) are derived from passports, so erasing a passport or a
 customer erases them (api/privacy.py); the results list only customers whose marketing consent is still in force
 when they are read.
 """
@@ -28,26 +28,22 @@ import json
 import logging
 import threading
 
-import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from api.auth import Principal
-from api.fitting import Fitting, scanned_feet
-from api.learning import Learning
+from api.fit_index import FitIndex
+from api.fitting import Fitting
 from api.models import MailingJob, utc_now
-from api.repository import Repository, mailings, passports
+from api.repository import Repository, mailings
 from api.worker import Heartbeat, lease_until, worker_id
 from core.errors import Conflict, FootfitError
 from core.settings import ServiceSettings
-from fitcore.fit.advice import LEARNING, advice_arm
-from fitcore.fit.mailing import LearnedMailing, MailingProducts, mailing_filter
-from fitcore.fit.matcher import Matcher
-from fitcore.fit.profiles import FitProfiles
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3  # turns at one job: a job that took down its process this often is not tried again
+REFRESH_SHARE = 0.9  # of a job's progress: bringing the fit index up to date; the rest is reading it
 
 
 class LeaseLost(Exception):
@@ -61,9 +57,9 @@ class Stopping(Exception):
 class MailingRunner:
     """Queues mailing jobs in the database and, in a process that runs jobs, takes and runs them one at a time."""
 
-    def __init__(self, engine: Engine, fitting: Fitting, settings: ServiceSettings, learning: Learning):
-        self.engine, self.fitting, self.learning = engine, fitting, learning
-        self.chunk, self.queue_limit = settings.mailing_chunk_passports, settings.mailing_jobs_queued_per_tenant
+    def __init__(self, engine: Engine, fitting: Fitting, settings: ServiceSettings, index: FitIndex):
+        self.engine, self.fitting, self.index = engine, fitting, index
+        self.queue_limit = settings.mailing_jobs_queued_per_tenant
         self.lease_s, self.poll_s, self.runs_jobs = settings.job_lease_s, settings.job_poll_s, settings.runs_jobs
         self._wake, self._stop = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
@@ -168,46 +164,20 @@ class MailingRunner:
             if heartbeat.lost or not mailings.saved_by(repo, job, holder, lease_until(self.lease_s)):
                 raise LeaseLost(job.id)
 
+        def refreshed(share: float) -> None:
+            job.progress = REFRESH_SHARE * share
+            save()
+
+        model_ids = json.loads(job.model_ids_json)
         self.fitting.sync(repo.session.connection())
-        matcher = self.fitting.matcher()
-        products = matcher.mailing_products(json.loads(job.model_ids_json))
-        learned = self._learned(repo, matcher, products)
-        if learned is not None:  # the job's row has no place for it (mailing_job)
-            log.info("mailing job %s decides for the learning arm with learned state %s", job.id, learned.version)
-        share = self.learning.settings.ab_holdout_share
+        self.fitting.matcher().mailing_products(model_ids)  # a product gone from the catalogue fails the job
         passport_ids, skipped = mailings.audience(repo)
         job.passports, job.skipped = len(passport_ids), skipped
         save()
-        for start in range(0, len(passport_ids), self.chunk):
-            records = passports.by_ids(repo, passport_ids[start:start + self.chunk])
-            if records:
-                descriptors = np.stack([matcher.mailing_descriptor(scanned_feet(r)) for r in records])
-                learning_arm = np.array([learned is not None and advice_arm(repo.tenant_id, r.customer_id, share)
-                                         == LEARNING for r in records], dtype=bool)
-                fits = _decided(descriptors, learning_arm, products, matcher.profiles, learned)
-                mailings.add_matches(repo, job, [(records[i].id, int(products.model_ids[j]))
-                                                 for i, j in zip(*np.nonzero(fits))])
-            job.progress = min(start + self.chunk, len(passport_ids)) / len(passport_ids)
-            save()
+        report = self.index.refresh(repo, refreshed)
+        log.info("mailing job %s: the fit index matched %d new passports and %d columns", job.id,
+                 report.matched_passports, report.columns)
+        found = self.index.matches(repo, model_ids, set(passport_ids))
+        mailings.add_matches(repo, job, [(p, m) for m, fitting in found.items() for p in fitting])
         job.progress = 1.0
         save()
-
-    def _learned(self, repo: Repository, matcher: Matcher, products: MailingProducts) -> LearnedMailing | None:
-        """The learned decision with the tenant's state in use (None while no learned state is adopted)."""
-        in_use = self.learning.in_use(repo.session, self.learning.scope(repo.tenant_id))
-        if not in_use.learned:
-            return None
-        return LearnedMailing.of(in_use.state, matcher.catalogue, products, matcher.profiles,
-                                 self.learning.settings.fits_keep_chance)
-
-
-def _decided(descriptors: np.ndarray, learning_arm: np.ndarray, products: MailingProducts, profiles: FitProfiles,
-             learned: LearnedMailing | None) -> np.ndarray:
-    """(passports, products) bool: the learned decision for the passports of the learning arm, the geometry's for
-    the others."""
-    fits = np.zeros((len(descriptors), len(products.model_ids)), dtype=bool)
-    held_out = ~learning_arm
-    fits[held_out] = mailing_filter(descriptors[held_out], products, profiles)
-    if learned is not None:
-        fits[learning_arm] = mailing_filter(descriptors[learning_arm], products, profiles, learned)
-    return fits

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import Column, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import Column, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 import shoe_db.models  # noqa: F401  (the `store` and `size_variant` tables the foreign keys name)
@@ -262,6 +262,36 @@ class MailingMatch(SQLModel, table=True):
     job_id: str = Field(foreign_key="mailing_job.id", index=True, max_length=32)
     passport_id: str = Field(foreign_key="passport.id", index=True, max_length=32)
     model_id: int
+
+
+class FitIndexChunk(SQLModel, table=True):
+    """A chunk of one tenant's fit index (fitcore/fit/fit_index.py, api/fit_index.py): up to
+    batch.chunk_passports passports in slot order, kept as their mailing descriptors and advice arms. Derived from
+    the passports, so a passport's erasure takes it out (api/privacy.py)."""
+
+    __tablename__ = "fit_index_chunk"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: int = Field(foreign_key="tenant.id", index=True)
+    slots: int  # passports in the chunk
+    passport_ids: str = Field(sa_column=Column(Text, nullable=False))  # JSON array, slot order
+    descriptors: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # float32 (slots, DESCRIPTOR_FIELDS)
+    learning_arm: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # packed bits, per slot
+    decision: str = Field(max_length=120)  # what the learning arm decides with: "" geometry, else the learned state's
+    as_of: datetime  # the passports as read then: one rescanned after it is matched again
+
+
+class FitIndexColumn(SQLModel, table=True):
+    """One product's outcomes over one chunk's passports, packed (fitcore.fit.fit_index.IndexColumn)."""
+
+    __tablename__ = "fit_index_column"
+
+    chunk_id: int = Field(sa_column=Column(ForeignKey("fit_index_chunk.id", ondelete="CASCADE"), primary_key=True))
+    model_id: int = Field(primary_key=True)
+    version: str = Field(max_length=16)  # the product's version matched against (fit_index.product_versions)
+    fits: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sizes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    scores: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 # A learned state's life (api/learning.py): learned and not yet judged, adopted (in use, or once), judged worse than

@@ -56,7 +56,6 @@ class ServiceSettings(BaseModel):
         default=2, ge=0, description="`footfit serve` bounds the C allocator's arenas per process to this (glibc; "
                                      "core/malloc.py): its default, 8 per core, kept ~340 MB more under concurrent "
                                      "requests; 0 leaves glibc's default")
-    mailing_chunk_passports: int = Field(default=256, gt=0, description="passports per step of a mailing job")
     max_concurrent_requests: int = Field(
         default=15, gt=0, lt=40, description="requests inside the service at once, the rest wait (api/gate.py): "
                                              "below the database pool's 40 connections (each request holds one; "
@@ -141,6 +140,18 @@ class LearningSettings(BaseModel):
                                                "geometry's advice without learning, the A/B holdout the KPIs compare")
 
 
+class BatchSettings(BaseModel):
+    """Batch work over many passports (the fit index, mailings: api/batch.py) on Dask."""
+
+    scheduler_address: str = Field(
+        default="", description="a running Dask scheduler to send batch work to (e.g. tcp://10.0.0.5:8786; its "
+                                "workers need footfit installed); empty: a LocalCluster on this machine")
+    local_workers: int = Field(default=1, ge=1, le=64, description="worker processes of the LocalCluster")
+    chunk_passports: int = Field(
+        default=4096, ge=16, le=65536, description="passports per chunk of the fit index: the unit of batch work "
+                                                  "and of the index's storage")
+
+
 class MeshLimits(BaseModel):
     """What one mesh or point-cloud file may hold (core/mesh.py). A file's header and counts are checked against
     these before anything is read, so an upload cannot make footfit allocate more than they allow."""
@@ -165,6 +176,7 @@ class Settings(BaseSettings):
     device: DeviceSettings = DeviceSettings()
     service: ServiceSettings = ServiceSettings()
     learning: LearningSettings = LearningSettings()
+    batch: BatchSettings = BatchSettings()
     agent: AgentSettings = AgentSettings()
     mesh: MeshLimits = MeshLimits()
 

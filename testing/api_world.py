@@ -143,11 +143,13 @@ def add_tenant(session: Session, name: str, store: str) -> TenantKeys:
 
 
 @contextmanager
-def world(database_url: str, **settings_changes) -> Iterator[World]:
+def world(database_url: str, batch: dict | None = None, **settings_changes) -> Iterator[World]:
+    """The world behind a running server; `settings_changes` change the service's settings, `batch` the batch
+    settings (core.settings.BatchSettings)."""
     engine = open_service_db(database_url)
     with Session(engine) as session:
         tenants = {"A": add_tenant(session, "tenant-a", "STORE-A"), "B": add_tenant(session, "tenant-b", "STORE-B")}
-    settings = _settings(**settings_changes)
+    settings = _settings(batch or {}, **settings_changes)
     app = create_app(engine=engine, settings=settings)
     with running(app) as url:
         w = World(url, engine)
@@ -161,11 +163,12 @@ def world(database_url: str, **settings_changes) -> Iterator[World]:
             engine.dispose()
 
 
-def _settings(**service_changes):
+def _settings(batch_changes: dict, **service_changes):
     from core.settings import get_settings
 
     settings = get_settings()
-    return settings.model_copy(update={"service": settings.service.model_copy(update=service_changes)})
+    return settings.model_copy(update={"service": settings.service.model_copy(update=service_changes),
+                                       "batch": settings.batch.model_copy(update=batch_changes)})
 
 
 @lru_cache(maxsize=2)

@@ -1,6 +1,6 @@
 """THE one place where requests touch the database: a route or job gets a `Repository` (its session, the calling
 key, its tenant) and reaches data only through the functions of this package's modules, one per area: customers,
-consents, passports, fit_results, feedback, stores, kiosks, mailings, assortment, learning.
+consents, passports, fit_results, feedback, stores, kiosks, mailings, fit_index, assortment, learning.
 
 The tenant scope is a rule of the repository's session, not of each query, so no query can forget it: every ORM
 select, update and delete on that session (joins and subqueries included) is confined to the caller's tenant on
@@ -28,6 +28,7 @@ from api.models import (
     AuditEntry,
     Customer,
     CustomerPreferenceRecord,
+    FitIndexChunk,
     Kiosk,
     MailingJob,
     PassportRecord,
@@ -37,7 +38,7 @@ from api.models import (
 )
 
 TENANT_OWNED = (TenantStore, Kiosk, ApiKey, Customer, PassportRecord, AuditEntry, MailingJob, AssortmentItem,
-                CustomerPreferenceRecord, ScanJobRecord)
+                CustomerPreferenceRecord, ScanJobRecord, FitIndexChunk)
 
 
 class Repository:

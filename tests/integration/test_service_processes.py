@@ -32,7 +32,7 @@ def two_services(database_url, tmp_path):
         skus = import_catalogue(w.engine)
         env = {"FOOTFIT_DATABASE_URL": database_url, "FOOTFIT_DATA_DIR": str(tmp_path / "var"),
                "FOOTFIT_SERVICE__JOB_LEASE_S": str(LEASE_S), "FOOTFIT_SERVICE__JOB_POLL_S": "0.2",
-               "FOOTFIT_SERVICE__MAILING_CHUNK_PASSPORTS": "1"}
+               "FOOTFIT_BATCH__CHUNK_PASSPORTS": "16"}
         services = [ServiceProcess(env), ServiceProcess(env)]
         try:
             yield w, skus, services

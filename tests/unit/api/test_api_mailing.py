@@ -239,7 +239,7 @@ def test_tenants_take_turns_and_a_tenants_queue_is_bounded(database_url):
         assert {job.state for job in _jobs(w).values()} == {"queued"}, "nothing runs them in this process"
 
         runner = MailingRunner(w.engine, w.app.state.fitting, w.app.state.settings.service.model_copy(
-            update={"runs_jobs": True}), w.app.state.learning)
+            update={"runs_jobs": True}), w.app.state.fit_index)
         runner.start()
         try:
             b_id, a_ids = b_job.json()["id"], [r.json()["id"] for r in a_jobs[:QUEUED]]
