@@ -2,7 +2,8 @@
 products' layout) scattered to the workers once.
 
 By default a LocalCluster on this machine (setting batch.local_workers worker processes, each given its share of
-the cores for numba's threads), started on first use and kept for the process's life; with the setting
+the cores for numba's threads), started on first use and kept for the process's life, its diagnostics page on a
+free loopback port; with the setting
 batch.scheduler_address, an existing cluster, whose workers need footfit installed (the functions they run are
 footfit's: fitcore.fit.fit_index.chunk_columns). A worker that dies mid-task has its task run again elsewhere by
 Dask; the caller receives one result per chunk, and writes it itself, so nothing is stored twice.
@@ -46,9 +47,10 @@ class Batch:
                     self._client = Client(self.settings.scheduler_address, timeout="30s")
                 else:
                     workers = self.settings.local_workers
-                    threads = str(max(1, (os.cpu_count() or 1) // workers))
+                    threads = str(self.settings.threads_per_local_worker
+                                  or max(1, (os.cpu_count() or 1) // workers))
                     self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                 dashboard_address=None, silence_logs=logging.WARNING,
+                                                 dashboard_address="127.0.0.1:0", silence_logs=logging.WARNING,
                                                  env={"NUMBA_NUM_THREADS": threads})
                     self._client = Client(self._cluster)
                 log.info("batch work goes to the Dask scheduler at %s", self._client.scheduler.address)

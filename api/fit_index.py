@@ -6,7 +6,7 @@ refresh matches only what changed since the last:
 
 - passports new since, or rescanned since their chunk was read, get descriptors (from their points, here) and are
   matched against every product in new chunks; their old slots are dropped;
-- erased passports' slots are dropped (api/privacy.py drops them at once: fit_index.drop_passports);
+- erased passports' slots are dropped (api/privacy.py drops them at once: fit_index_rows.drop_passports);
 - a chunk left with fewer than half its passports is dissolved into the new chunks (its descriptors carried over);
 - per chunk, products whose column was matched against another version of the product or of the fit profiles are
   matched again; a chunk whose learning arm is now decided otherwise (another learned state in use, or the
@@ -31,13 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from fastapi import Request
 
 from api.batch import Batch
 from api.fitting import Fitting, scanned_feet
 from api.learning import InUse, Learning
 from api.models import as_utc, utc_now
 from api.repository import Repository, passports
+from api import fit_index_rows as rows
 from api.repository import fit_index as stored
 from fitcore.fit.advice import LEARNING, advice_arm
 from fitcore.fit.fit_index import ChunkWork, IndexColumn, ProductLayout, chunk_columns, product_versions
@@ -57,6 +57,18 @@ class RefreshReport:
     dropped_slots: int  # slots of erased, rescanned or twice-indexed passports
     columns: int  # (chunk, product) columns matched
     removed_columns: int  # of products no longer in the catalogue
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What a mailing reads from the index: per product, the passports it fits (places in `passport_ids`)."""
+
+    passport_ids: list[str]
+    fits: dict[int, np.ndarray]  # model id -> int64 places
+
+    def pairs(self) -> list[tuple[str, int]]:
+        """(passport id, model id) of every fitting pair."""
+        return [(self.passport_ids[i], m) for m, places in self.fits.items() for i in places.tolist()]
 
 
 @dataclass
@@ -113,16 +125,16 @@ class FitIndex:
             dropped += len(chunk.passport_ids) - len(keep)
             if len(keep) < len(chunk.passport_ids):
                 if len(keep) < self.chunk_passports // 2:
-                    stored.remove_chunk(repo.session, chunk.id)
+                    rows.remove_chunk(repo.session, chunk.id)
                     carried += [(chunk.passport_ids[i], chunk.descriptors[i]) for i in keep]
                     continue
-                chunk = stored.rewrite(repo.session, chunk, keep)
+                chunk = rows.rewrite(repo.session, chunk, keep)
             arm = learning_arm(chunk.passport_ids)
             if chunk.decision != decision or not np.array_equal(arm, chunk.learning_arm):
                 # decided otherwise now: a new chunk of the same passports, without columns (a refresh that stops
                 # part way leaves no column made with the old decision looking current)
-                stored.remove_chunk(repo.session, chunk.id)
-                chunk = stored.add_chunk(repo.session, repo.tenant_id, chunk.passport_ids, chunk.descriptors, arm,
+                rows.remove_chunk(repo.session, chunk.id)
+                chunk = rows.add_chunk(repo.session, repo.tenant_id, chunk.passport_ids, chunk.descriptors, arm,
                                          decision, chunk.as_of)
             have = stored.column_versions(repo, chunk.id)
             gone = set(have) - set(product_version)
@@ -144,24 +156,13 @@ class FitIndex:
             ids = [p for p, _ in part]
             descriptors = np.stack([d for _, d in part])
             arm = learning_arm(ids)
-            chunk = stored.add_chunk(repo.session, repo.tenant_id, ids, descriptors, arm, decision, as_of)
+            chunk = rows.add_chunk(repo.session, repo.tenant_id, ids, descriptors, arm, decision, as_of)
             pending.append(_Pending(chunk.id, ChunkWork(descriptors, arm), tuple(product_version)))
         repo.session.commit()
 
         columns = self._match(repo, matcher, in_use, pending, product_version, steps, should_stop)
         chunks, slots, _ = stored.size_of(repo)
         return RefreshReport(slots, chunks, len(new), dropped, columns, removed)
-
-    def matches(self, repo: Repository, model_ids: list[int], audience: set[str]) -> dict[int, list[str]]:
-        """Per product, the passports among `audience` it fits, as the index says (refresh it first)."""
-        found: dict[int, list[str]] = {m: [] for m in model_ids}
-        members: dict[int, np.ndarray] = {}  # chunk id -> which slots are in the audience
-        for chunk_id, model_id, passport_ids, bits in stored.fits_bits(repo, model_ids):
-            if chunk_id not in members:
-                members[chunk_id] = np.array([p in audience for p in passport_ids], dtype=bool)
-            fitting = np.unpackbits(np.frombuffer(bits, dtype=np.uint8), count=len(passport_ids)).astype(bool)
-            found[model_id] += [passport_ids[i] for i in np.flatnonzero(fitting & members[chunk_id])]
-        return found
 
     def _descriptors(self, repo: Repository, matcher: Matcher, passport_ids: list[str],
                      steps: _Steps) -> list[np.ndarray]:
@@ -190,7 +191,7 @@ class FitIndex:
 
             def store(i: int, columns: list[IndexColumn], group: list[_Pending] = group) -> None:
                 nonlocal stored_columns
-                stored.put_columns(repo.session, group[i].chunk_id, columns, product_version)
+                rows.put_columns(repo.session, group[i].chunk_id, columns, product_version)
                 repo.session.commit()
                 stored_columns += len(columns)
                 steps.done()
@@ -199,5 +200,17 @@ class FitIndex:
         return stored_columns
 
 
-def fit_index_service(request: Request) -> FitIndex:
-    return request.app.state.fit_index
+def matches(repo: Repository, model_ids: list[int], audience: set[str]) -> Audience:
+    """Per product, the passports among `audience` it fits, as the tenant's index says (refresh it first)."""
+    passport_ids: list[str] = []
+    chunks: dict[int, tuple[int, np.ndarray]] = {}  # chunk id -> (its first slot's place, slots in the audience)
+    found: dict[int, list[np.ndarray]] = {m: [] for m in model_ids}
+    for chunk_id, model_id, ids, bits in stored.fits_bits(repo, model_ids):
+        if chunk_id not in chunks:
+            chunks[chunk_id] = (len(passport_ids), np.array([p in audience for p in ids], dtype=bool))
+            passport_ids += ids
+        first, members = chunks[chunk_id]
+        fitting = np.unpackbits(np.frombuffer(bits, dtype=np.uint8), count=len(ids)).astype(bool)
+        found[model_id].append(first + np.flatnonzero(fitting & members))
+    return Audience(passport_ids, {m: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+                                   for m, parts in found.items()})

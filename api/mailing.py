@@ -1,8 +1,9 @@
-"""Mailing jobs: for a list of products (shoe models), which of the tenant's customers each one fits, leaving out
-everyone whose marketing consent is not in force (never given, or withdrawn).
+"""Batch jobs: mailings (for a list of products, shoe models, which of the tenant's customers each one fits,
+leaving out everyone whose marketing consent is not in force: never given, or withdrawn) and refreshes of the
+tenant's fit index (api/fit_index.py).
 
-A job is a row (mailing_job) that any service process may run: queued -> running -> done | failed, its progress
-stored as it goes. Each process that runs jobs (setting service.runs_jobs) takes one at a time (the filter's numba
+A job is a row (mailing_job) that any service process may run: queued -> running -> done | failed | cancelled,
+its progress stored as it goes; a cancelled job stops at its next step and keeps no output. Each process that runs jobs (setting service.runs_jobs) takes one at a time (the filter's numba
 kernel already uses every core) by one UPDATE, so of processes racing for a job one wins. It holds the job under a
 lease (api/worker.py) renewed while it runs; every write checks the lease is still its own. When a process dies,
 its job's lease runs out and the next process looking for work takes it over from the start (the dead turn's
@@ -17,9 +18,9 @@ matched, on Dask) and reads its products' columns for each consenting customer's
 decides as the advice does (docs/learning.md): with the learned state in use for the tenant a product fits a
 customer of the learning arm when a size around its best is kept with at least the setting
 learning.fits_keep_chance; the A/B holdout's customers, and everyone while no learned state is adopted, get the
-geometry's decision (fitcore.fit.mailing). Its outputs (`mailing_match` rows) are derived from passports, so erasing a passport or a
-customer erases them (api/privacy.py); the results list only customers whose marketing consent is still in force
-when they are read.
+geometry's decision (fitcore.fit.mailing). Its outputs (`mailing_match` rows) are derived from passports, so
+erasing a passport or a customer erases them (api/privacy.py); the results list only customers whose marketing
+consent is still in force when they are read.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from api.auth import Principal
-from api.fit_index import FitIndex
+from api.fit_index import FitIndex, matches
 from api.fitting import Fitting
 from api.models import MailingJob, utc_now
 from api.repository import Repository, mailings
@@ -54,6 +55,10 @@ class Stopping(Exception):
     """This process is stopping: give the job back to the queue for another process's turn."""
 
 
+class Cancelled(Exception):
+    """The job was cancelled on request: stop, keeping nothing of its output."""
+
+
 class MailingRunner:
     """Queues mailing jobs in the database and, in a process that runs jobs, takes and runs them one at a time."""
 
@@ -65,18 +70,19 @@ class MailingRunner:
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
 
-    def submit(self, repo: Repository, model_ids: list[int]) -> MailingJob:
-        """Queue a job; unknown products (422) and a tenant's full queue (409) are refused before anything is
-        stored."""
+    def submit(self, repo: Repository, model_ids: list[int], kind: str = "mailing") -> MailingJob:
+        """Queue a job (a mailing of these products, or a refresh of the fit index); unknown products (422) and a
+        tenant's full queue (409) are refused before anything is stored."""
         model_ids = sorted(set(model_ids))
-        self.fitting.sync(repo.session.connection())
-        self.fitting.matcher().mailing_products(model_ids)
+        if kind == "mailing":
+            self.fitting.sync(repo.session.connection())
+            self.fitting.matcher().mailing_products(model_ids)
         waiting = mailings.waiting(repo)
         if waiting >= self.queue_limit:
-            raise Conflict(f"your tenant has {waiting} mailing jobs waiting to run, the most the service queues "
+            raise Conflict(f"your tenant has {waiting} batch jobs waiting to run, the most the service queues "
                            f"per tenant (setting FOOTFIT_SERVICE__MAILING_JOBS_QUEUED_PER_TENANT): start this "
-                           f"one when one of them has run (GET /v1/mailings/{{job_id}})")
-        job = mailings.create(repo, model_ids)
+                           f"one when one of them has run (GET /v1/jobs)")
+        job = mailings.create(repo, model_ids, kind)
         self.start()
         self._wake.set()
         return job
@@ -143,6 +149,10 @@ class MailingRunner:
                 session.rollback()
                 mailings.give_back(session, job.id, holder)
                 return
+            except Cancelled:
+                session.rollback()
+                mailings.end_turn(session, job.id, holder, "cancelled", "cancelled on request")
+                return
             except Exception as exc:
                 if not isinstance(exc, FootfitError):
                     log.exception("mailing job %s failed", job.id)
@@ -163,21 +173,28 @@ class MailingRunner:
                 raise Stopping(job.id)
             if heartbeat.lost or not mailings.saved_by(repo, job, holder, lease_until(self.lease_s)):
                 raise LeaseLost(job.id)
+            if job.cancel_requested:
+                raise Cancelled(job.id)
 
-        def refreshed(share: float) -> None:
-            job.progress = REFRESH_SHARE * share
+        def progressed(share: float) -> None:
+            job.progress = share
             save()
 
+        if job.kind == "fit-index":
+            report = self.index.refresh(repo, progressed)
+            log.info("fit index job %s: %s", job.id, report)
+            job.progress = 1.0
+            save()
+            return
         model_ids = json.loads(job.model_ids_json)
         self.fitting.sync(repo.session.connection())
         self.fitting.matcher().mailing_products(model_ids)  # a product gone from the catalogue fails the job
         passport_ids, skipped = mailings.audience(repo)
         job.passports, job.skipped = len(passport_ids), skipped
         save()
-        report = self.index.refresh(repo, refreshed)
+        report = self.index.refresh(repo, lambda share: progressed(REFRESH_SHARE * share))
         log.info("mailing job %s: the fit index matched %d new passports and %d columns", job.id,
                  report.matched_passports, report.columns)
-        found = self.index.matches(repo, model_ids, set(passport_ids))
-        mailings.add_matches(repo, job, [(p, m) for m, fitting in found.items() for p in fitting])
+        mailings.add_matches(repo, job, matches(repo, model_ids, set(passport_ids)).pairs())
         job.progress = 1.0
         save()

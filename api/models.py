@@ -229,8 +229,12 @@ class AuditEntry(SQLModel, table=True):
     detail: str = Field(default="", max_length=200)
 
 
+JOB_KINDS = ("mailing", "fit-index")  # which products fit which customers; bringing the tenant's fit index up to date
+
+
 class MailingJob(SQLModel, table=True):
-    """A background mailing job of one tenant: which of the listed products (shoe models) fit which customer."""
+    """A background batch job of one tenant (kind): a mailing (which of the listed products, shoe models, fit which
+    customer), or a refresh of the tenant's fit index."""
 
     __tablename__ = "mailing_job"
 
@@ -239,8 +243,10 @@ class MailingJob(SQLModel, table=True):
     created_by: str = Field(max_length=40)  # key id
     created_at: datetime = Field(default_factory=utc_now)
     finished_at: datetime | None = None
-    state: str = Field(max_length=10, index=True)  # queued | running | done | failed
-    model_ids_json: str  # the product list, a JSON array of model ids
+    kind: str = Field(default="mailing", max_length=10)  # JOB_KINDS
+    state: str = Field(max_length=10, index=True)  # queued | running | done | failed | cancelled
+    cancel_requested: bool = False  # asked to stop: the process running it stops at its next step
+    model_ids_json: str  # the product list, a JSON array of model ids (empty for a fit-index job)
     progress: float = 0.0  # share of the passports matched, 0-1
     passports: int = 0  # customers matched (marketing consent and a passport)
     skipped: int = 0  # customers left out: no marketing consent in force

@@ -38,7 +38,7 @@ from api.models import (
     utc_now,
 )
 from api.passport_upload import points_from_blob
-from api.repository import fit_index
+from api import fit_index_rows
 from core.mesh import write_points
 from core.vocabulary import SIDES
 from shoe_db.models import SizeVariant, Store
@@ -55,7 +55,7 @@ def erase_passports(session: Session, passport_ids: list[str]) -> Counter:
         return deleted
     for table in PASSPORT_DERIVED:
         deleted[table.__tablename__] += session.exec(delete(table).where(table.passport_id.in_(passport_ids))).rowcount
-    deleted["fit_index_slot"] += fit_index.drop_passports(session, passport_ids)
+    deleted["fit_index_slot"] += fit_index_rows.drop_passports(session, passport_ids)
     deleted["passport"] += session.exec(delete(PassportRecord).where(PassportRecord.id.in_(passport_ids))).rowcount
     return deleted
 

@@ -15,6 +15,7 @@ import sys  # noqa: E402
 from cli.agent import add_agent_command  # noqa: E402
 from cli.catalog import add_catalog_commands  # noqa: E402
 from cli.demo import add_demo_command  # noqa: E402
+from cli.fit_index import add_fit_index_commands  # noqa: E402
 from cli.learn import add_learning_commands  # noqa: E402
 from cli.match import add_match_commands  # noqa: E402
 from cli.scan import add_scan_commands  # noqa: E402
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_service_commands(sub)
     add_agent_command(sub)
     add_learning_commands(sub)
+    add_fit_index_commands(sub)
     add_demo_command(sub)
     return parser
 

@@ -73,8 +73,8 @@ class ServiceSettings(BaseModel):
         default=20, gt=0, description="requests without an API key (pages, schema) from one client address in "
                                       "progress at once; more get 429")
     mailing_jobs_queued_per_tenant: int = Field(
-        default=10, gt=0, description="mailing jobs one tenant may have waiting to run; more get 409 (jobs of "
-                                      "different tenants take turns, api/mailing.py)")
+        default=10, gt=0, description="batch jobs (mailings, fit index refreshes) one tenant may have waiting to "
+                                      "run; more get 409 (jobs of different tenants take turns, api/mailing.py)")
     runs_jobs: bool = Field(
         default=True, description="this process takes and runs the mailing jobs queued in the database (false: it "
                                   "only serves requests and queues jobs for the processes that do)")
@@ -147,6 +147,9 @@ class BatchSettings(BaseModel):
         default="", description="a running Dask scheduler to send batch work to (e.g. tcp://10.0.0.5:8786; its "
                                 "workers need footfit installed); empty: a LocalCluster on this machine")
     local_workers: int = Field(default=1, ge=1, le=64, description="worker processes of the LocalCluster")
+    threads_per_local_worker: int = Field(
+        default=0, ge=0, le=256, description="numba threads of each LocalCluster worker; 0: the machine's cores "
+                                             "shared out among the workers")
     chunk_passports: int = Field(
         default=4096, ge=16, le=65536, description="passports per chunk of the fit index: the unit of batch work "
                                                   "and of the index's storage")

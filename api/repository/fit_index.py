@@ -1,7 +1,6 @@
 """The tenant's fit index (api/fit_index.py keeps it): chunks of passports and, per chunk and product, the packed
-outcomes (fitcore.fit.fit_index). The chunks are tenant-owned; their columns are reached through them: the
-functions taking a bare session write a chunk already read through the tenant's repository, or (erasure) reach
-chunks by a passport id, which is unique."""
+outcomes (fitcore.fit.fit_index), read through the tenant's scope. The chunks are tenant-owned; their columns are
+reached through them. Rows are written by api/fit_index_rows.py once a chunk was read here."""
 
 from __future__ import annotations
 
@@ -10,26 +9,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
 from sqlalchemy import delete, func
-from sqlmodel import Session, select
+from sqlmodel import select
 
+from api.fit_index_rows import Chunk, chunk_of, remove_chunk
 from api.models import FitIndexChunk, FitIndexColumn, PassportRecord
 from api.repository import Repository
-from fitcore.fit.fit_index import IndexColumn, bits_blob, bits_from_blob, descriptors_blob, descriptors_from_blob
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A chunk as read: its passports in slot order, their descriptors and arms, and what it was matched with."""
-
-    id: int
-    tenant_id: int
-    passport_ids: list[str]
-    descriptors: np.ndarray  # (slots, DESCRIPTOR_FIELDS) float32
-    learning_arm: np.ndarray  # (slots,) bool
-    decision: str
-    as_of: datetime
 
 
 @dataclass(frozen=True)
@@ -51,61 +36,14 @@ def chunks(repo: Repository, ids: list[int] | None = None) -> list[Chunk]:
     if ids is not None:
         query = query.where(FitIndexChunk.id.in_(ids))
     rows = repo.session.exec(query)
-    return [_chunk(row) for row in rows]
+    return [chunk_of(row) for row in rows]
 
 
-def _chunk(row: FitIndexChunk) -> Chunk:
-    return Chunk(row.id, row.tenant_id, json.loads(row.passport_ids), descriptors_from_blob(row.descriptors, row.slots),
-                 bits_from_blob(row.learning_arm, row.slots), row.decision, row.as_of)
-
-
-def add_chunk(session: Session, tenant_id: int, passport_ids: list[str], descriptors: np.ndarray,
-              learning_arm: np.ndarray, decision: str, as_of: datetime) -> Chunk:
-    """A new chunk, without columns yet (the caller commits)."""
-    row = FitIndexChunk(tenant_id=tenant_id, slots=len(passport_ids), passport_ids=json.dumps(passport_ids),
-                        descriptors=descriptors_blob(descriptors), learning_arm=bits_blob(learning_arm),
-                        decision=decision, as_of=as_of)
-    session.add(row)
-    session.flush()
-    return Chunk(row.id, tenant_id, passport_ids, descriptors, np.asarray(learning_arm, dtype=bool), decision, as_of)
-
-
-def remove_chunk(session: Session, chunk_id: int) -> None:
-    """A chunk and its columns (the caller commits; the chunk was read through the tenant's repository)."""
-    session.execute(delete(FitIndexColumn).where(FitIndexColumn.chunk_id == chunk_id))
-    session.execute(delete(FitIndexChunk).where(FitIndexChunk.id == chunk_id))
-
-
-def rewrite(session: Session, chunk: Chunk, keep: list[int]) -> Chunk | None:
-    """The chunk replaced by one of only the slots `keep`, its columns cut to them (nothing matched again); None
-    if none are kept (the caller commits)."""
-    kept_columns = [(IndexColumn(c.model_id, c.fits, c.sizes, c.scores), c.version)
-                    for c in session.exec(select(FitIndexColumn).where(FitIndexColumn.chunk_id == chunk.id))]
-    remove_chunk(session, chunk.id)
-    if not keep:
-        return None
-    new = add_chunk(session, chunk.tenant_id, [chunk.passport_ids[i] for i in keep], chunk.descriptors[keep],
-                    chunk.learning_arm[keep], chunk.decision, chunk.as_of)
-    slots = np.asarray(keep, dtype=np.int64)
-    put_columns(session, new.id, [c.take(slots, len(chunk.passport_ids)) for c, _ in kept_columns],
-                {c.model_id: version for c, version in kept_columns})
-    return new
-
-
-def drop_passports(session: Session, passport_ids: list[str]) -> int:
-    """Take erased passports out of the index at once: each chunk holding one is rewritten without it. Returns
-    the slots dropped (api/privacy.py; the caller commits)."""
-    erased, dropped = set(passport_ids), 0
-    holding = set()
-    for passport_id in erased:  # ids are unique random hex: a text match finds exactly the chunks holding one
-        holding.update(session.exec(select(FitIndexChunk.id)
-                                    .where(FitIndexChunk.passport_ids.contains(json.dumps(passport_id)))))
-    for row in session.exec(select(FitIndexChunk).where(FitIndexChunk.id.in_(holding))).all():
-        chunk = _chunk(row)
-        keep = [i for i, p in enumerate(chunk.passport_ids) if p not in erased]
-        dropped += len(chunk.passport_ids) - len(keep)
-        rewrite(session, chunk, keep)
-    return dropped
+def clear(repo: Repository) -> None:
+    """Drop the tenant's whole index (the next refresh matches every passport from its points)."""
+    for chunk_id in repo.session.exec(select(FitIndexChunk.id)).all():
+        remove_chunk(repo.session, chunk_id)
+    repo.session.commit()
 
 
 def column_versions(repo: Repository, chunk_id: int) -> dict[int, str]:
@@ -114,15 +52,6 @@ def column_versions(repo: Repository, chunk_id: int) -> dict[int, str]:
         return {}
     return dict(repo.session.exec(select(FitIndexColumn.model_id, FitIndexColumn.version)
                                   .where(FitIndexColumn.chunk_id == chunk_id)).all())
-
-
-def put_columns(session: Session, chunk_id: int, columns: list[IndexColumn], versions: dict[int, str]) -> None:
-    """Store (replace) the chunk's columns of these products, each with its version (the caller commits)."""
-    models = [c.model_id for c in columns]
-    session.execute(delete(FitIndexColumn).where(FitIndexColumn.chunk_id == chunk_id,
-                                                 FitIndexColumn.model_id.in_(models)))
-    session.add_all([FitIndexColumn(chunk_id=chunk_id, model_id=c.model_id, version=versions[c.model_id],
-                                         fits=c.fits, sizes=c.sizes, scores=c.scores) for c in columns])
 
 
 def remove_columns(repo: Repository, chunk_id: int, model_ids: Iterable[int]) -> None:

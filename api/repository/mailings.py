@@ -13,21 +13,43 @@ from sqlmodel import Session, select
 
 from api.models import Customer, MailingJob, MailingMatch, PassportRecord, as_utc, utc_now
 from api.repository import Repository, consents
-from core.errors import NotFound
+from core.errors import Conflict, NotFound
 
 UNFINISHED = ("queued", "running")
 
 
-def create(repo: Repository, model_ids: list[int]) -> MailingJob:
-    job = MailingJob(tenant_id=repo.tenant_id, created_by=repo.principal.key_id, state="queued",
+def create(repo: Repository, model_ids: list[int], kind: str = "mailing") -> MailingJob:
+    job = MailingJob(tenant_id=repo.tenant_id, created_by=repo.principal.key_id, kind=kind, state="queued",
                      model_ids_json=json.dumps(model_ids))
     return save(repo, job)
 
 
-def get(repo: Repository, job_id: str) -> MailingJob:
+def get(repo: Repository, job_id: str, kind: str | None = None) -> MailingJob:
+    """The tenant's job (of this kind, if given)."""
     job = repo.session.exec(select(MailingJob).where(MailingJob.id == job_id)).first()
-    if job is None:
-        raise NotFound(f"no mailing job {job_id!r}: start one with POST /v1/mailings")
+    if job is None or (kind is not None and job.kind != kind):
+        what = {"mailing": "mailing job", "fit-index": "fit index job"}.get(kind, "batch job")
+        raise NotFound(f"no {what} {job_id!r}: GET /v1/jobs lists your tenant's batch jobs")
+    return job
+
+
+def recent(repo: Repository, limit: int) -> list[MailingJob]:
+    """The tenant's newest jobs, newest first."""
+    return list(repo.session.exec(select(MailingJob).order_by(MailingJob.created_at.desc()).limit(limit)))
+
+
+def cancel(repo: Repository, job: MailingJob) -> MailingJob:
+    """A queued job is cancelled at once; a running one is asked to stop (its process stops at its next step and
+    keeps nothing of the job's output). A finished job cannot be (Conflict)."""
+    if job.state not in UNFINISHED:
+        raise Conflict(f"job {job.id} is {job.state}: only a queued or running job can be cancelled")
+    taken = repo.session.execute(update(MailingJob).where(MailingJob.id == job.id, MailingJob.state == "queued")
+                                 .values(state="cancelled", error="cancelled on request", finished_at=utc_now()))
+    if taken.rowcount == 0:  # running (or taken meanwhile): its process stops it
+        repo.session.execute(update(MailingJob).where(MailingJob.id == job.id, MailingJob.state.in_(UNFINISHED))
+                             .values(cancel_requested=True))
+    repo.session.commit()
+    repo.session.refresh(job)
     return job
 
 
@@ -112,10 +134,12 @@ def take(session: Session, job: MailingJob, holder: str, now: datetime, lease_un
 
 
 def end_turn(session: Session, job_id: str, holder: str, state: str, error: str = "") -> None:
-    """The holder's job is done or failed: its lease ends."""
-    session.execute(update(MailingJob).where(MailingJob.id == job_id, MailingJob.lease_holder == holder)
-                    .values(state=state, error=error[:500], finished_at=utc_now(), lease_holder=None,
-                            lease_expires_at=None))
+    """The holder's job is done, failed or cancelled: its lease ends; a job not done keeps no output."""
+    ended = session.execute(update(MailingJob).where(MailingJob.id == job_id, MailingJob.lease_holder == holder)
+                            .values(state=state, error=error[:500], finished_at=utc_now(), lease_holder=None,
+                                    lease_expires_at=None)).rowcount == 1
+    if ended and state != "done":
+        session.execute(delete(MailingMatch).where(MailingMatch.job_id == job_id))
     session.commit()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from api.access import authenticated
-from api.routes import account, catalog, customers, fit, learning, mailing, passports, scans, sessions
+from api.routes import account, catalog, customers, fit, jobs, learning, mailing, passports, scans, sessions
 from api.schemas import ErrorBody
 
 ERRORS = {status: {"model": ErrorBody, "description": text} for status, text in (
@@ -18,7 +18,7 @@ ERRORS = {status: {"model": ErrorBody, "description": text} for status, text in 
     (422, "invalid request; `detail` says what to fix"),
 )}
 ROUTERS = (account.router, customers.router, sessions.router, passports.router, fit.router, catalog.router,
-           scans.router, mailing.router, learning.router)
+           scans.router, mailing.router, jobs.router, learning.router)
 
 
 def v1_router() -> APIRouter:

@@ -29,10 +29,14 @@ class MailingIn(BaseModel):
 
 
 class MailingJobOut(BaseModel):
+    """A batch job: a mailing, or a refresh of the fit index (kind)."""
+
     id: str
-    state: Literal["queued", "running", "done", "failed"]
-    model_ids: list[int]
-    progress: float = Field(ge=0, le=1, description="share of the customers' passports matched")
+    kind: Literal["mailing", "fit-index"] = Field(description="a mailing, or a refresh of the tenant's fit index")
+    state: Literal["queued", "running", "done", "failed", "cancelled"]
+    cancel_requested: bool = Field(description="asked to stop: it stops at its next step and keeps no output")
+    model_ids: list[int] = Field(description="a mailing's products (empty for a fit index refresh)")
+    progress: float = Field(ge=0, le=1, description="share of the job's work done")
     passports: int = Field(description="customers matched: marketing consent in force and a passport")
     skipped: int = Field(description="customers left out: no marketing consent in force")
     error: str = Field(description="why a failed job failed")
@@ -55,8 +59,9 @@ def mailing_runner(request: Request) -> MailingRunner:
 
 
 def job_out(job: MailingJob) -> MailingJobOut:
-    return MailingJobOut(id=job.id, state=job.state, model_ids=json.loads(job.model_ids_json), progress=job.progress,
-                         passports=job.passports, skipped=job.skipped, error=job.error, created_at=job.created_at,
+    return MailingJobOut(id=job.id, kind=job.kind, state=job.state, cancel_requested=job.cancel_requested,
+                         model_ids=json.loads(job.model_ids_json), progress=job.progress, passports=job.passports,
+                         skipped=job.skipped, error=job.error, created_at=job.created_at,
                          finished_at=job.finished_at)
 
 
@@ -70,7 +75,7 @@ def start_mailing(body: MailingIn, repo: Repository = Depends(access("batch:run"
 
 @router.get("/{job_id}", response_model=MailingJobOut, summary="A mailing job's state and progress")
 def get_mailing(job_id: JobId, repo: Repository = Depends(access("batch:run"))) -> MailingJobOut:
-    return job_out(mailings.get(repo, job_id))
+    return job_out(mailings.get(repo, job_id, "mailing"))
 
 
 @router.get("/{job_id}/results", response_model=MailingResultsOut,
@@ -78,7 +83,7 @@ def get_mailing(job_id: JobId, repo: Repository = Depends(access("batch:run"))) 
                     "consent since are left out)",
             responses={409: {"description": "the job has not finished"}})
 def mailing_results(job_id: JobId, repo: Repository = Depends(access("batch:run"))) -> MailingResultsOut:
-    job = mailings.get(repo, job_id)
+    job = mailings.get(repo, job_id, "mailing")
     if job.state != "done":
         raise Conflict(f"mailing job {job_id} is {job.state}"
                        + (f" ({job.error})" if job.error else "") + ": results exist once it is done; poll "

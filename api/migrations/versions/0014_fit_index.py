@@ -1,6 +1,7 @@
 """The fit index (api/fit_index.py): per tenant, chunks of passports kept as mailing descriptors, and per chunk and
-product the packed outcomes a mailing reads. New tables only; downgrade drops them (the index is derived data,
-rebuilt by `footfit fit-index refresh`).
+product the packed outcomes a mailing reads. Batch jobs gain a kind (a mailing, or a refresh of the fit index) and
+can be cancelled. Downgrade drops the tables (the index is derived data, rebuilt by `footfit fit-index refresh`)
+and the jobs' new columns (jobs of the new kind go with them).
 
 Revision ID: 0014
 Revises: 0013
@@ -38,8 +39,15 @@ def upgrade() -> None:
         sa.Column("sizes", sa.LargeBinary(), nullable=False),
         sa.Column("scores", sa.LargeBinary(), nullable=False),
     )
+    with op.batch_alter_table("mailing_job") as table:
+        table.add_column(sa.Column("kind", sa.String(10), nullable=False, server_default="mailing"))
+        table.add_column(sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM mailing_job WHERE kind <> 'mailing'")
+    with op.batch_alter_table("mailing_job") as table:
+        table.drop_column("cancel_requested")
+        table.drop_column("kind")
     op.drop_table("fit_index_column")
     op.drop_table("fit_index_chunk")

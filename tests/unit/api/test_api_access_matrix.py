@@ -16,10 +16,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api import auth, tenancy
-from api.models import LearnedStateRecord, SessionToken, utc_now
+from api.models import LearnedStateRecord, MailingJob, SessionToken, Tenant, utc_now
 from api.repository import learning
 from api.routes import ROUTERS
 from fitcore.fit.advice import prior_state
@@ -280,6 +280,7 @@ def _tenant_a(w: World) -> TenantA:
                 own={("delete", "/v1/customers/{loyalty_id}"): {"loyalty_id": "ERASED"},
                      ("delete", "/v1/passports/{passport_id}"): {"passport_id": w.passport("A", "C1")},
                      ("put", "/v1/passports/{passport_id}"): {"passport_id": w.passport("A", "C1")},
+                     ("post", "/v1/jobs/{job_id}/cancel"): {"job_id": _running_job(w)},
                      ("delete", "/v1/customers/{loyalty_id}/sessions/{session_id}"): {
                          "session_id": w.call("A", "admin", "POST", "/v1/customers/C1/sessions").json()["id"]}},
                 query={"model_id": 1, "size_id": size}, sku=skus[0], learned_version=_adopted_state(w))
@@ -292,6 +293,19 @@ def _tenant_a(w: World) -> TenantA:
         assert time.monotonic() < deadline, "the mailing job did not finish"
         time.sleep(0.05)
     return a
+
+
+def _running_job(w: World) -> str:
+    """A job of A that another process runs, holding it for an hour (none here takes it over): one to cancel."""
+    now = utc_now()
+    with Session(w.engine) as session:
+        tenant_id = session.exec(select(Tenant.id).where(Tenant.name == w.tenants["A"].name)).one()
+        job = MailingJob(tenant_id=tenant_id, created_by=w.tenants["A"].key_ids["admin"], kind="fit-index",
+                         state="running", model_ids_json="[]", attempts=1, lease_holder="another-process",
+                         lease_expires_at=now + timedelta(hours=1), started_at=now)
+        session.add(job)
+        session.commit()
+        return job.id
 
 
 def _adopted_state(w: World) -> str:

@@ -232,7 +232,7 @@ def test_tenants_take_turns_and_a_tenants_queue_is_bounded(database_url):
         a_jobs = [w.call("A", "admin", "POST", "/v1/mailings", json={"model_ids": model_ids})
                   for _ in range(QUEUED + 1)]
         assert [r.status_code for r in a_jobs] == [202] * QUEUED + [409]
-        assert f"{QUEUED} mailing jobs waiting" in a_jobs[-1].json()["detail"]
+        assert f"{QUEUED} batch jobs waiting" in a_jobs[-1].json()["detail"]
         b_job = w.call("B", "admin", "POST", "/v1/mailings", json={"model_ids": model_ids})
         assert b_job.status_code == 202, b_job.text
         time.sleep(0.5)
