@@ -49,8 +49,9 @@ def create_app(database_url: str | None = None, settings: Settings | None = None
     app.state.settings = settings
     app.state.fitting = Fitting(engine, settings.service.passports_in_memory)
     app.state.scans = ScanJobs(settings.service)
-    app.state.learning = Learning(engine, app.state.fitting, settings.learning, settings.service.job_lease_s)
     app.state.batch = Batch(settings.batch)
+    app.state.learning = Learning(engine, app.state.fitting, settings.learning, settings.service.job_lease_s,
+                                  app.state.batch)
     app.state.fit_index = FitIndex(app.state.fitting, app.state.learning, app.state.batch,
                                    settings.batch.chunk_passports)
     app.state.mailing = MailingRunner(engine, app.state.fitting, settings.service, app.state.fit_index)

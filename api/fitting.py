@@ -265,5 +265,10 @@ async def fitting(request: Request) -> Fitting:  # async: FastAPI runs it withou
 def scanned_feet(record: PassportRecord) -> ScannedFeet:
     """The matcher's view of a stored passport, read anew (Fitting.feet keeps the webshop's; a job reads each
     passport once)."""
-    return ScannedFeet.from_arrays(Passport.model_validate_json(record.passport_json),
-                                   points_from_blob(record.left_points), points_from_blob(record.right_points))
+    return feet_of(record.passport_json, record.left_points, record.right_points)
+
+
+def feet_of(passport_json: str, left_points: bytes, right_points: bytes) -> ScannedFeet:
+    """The matcher's view of a passport as stored: its JSON and both feet's points (a batch worker reads it so)."""
+    return ScannedFeet.from_arrays(Passport.model_validate_json(passport_json), points_from_blob(left_points),
+                                   points_from_blob(right_points))

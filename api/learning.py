@@ -43,7 +43,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from api.auth import Principal
-from api.fitting import Fitting, scanned_feet
+from api.batch import Batch
+from api.fitting import Fitting, feet_of
 from api.models import RETURN_EVENTS, LearnedStateRecord, Tenant, as_utc, utc_now
 from api.repository import Repository, feedback, passports
 from api.repository import learning as stored
@@ -159,11 +160,43 @@ class CustomerAdvice:
         return self.in_use.version if self.learned else PRIOR_VERSION
 
 
+@dataclass(frozen=True)
+class TriedOn:
+    """A passport as stored, with the sizes its customer tried on (size id -> model id): what a batch worker reads
+    for the learning job."""
+
+    passport_id: str
+    passport_json: str
+    left_points: bytes
+    right_points: bytes
+    sizes: dict[int, int]
+
+
+def readings_of(passports_tried: list[TriedOn], matcher: Matcher) -> dict[tuple[str, int], tuple[float, ...]]:
+    """Per (passport, size) tried on, the deciding foot's readings in that size (mm, fitcore.fit.advice.readings_mm);
+    passports whose points cannot be read and sizes without an interior are left out. Runs on a batch worker."""
+    readings = {}
+    for tried in passports_tried:
+        try:
+            feet = feet_of(tried.passport_json, tried.left_points, tried.right_points)
+        except MeasurementError as e:
+            log.info("passport %s not read for learning: %s", tried.passport_id, e)
+            continue
+        for size_id, model_id in tried.sizes.items():
+            try:
+                size = matcher.tryon(feet, model_id, size_id).size
+            except CatalogError:  # a size without an interior: the matcher cannot read it
+                continue
+            readings[tried.passport_id, size_id] = readings_mm(getattr(size, feet.deciding_side))
+    return readings
+
+
 class Learning:
     """The learned state in use in this process, the customers' arms, the learning job and its schedule."""
 
-    def __init__(self, engine: Engine, fitting: Fitting, settings: LearningSettings, lease_s: float):
-        self.engine, self.fitting, self.settings = engine, fitting, settings
+    def __init__(self, engine: Engine, fitting: Fitting, settings: LearningSettings, lease_s: float, batch: Batch):
+        """`batch`: where the job reads the feedback's passports (api/batch.py)."""
+        self.engine, self.fitting, self.settings, self.batch = engine, fitting, settings, batch
         self.lease = timedelta(seconds=lease_s)
         self.prior = prior_state()
         self._in_use: dict[int | None, tuple[int, InUse]] = {}  # scope -> (its data version, the state in use)
@@ -321,28 +354,22 @@ class Learning:
             owner.update({o.customer: tenant.id for o in read})
         return observations, owner, skipped, matcher
 
-    @staticmethod
-    def _read(repo: Repository, matcher: Matcher, events: list[LearningEvent]) -> list[FitObservation]:
-        """FitObservations of the events whose passport and size the matcher can read, in the events' order; the
-        passports' points are read PASSPORTS_PER_READ at a time and each (passport, size) tried on once."""
-        readings: dict[tuple[str, int], tuple[float, ...]] = {}
+    def _read(self, repo: Repository, matcher: Matcher, events: list[LearningEvent]) -> list[FitObservation]:
+        """FitObservations of the events whose passport and size the matcher can read, in the events' order. The
+        reading runs on Dask (api/batch.py): the matcher scattered once, the passports read PASSPORTS_PER_READ at a
+        time as tasks finish, each (passport, size) tried on once."""
         sizes: dict[str, dict[int, int]] = defaultdict(dict)  # passport -> its sizes tried -> their model
         for e in events:
             sizes[e.passport_id][e.size_id] = e.model_id
         passport_ids = sorted(sizes)
-        for start in range(0, len(passport_ids), PASSPORTS_PER_READ):
-            for record in passports.by_ids(repo, passport_ids[start:start + PASSPORTS_PER_READ]):
-                try:
-                    feet = scanned_feet(record)
-                except MeasurementError as e:
-                    log.info("passport %s not read for learning: %s", record.id, e)
-                    continue
-                for size_id, model_id in sizes[record.id].items():
-                    try:
-                        size = matcher.tryon(feet, model_id, size_id).size
-                    except CatalogError:  # a size without an interior: the matcher cannot read it
-                        continue
-                    readings[record.id, size_id] = readings_mm(getattr(size, feet.deciding_side))
+
+        def works():
+            for start in range(0, len(passport_ids), PASSPORTS_PER_READ):
+                yield [TriedOn(r.id, r.passport_json, r.left_points, r.right_points, sizes[r.id])
+                       for r in passports.by_ids(repo, passport_ids[start:start + PASSPORTS_PER_READ])]
+
+        readings: dict[tuple[str, int], tuple[float, ...]] = {}
+        self.batch.map(readings_of, works(), matcher, lambda i, read: readings.update(read))
         out = []
         for e in events:
             values = readings.get((e.passport_id, e.size_id))

@@ -3,8 +3,9 @@ leaving out everyone whose marketing consent is not in force: never given, or wi
 tenant's fit index (api/fit_index.py).
 
 A job is a row (mailing_job) that any service process may run: queued -> running -> done | failed | cancelled,
-its progress stored as it goes; a cancelled job stops at its next step and keeps no output. Each process that runs jobs (setting service.runs_jobs) takes one at a time (the filter's numba
-kernel already uses every core) by one UPDATE, so of processes racing for a job one wins. It holds the job under a
+its progress stored as it goes; a cancelled job stops at its next step and keeps no output. Each process that
+runs jobs (setting service.runs_jobs) takes one at a time (its batch work already uses every core of its Dask
+cluster) by one UPDATE, so of processes racing for a job one wins. It holds the job under a
 lease (api/worker.py) renewed while it runs; every write checks the lease is still its own. When a process dies,
 its job's lease runs out and the next process looking for work takes it over from the start (the dead turn's
 matches are deleted as it is taken), up to MAX_ATTEMPTS turns; then the job fails with the reason.

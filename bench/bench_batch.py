@@ -195,7 +195,8 @@ def main() -> int:
     print(f"\nprojection (from the costs above, not measured): {args.retailers} retailers x "
           f"{args.passports_per_retailer:,} passports = {passports / 1e6:,.0f} M passports; index "
           f"{per_passport_bytes * passports / 1e9:,.0f} GB in the database")
-    print(f"| machines ({cores} cores) | new season of {args.new_models} models | full re-match of {len(models):,} models |")
+    print(f"| machines ({cores} cores) | new season of {args.new_models} models | "
+          f"full re-match of {len(models):,} models |")
     print("|---|---|---|")
     for machines in (1, 4, 16, 64):
         print(f"| {machines} | {season_cpu_s / (machines * cores) / 60:,.1f} min | "

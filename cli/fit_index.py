@@ -36,7 +36,7 @@ def cmd_fit_index_refresh(args: argparse.Namespace) -> int:
     engine, settings = open_service_db(), get_settings()
     fitting = Fitting(engine)
     batch = Batch(settings.batch)
-    index = FitIndex(fitting, Learning(engine, fitting, settings.learning, settings.service.job_lease_s), batch,
+    index = FitIndex(fitting, Learning(engine, fitting, settings.learning, settings.service.job_lease_s, batch), batch,
                      settings.batch.chunk_passports)
     try:
         with Session(engine) as session:

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from api.auth import Principal
+from api.batch import Batch
 from api.db import open_service_db
 from api.fitting import Fitting
 from api.kpis import KPI_GROUPS, KPI_PERIODS, kpis
@@ -22,7 +23,7 @@ from core.settings import get_settings
 
 def _learning() -> Learning:
     engine, settings = open_service_db(), get_settings()
-    return Learning(engine, Fitting(engine), settings.learning, settings.service.job_lease_s)
+    return Learning(engine, Fitting(engine), settings.learning, settings.service.job_lease_s, Batch(settings.batch))
 
 
 def cmd_learn(args: argparse.Namespace) -> int:
@@ -39,6 +40,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         runs = learning.run(args.tenant, actor="cli:learn")
     finally:
         learning.fitting.close()
+        learning.batch.close()
     for run in runs:
         print(f"{run.learned_from}: {run.outcome} {run.version or '-'} (in use: {run.in_use}); {run.events} events, "
               f"{run.held_out} held out, {run.skipped} skipped; {run.seconds:.1f} s. {run.detail}")

@@ -23,10 +23,12 @@ from sqlmodel import Session, select
 
 import api.learning
 from api import auth, tenancy
+from api.batch import Batch
 from api.learning import LEASE
 from api.models import Customer, CustomerPreferenceRecord, JobLease, Tenant, utc_now
 from api.passport_upload import parse_upload
 from api.repository import learning as stored
+from core.settings import BatchSettings
 from fitcore.fit.advice import PRIOR_VERSION, prior_state, readings_mm, run_neighbours, shoe_of, size_keys
 from fitcore.fit.learning import Correction, LearnedState, ModelLearned
 from fitcore.fit.matcher import Matcher, ModelFit, ScannedFeet
@@ -255,6 +257,23 @@ def test_the_same_events_learn_the_same_version_and_nothing_new_is_stored(learne
                                                                       runs[0]["version"])
     with Session(s.w.engine) as session:
         assert len(stored.versions(session, None)) == before
+
+
+def test_two_batch_workers_read_the_feedback_as_one_does(learned):
+    """The job reads the feedback's passports on Dask (api/batch.py): with two worker processes instead of one it
+    reads the same observations, so it learns the same version."""
+    s, _, runs = learned
+    learning = s.w.app.state.learning
+    one_worker = learning.batch
+    learning.batch = Batch(BatchSettings(local_workers=2))
+    try:
+        again = s.operator_call("POST", "/v1/learning/runs", json={}).json()[0]
+        assert len(learning.batch.worker_pids()) == 2
+    finally:
+        learning.batch.close()
+        learning.batch = one_worker
+    assert (again["outcome"], again["version"], again["events"]) == ("unchanged", runs[0]["version"],
+                                                                      runs[0]["events"])
 
 
 def test_the_advice_moves_sizes_the_hidden_world_keeps_more_often_says_why_and_names_its_version_and_arm(learned):

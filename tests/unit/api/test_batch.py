@@ -74,6 +74,7 @@ def test_a_worker_killed_mid_batch_is_retried_and_each_result_arrives_once(batch
             arrived[i] = columns
 
         batch.map(chunk_columns, works, layout, on_result)
+        batch.client().wait_for_workers(2, timeout=120)  # the nanny starts a new worker for the killed one
         after = batch.worker_pids()
     finally:
         batch.close()
