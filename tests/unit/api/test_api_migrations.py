@@ -29,7 +29,8 @@ from testing.api_world import import_catalogue
 CATALOGUE = {"brand", "shoe_model", "size_variant", "interior", "interior_scan", "store", "stock"}
 SERVICE = {"tenant", "tenant_store", "kiosk", "api_key", "customer", "consent", "passport", "pressure_map",
            "fit_result", "feedback", "audit_log", "mailing_job", "mailing_match", "session_token", "assortment_item",
-           "learned_state", "customer_preference", "job_lease", "data_version", "scan_job", "fit_index_chunk", "fit_index_column"}
+           "learned_state", "customer_preference", "job_lease", "data_version", "scan_job", "fit_index_chunk",
+           "fit_index_column"}
 LEARNING = {"learned_state", "customer_preference", "job_lease"}
 HEAD = ScriptDirectory(str(Path(migrations.__file__).parent)).get_current_head()
 

@@ -94,3 +94,21 @@ def test_a_cancelled_batch_stops_after_the_result_at_hand(batch_work):
         assert len(arrived) == 2
     finally:
         batch.close()
+
+
+@pytest.mark.slow
+def test_a_scheduler_address_sends_the_work_to_that_cluster(batch_work):
+    """The setting batch.scheduler_address: an existing cluster (here one started apart) does the work."""
+    from distributed import LocalCluster
+
+    works, layout, expected = batch_work
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster:
+        batch = Batch(BatchSettings(scheduler_address=cluster.scheduler_address))
+        try:
+            arrived: dict[int, list] = {}
+            batch.map(chunk_columns, works[:4], layout, lambda i, columns: arrived.setdefault(i, columns))
+            assert batch.client().scheduler.address == cluster.scheduler_address
+        finally:
+            batch.close()
+        assert len(cluster.workers) == 1, "the cluster is not the batch's to close"
+    assert arrived == dict(enumerate(expected[:4]))
