@@ -88,6 +88,17 @@ class MailingRunner:
         self._wake.set()
         return job
 
+    def refresh_fit_indexes(self, actor: str) -> list[int]:
+        """The shoes changed (a catalogue import): queue a refresh of every tenant's fit index, so a new season is
+        matched in the background before the next mailing asks (mailings.queue_fit_index_refreshes)."""
+        with Session(self.engine) as session:
+            queued = mailings.queue_fit_index_refreshes(session, actor, self.queue_limit)
+        if queued:
+            log.info("fit index refreshes queued for %d tenants after a change of the shoes", len(queued))
+            self.start()
+            self._wake.set()
+        return queued
+
     def start(self) -> None:
         """Begin taking jobs (if this process runs jobs): those queued, and those whose process died."""
         with self._starting:

@@ -10,6 +10,7 @@ work and return what they did; the `*_command` handlers print it and turn it int
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,10 +19,11 @@ from sqlmodel import Session
 from api.auth import Principal
 from api.catalog_upload import import_assortment
 from api.db import open_service_db
-from api.repository import Repository
+from api.repository import Repository, mailings
 from api.tenancy import tenant_named
 from cli.learn import add_quality_command
 from core.errors import ConfigError
+from core.settings import get_settings
 from shoe_db import staff
 from shoe_db.importer import import_products
 from shoe_db.models import CATEGORIES
@@ -30,8 +32,17 @@ from simulator.catalog import generate_catalogue, write_catalogue
 
 
 def import_catalogue(products: Path, interiors: Path | None, skip_invalid: bool = False) -> FileSummary:
-    """Import a product file and its interior scans into the interior database of the settings."""
-    return import_products(products, interiors, engine=open_service_db(), skip_invalid=skip_invalid)
+    """Import a product file and its interior scans into the interior database of the settings; then queue a
+    refresh of every tenant's fit index, which the service's processes run (docs/batch.md)."""
+    engine = open_service_db()
+    summary = import_products(products, interiors, engine=engine, skip_invalid=skip_invalid)
+    if summary.committed:
+        with Session(engine) as session:
+            queued = mailings.queue_fit_index_refreshes(session, "cli:catalog-import",
+                                                        get_settings().service.mailing_jobs_queued_per_tenant)
+        if queued:
+            print(f"fit index refreshes queued for {len(queued)} tenants", file=sys.stderr)
+    return summary
 
 
 def import_tenant_assortment(products: Path, tenant: str, skip_invalid: bool = False) -> FileSummary:

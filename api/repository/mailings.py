@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, func, or_, update
 from sqlmodel import Session, select
 
-from api.models import Customer, MailingJob, MailingMatch, PassportRecord, as_utc, utc_now
+from api.models import Customer, FitIndexChunk, MailingJob, MailingMatch, PassportRecord, as_utc, utc_now
 from api.repository import Repository, consents
 from core.errors import Conflict, NotFound
 
@@ -141,6 +141,22 @@ def end_turn(session: Session, job_id: str, holder: str, state: str, error: str 
     if ended and state != "done":
         session.execute(delete(MailingMatch).where(MailingMatch.job_id == job_id))
     session.commit()
+
+
+def queue_fit_index_refreshes(session: Session, actor: str, queue_limit: int) -> list[int]:
+    """After the shoes changed (a catalogue import): a fit index refresh queued for every tenant that keeps an index
+    and has none waiting, room in its queue permitting (a full queue's tenant is refreshed by its next mailing);
+    across tenants, as the operator's import is. Returns the tenants queued for."""
+    indexed = set(session.exec(select(FitIndexChunk.tenant_id).distinct()))
+    waiting = dict(session.exec(select(MailingJob.tenant_id, func.count()).where(MailingJob.state == "queued")
+                                .group_by(MailingJob.tenant_id)).all())
+    refreshing = set(session.exec(select(MailingJob.tenant_id).where(MailingJob.state == "queued",
+                                                                      MailingJob.kind == "fit-index")))
+    queued = sorted(t for t in indexed - refreshing if waiting.get(t, 0) < queue_limit)
+    session.add_all([MailingJob(tenant_id=t, created_by=actor, kind="fit-index", state="queued", model_ids_json="[]")
+                     for t in queued])
+    session.commit()
+    return queued
 
 
 def give_back(session: Session, job_id: str, holder: str) -> None:

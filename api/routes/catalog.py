@@ -13,7 +13,9 @@ from api.access import access
 from api.auth import OPERATOR_SCOPE
 from api.catalog_upload import import_assortment, import_interiors, uploaded_text
 from api.fitting import Fitting, fitting
+from api.mailing import MailingRunner
 from api.repository import Repository, stores
+from api.routes.mailing import mailing_runner
 from api.schemas import ImportOut, ImportRowError, StockOut, StockUpdate, StoreOut
 from core.errors import InvalidInput
 from shoe_db.product_file import FileSummary
@@ -62,10 +64,12 @@ def import_your_assortment(products: Products, skip_invalid: SkipInvalid = False
                      "retailer shares (a product file .csv/.jsonl, docs/catalog.md, and PLY/STL/OBJ scans)")
 def import_interior_database(products: Products, skip_invalid: SkipInvalid = False, interiors: Interiors = [],
                              _repo: Repository = Depends(access(OPERATOR_SCOPE)),
-                             fit: Fitting = Depends(fitting)) -> ImportOut:
+                             fit: Fitting = Depends(fitting),
+                             runner: MailingRunner = Depends(mailing_runner)) -> ImportOut:
     text = uploaded_text(products.filename, products.file.read())
     summary = _committed(import_interiors(fit.engine, products.filename, text,
                                           {f.filename: f.file.read() for f in interiors}, skip_invalid))
+    runner.refresh_fit_indexes("api:catalog-import")
     return _out(summary, scanned=summary.scanned, graded=summary.graded, without_interior=summary.without_interior)
 
 

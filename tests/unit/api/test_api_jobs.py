@@ -10,12 +10,14 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
+from api import auth, tenancy
 from api.mailing import MailingRunner
-from api.models import MailingJob, MailingMatch, utc_now
+from api.models import FitIndexColumn, MailingJob, MailingMatch, utc_now
 from api.repository import mailings
-from testing.api_world import World, import_catalogue, scan_files, world
+from testing.api_world import World, catalogue_files, import_catalogue, scan_files, without_stock, world
 
 CUSTOMERS = 6
+MODELS = 3  # the test catalogue's (testing.api_world.import_catalogue)
 
 
 def _wait(w: World, job_id: str, timeout_s: float = 120) -> dict:
@@ -37,7 +39,7 @@ def _customers(w: World) -> None:
 @pytest.mark.slow
 def test_a_fit_index_job_indexes_the_tenants_passports_with_progress(database_url):
     with world(database_url, batch={"chunk_passports": 16}) as w:
-        import_catalogue(w.engine)
+        import_catalogue(w.engine, MODELS)
         _customers(w)
         assert w.call("A", "admin", "GET", "/v1/fit-index").json() == {"chunks": 0, "passports": 0,
                                                                       "stored_bytes": 0}
@@ -89,3 +91,30 @@ def test_a_cancelled_job_stops_and_keeps_nothing(database_url):
         with Session(w.engine) as session:
             assert session.exec(select(MailingMatch).where(MailingMatch.job_id == running["id"])).all() == []
         assert w.call("A", "admin", "GET", f"/v1/mailings/{running['id']}/results").status_code == 409
+
+
+@pytest.mark.slow
+def test_an_operator_import_queues_a_refresh_for_every_tenant_with_an_index(database_url):
+    """A new season: the operator imports the interiors with one model more; tenant A (which keeps an index) gets a
+    fit index job that matches the new product, tenant B (no index) none."""
+    with world(database_url, batch={"chunk_passports": 16}) as w:
+        import_catalogue(w.engine, MODELS)
+        _customers(w)
+        assert _wait(w, w.call("A", "admin", "POST", "/v1/fit-index/refresh").json()["id"])["state"] == "done"
+        with Session(w.engine) as session:
+            tenancy.create_tenant(session, "operator", 30)
+            operator = auth.create_key(session, "operator", frozenset(), 30, operator=True)[1]
+        products = catalogue_files(MODELS + 1)  # the same models and one more
+        files = [("products", ("products.csv", without_stock(products.read_text()).encode(), "text/csv")),
+                 *(("interiors", (p.name, p.read_bytes(), "application/octet-stream"))
+                   for p in sorted((products.parent / "interiors").iterdir()))]
+        imported = w.http.post("/v1/catalog/interiors", files=files, headers={"Authorization": f"Bearer {operator}"})
+        assert imported.status_code == 200, imported.text
+
+        jobs = w.call("A", "admin", "GET", "/v1/jobs").json()
+        assert [j["kind"] for j in jobs] == ["fit-index", "fit-index"], "the import queued A's refresh"
+        assert _wait(w, jobs[0]["id"])["state"] == "done"
+        assert w.call("B", "admin", "GET", "/v1/jobs").json() == [], "B keeps no index: nothing to refresh"
+        with Session(w.engine) as session:
+            models = session.exec(select(FitIndexColumn.model_id).distinct()).all()
+        assert len(models) == MODELS + 1, "the new product's columns are there"
