@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,9 +66,10 @@ class Audience:
     passport_ids: list[str]
     fits: dict[int, np.ndarray]  # model id -> int64 places
 
-    def pairs(self) -> list[tuple[str, int]]:
-        """(passport id, model id) of every fitting pair."""
-        return [(self.passport_ids[i], m) for m, places in self.fits.items() for i in places.tolist()]
+    def by_product(self) -> Iterator[tuple[int, list[str]]]:
+        """Per product (model id), the passport ids it fits."""
+        for model_id, places in self.fits.items():
+            yield model_id, [self.passport_ids[i] for i in places.tolist()]
 
 
 @dataclass

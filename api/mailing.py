@@ -207,6 +207,6 @@ class MailingRunner:
         report = self.index.refresh(repo, lambda share: progressed(REFRESH_SHARE * share))
         log.info("mailing job %s: the fit index matched %d new passports and %d columns", job.id,
                  report.matched_passports, report.columns)
-        mailings.add_matches(repo, job, matches(repo, model_ids, set(passport_ids)).pairs())
+        mailings.add_matches(repo, job, matches(repo, model_ids, set(passport_ids)).by_product())
         job.progress = 1.0
         save()

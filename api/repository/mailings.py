@@ -5,10 +5,11 @@ jobs from (across tenants: the runner's, not a request's), each job under a leas
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, func, insert, or_, update
 from sqlmodel import Session, select
 
 from api.models import Customer, FitIndexChunk, MailingJob, MailingMatch, PassportRecord, as_utc, utc_now
@@ -16,6 +17,7 @@ from api.repository import Repository, consents
 from core.errors import Conflict, NotFound
 
 UNFINISHED = ("queued", "running")
+ROWS_PER_STATEMENT = 10_000  # output rows inserted by one statement
 
 
 def create(repo: Repository, model_ids: list[int], kind: str = "mailing") -> MailingJob:
@@ -79,11 +81,15 @@ def audience(repo: Repository) -> tuple[list[str], int]:
     return sorted(newest.values()), customers - len(consenting)
 
 
-def add_matches(repo: Repository, job: MailingJob, matches: list[tuple[str, int]]) -> None:
-    """(passport id, model id) pairs: the product fits that passport's customer (passports erased meanwhile are
-    left out). The caller commits, with the job's progress."""
-    live = set(repo.session.exec(select(PassportRecord.id).where(PassportRecord.id.in_({p for p, _ in matches}))))
-    repo.session.add_all([MailingMatch(job_id=job.id, passport_id=p, model_id=m) for p, m in matches if p in live])
+def add_matches(repo: Repository, job: MailingJob, fits: Iterable[tuple[int, Sequence[str]]]) -> None:
+    """Per product (model id), the passports whose customers it fits; passports erased meanwhile are left out (the
+    tenant's passports are read once: a field-scale mailing names more of them than one statement may bind).
+    Written ROWS_PER_STATEMENT rows a statement. The caller commits, with the job's progress."""
+    live = set(repo.session.exec(select(PassportRecord.id)))
+    for model_id, passport_ids in fits:
+        rows = [{"job_id": job.id, "passport_id": p, "model_id": model_id} for p in passport_ids if p in live]
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            repo.session.execute(insert(MailingMatch), rows[start:start + ROWS_PER_STATEMENT])
 
 
 def saved_by(repo: Repository, job: MailingJob, holder: str, lease_until: datetime) -> bool:

@@ -14,6 +14,7 @@ from api.fitting import scanned_feet
 from api.mailing import MailingRunner
 from api.models import AuditEntry, Customer, LearnedStateRecord, MailingJob, MailingMatch, PassportRecord, Tenant
 from api.repository import learning as stored
+from api.repository import mailings
 from fitcore.fit.advice import HOLDOUT, LEARNING, advice_arm, prior_state
 from fitcore.fit.learning import Correction, LearnedState, ModelLearned
 from fitcore.fit.mailing import LearnedMailing, mailing_filter_reference
@@ -66,7 +67,8 @@ def expected_fits(engine, passport_ids: dict[str, str], model_ids: list[int], st
     return {m: sorted(loyalty[i] for i in np.flatnonzero(fits[:, j])) for j, m in enumerate(sorted(model_ids))}
 
 
-def test_a_mailing_job_lists_who_each_product_fits_with_marketing_consent_only(database_url):
+def test_a_mailing_job_lists_who_each_product_fits_with_marketing_consent_only(database_url, monkeypatch):
+    monkeypatch.setattr(mailings, "ROWS_PER_STATEMENT", 2)  # its output written in several statements
     with world(database_url) as w:
         import_catalogue(w.engine, MODELS)
         model_ids = sorted({m["id"] for m in _models(w)})
