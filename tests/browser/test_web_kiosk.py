@@ -12,9 +12,10 @@ from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import expect
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api import tenancy
+from api.models import ScanJobRecord
 from testing.api_world import World, import_catalogue
 from testing.browser import PAGE_LOAD_LIMIT_MS, contrast_failures, drawn_pixels, page_load_ms, small_targets
 from testing.kiosk_world import RIG, kiosk_world
@@ -207,6 +208,56 @@ def test_staff_record_a_try_in_one_tap_and_its_confirmation_goes_with_the_shoe(s
     page.click("#last-result")
     wait_for_result(page)
     assert visible_text(page, "#tried") == "" and page.is_hidden("#try")
+
+
+def test_signing_out_mid_scan_asks_to_cancel_it_and_the_next_session_shows_nothing_of_it(store, browser_page):
+    """The flow bug: signed out during a scan, the kiosk followed the scan on and showed its result over the next
+    customer's screen. Now sign-out asks; a kiosk session shows only what it started."""
+    store.customer("A", "K-5001")  # known, with consent: straight to the scan
+    browser_page.expect_console_error(r"status of 404")  # camera frames not there yet; the next customer is new
+    page = sign_in(browser_page, store)
+    look_up(page, "K-5001")
+    page.wait_for_selector("#known:not([hidden])")
+    page.click("#to-scan")
+    page.click("#start")
+    expect(page.locator("#progress")).not_to_have_attribute("aria-valuenow", "0", timeout=SCAN_TIMEOUT_MS)
+    scan_id = _running_scan(store)
+
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("#sign-out")  # staff think again: the scan goes on, still on screen
+    expect(page.locator("#screen-scan")).to_be_visible()
+    assert "K-5001" in asked[0] and "Cancel the scan" in asked[0]
+    assert store.call("A", "kiosk", "GET", f"/v1/scans/{scan_id}").json()["state"] == "running"
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#sign-out")
+    page.wait_for_selector("#screen-signin:not([hidden])")
+    ended = _ended(store, scan_id)
+    assert ended["state"] == "cancelled" and ended["passport_id"] is None
+
+    page.fill("#key", store.tenants["A"].keys["kiosk"])
+    page.press("#key", "Enter")
+    page.wait_for_selector("#screen-customer:not([hidden])")
+    look_up(page, "K-5002")
+    page.wait_for_selector("#register:not([hidden])")
+    page.wait_for_timeout(2000)  # four of the old follower's polls, had it gone on
+    assert page.is_visible("#screen-customer") and page.is_hidden("#screen-result")
+    assert "cancelled" not in visible_text(page, "#message"), "nothing of the last session's scan"
+
+
+def _running_scan(w: World) -> str:
+    """The id of tenant A's running scan (the only one: one rig)."""
+    with Session(w.engine) as session:
+        return session.exec(select(ScanJobRecord.id).where(ScanJobRecord.state == "running")).one()
+
+
+def _ended(w: World, scan_id: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (scan := w.call("A", "kiosk", "GET", f"/v1/scans/{scan_id}").json())["state"] == "running":
+        assert time.monotonic() < deadline, scan
+        time.sleep(0.2)
+    return scan
 
 
 def test_a_device_failure_shows_what_to_do_and_retry_keeps_what_was_scanned(faulty_store, browser_page):

@@ -20,7 +20,8 @@ const DEVICE_NAMES = { plate: "Pressure plate", camera: "Camera", board: "Scanne
 const KEPT_NAMES = { plate: "the standing pressure", left: "the left foot", right: "the right foot" };
 const $ = (id) => document.getElementById(id);
 
-const kiosk = { api: null, me: null, store: null, customer: null, scan: null, preview: null, result: null };
+const kiosk = { api: null, me: null, store: null, customer: null, scan: null, preview: null, result: null,
+  following: null }; // following: the AbortController of the scan this session follows
 
 function show(screen) {
   for (const name of SCREENS) $(`screen-${name}`).hidden = name !== screen;
@@ -66,7 +67,13 @@ async function signIn(key) {
   newCustomer();
 }
 
-function signOut() {
+async function signOut() {
+  if (kiosk.scan?.state === "running") {
+    const who = kiosk.customer ? `customer ${kiosk.customer.loyalty_id}` : "a customer";
+    if (!window.confirm(`A scan of ${who} is running. Cancel the scan and sign out?`)) return;
+    await kiosk.api.post(`/scans/${kiosk.scan.id}/cancel`);
+  }
+  stopFollowing();
   sessionStorage.removeItem(KEY_STORAGE);
   kiosk.preview?.clear();
   Object.assign(kiosk, { api: null, me: null, store: null, customer: null, scan: null });
@@ -78,7 +85,13 @@ function signOut() {
 
 // --- customer ---
 
+function stopFollowing() {
+  kiosk.following?.abort();
+  kiosk.following = null;
+}
+
 function newCustomer() {
+  stopFollowing();
   kiosk.customer = null;
   kiosk.scan = null;
   kiosk.preview?.clear();
@@ -191,7 +204,11 @@ async function runScan(scan) {
   $("cancel").hidden = false;
   $("new-customer").hidden = true;
   $("cancel").focus();
-  const finished = await follow(kiosk.api, scan.id, onScan);
+  const following = new AbortController();
+  kiosk.following = following;
+  const finished = await follow(kiosk.api, scan.id, onScan, following.signal);
+  if (finished === null) return; // this kiosk session moved on (signed out, next customer): not its to show
+  kiosk.following = null;
   kiosk.preview.clear();
   $("cancel").hidden = true;
   $("new-customer").hidden = false;

@@ -3,10 +3,11 @@
  *
  * EventSource cannot send the key's Authorization header, so the event stream is read with fetch() and parsed
  * here (events `progress`, then one of `done`, `failed`, `cancelled`). If the stream breaks off while the scan
- * still runs, polling GET /v1/scans/{id} takes over; either way `follow` resolves with the finished scan.
+ * still runs, polling GET /v1/scans/{id} takes over; either way `follow` resolves with the finished scan, or with
+ * null once `signal` is aborted (the kiosk session that followed it moved on: nothing of it is shown).
  *
  *   import { follow, CameraPreview } from "/web/kiosk/scanning.js";
- *   const scan = await follow(api, scanId, (scan) => showProgress(scan));   // state: done | failed | cancelled
+ *   const scan = await follow(api, scanId, (scan) => showProgress(scan), controller.signal); // done | failed | ...
  *   const preview = new CameraPreview(api, imgElement); preview.start(scanId); preview.stop();
  */
 
@@ -15,25 +16,28 @@ import { ApiError, errorMessage } from "../shared/api.js";
 const POLL_MS = 500;
 const PREVIEW_MS = 400; // the service encodes at most a few frames a second
 
-export async function follow(api, scanId, onScan) {
+export async function follow(api, scanId, onScan, signal) {
   try {
-    await streamEvents(api, scanId, onScan);
+    await streamEvents(api, scanId, onScan, signal);
   } catch (error) {
+    if (signal.aborted) return null;
     if (error instanceof ApiError && error.status !== 0) throw error; // refused: polling would be refused too
   }
   for (;;) {
+    if (signal.aborted) return null;
     const scan = await api.get(`/scans/${scanId}`);
+    if (signal.aborted) return null;
     onScan(scan);
     if (scan.state !== "running") return scan;
     await sleep(POLL_MS);
   }
 }
 
-async function streamEvents(api, scanId, onScan) {
+async function streamEvents(api, scanId, onScan, signal) {
   let response;
   try {
     response = await fetch(api.url(`/scans/${scanId}/events`),
-      { headers: { Authorization: `Bearer ${api.key}`, Accept: "text/event-stream" } });
+      { headers: { Authorization: `Bearer ${api.key}`, Accept: "text/event-stream" }, signal });
   } catch {
     throw new ApiError(0, "The fit service cannot be reached: check the connection.");
   }
@@ -51,7 +55,7 @@ async function streamEvents(api, scanId, onScan) {
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const data = buffer.slice(0, end).split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6));
       buffer = buffer.slice(end + 2);
-      if (data.length) onScan(JSON.parse(data.join("\n")));
+      if (data.length && !signal.aborted) onScan(JSON.parse(data.join("\n")));
     }
   }
 }
